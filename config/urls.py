@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from diary import views
+
+admin.site.site_header = "LDN Diary administration"
+admin.site.site_title = "LDN Diary admin"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("diary.urls")),
+]
