@@ -1,0 +1,58 @@
+"""The only path from a request's user to patient data.
+
+Every function returns what the user may see, or raises Http404: a stranger learns
+nothing, not even that a study ID exists (healthchecks' `_get_check_for_user`).
+Views never filter patient data by hand.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from diary.models import Enrollment, EnrollmentStatus
+
+# The patient's diary shows the enrollment she is taking part in now; after it ends,
+# the most recent one (read-only).
+_STATUS_PREFERENCE = [
+    EnrollmentStatus.ACTIVE,
+    EnrollmentStatus.SCREENING,
+    EnrollmentStatus.COMPLETED,
+    EnrollmentStatus.WITHDRAWN,
+]
+
+
+def visible_enrollments(user):
+    """Enrollments whose data `user` may read: coordinators all, physicians their own
+    patients', everyone else none (patients reach theirs via `own_enrollment`)."""
+    enrollments = Enrollment.objects.with_schedule()
+    if not user.is_authenticated:
+        return enrollments.none()
+    if user.is_coordinator:
+        return enrollments
+    if user.is_physician:
+        return enrollments.filter(physician=user)
+    return enrollments.none()
+
+
+def enrollment_for(user, study_id: str) -> Enrollment:
+    """The enrollment with this study ID if `user` may read it (physician view)."""
+    try:
+        return visible_enrollments(user).get(study_id=study_id)
+    except Enrollment.DoesNotExist:
+        raise Http404("No such patient.") from None
+
+
+def own_enrollment(user) -> Enrollment | None:
+    """The signed-in patient's own current enrollment, None if she has none yet.
+
+    Raises Http404 for anyone who is not a patient: the diary pages are hers alone.
+    """
+    if not user.is_authenticated or not user.is_patient:
+        raise Http404("The diary is for patients.")
+    enrollments = list(Enrollment.objects.with_schedule().filter(patient=user))
+    if not enrollments:
+        return None
+    return min(
+        enrollments,
+        key=lambda e: (_STATUS_PREFERENCE.index(e.status), -e.start_date.toordinal()),
+    )

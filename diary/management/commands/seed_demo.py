@@ -1,0 +1,206 @@
+"""Demo accounts and a realistic diary history, for local use only.
+
+Idempotent: running it twice creates nothing twice. Refuses to run with DEBUG off
+unless told --force, so it never plants known passwords in a production database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from simple_history.utils import bulk_create_with_history
+
+from diary.models import (
+    DiaryEntry,
+    Enrollment,
+    EntrySource,
+    Protocol,
+    Role,
+    User,
+)
+
+PASSWORD = "ldn-demo-2026"
+
+# study_id, patient, physician, protocol, arm, days since start (day 1 = 0),
+# status, withdrawn after N days, time zone
+DEMO_ENROLLMENTS = [
+    (
+        "DEMO-001",
+        "patient1",
+        "physician1",
+        "ldn-fm-2013",
+        "A",
+        40,
+        "active",
+        None,
+        "America/Los_Angeles",
+    ),
+    (
+        "DEMO-002",
+        "patient2",
+        "physician2",
+        "ldn-fm-2013",
+        "B",
+        20,
+        "active",
+        None,
+        "America/New_York",
+    ),
+    (
+        "DEMO-003",
+        "patient3",
+        "physician1",
+        "ldn-fm-2009",
+        "P",
+        60,
+        "active",
+        None,
+        "America/Chicago",
+    ),
+    (
+        "DEMO-004",
+        "patient4",
+        "physician2",
+        "ldn-fm-2013",
+        "B",
+        170,
+        "completed",
+        None,
+        "America/Los_Angeles",
+    ),
+    (
+        "DEMO-005",
+        "patient5",
+        "physician1",
+        "ldn-fm-2013",
+        "A",
+        50,
+        "withdrawn",
+        33,
+        "Europe/Madrid",
+    ),
+    ("DEMO-006", "patient6", "physician2", "ldn-fm-2009", "P", 5, "active", None, "America/Denver"),
+]
+
+# Typical daily pain level by phase kind (0-10): LDN lowers pain more than placebo.
+PAIN_LEVEL = {"baseline": 6.5, "placebo": 6.0, "ldn": 4.5, "washout": 5.8, "followup": 5.5}
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts and diary history (local use only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="Run even with DEBUG off (never in production)."
+        )
+
+    def handle(self, *args, force: bool = False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates accounts with a published password; it runs only with "
+                "DEBUG on. Use --force if you really mean it (never in production)."
+            )
+        with transaction.atomic():
+            created = self.seed()
+        self.stdout.write(f"Demo data ready ({created} new records).")
+        self.stdout.write(f"Demo logins (local use only), password for all: {PASSWORD}")
+        self.stdout.write("  coordinator  study coordinator, admin at /admin/")
+        for physician in ("physician1", "physician2"):
+            ids = ", ".join(row[0] for row in DEMO_ENROLLMENTS if row[2] == physician)
+            self.stdout.write(f"  {physician}   physician of {ids}")
+        for row in DEMO_ENROLLMENTS:
+            note = row[6] + (", can record today" if row[6] == "active" else "")
+            self.stdout.write(f"  {row[1]}     {row[0]} ({row[3]}, {note})")
+
+    def seed(self) -> int:
+        created = 0
+        users = {}
+        accounts = [
+            ("coordinator", Role.COORDINATOR),
+            ("physician1", Role.PHYSICIAN),
+            ("physician2", Role.PHYSICIAN),
+        ]
+        accounts += [(f"patient{n}", Role.PATIENT) for n in range(1, 7)]
+        for username, role in accounts:
+            user, new = User.objects.get_or_create(
+                username=username,
+                defaults={"role": role, "email": f"{username}@example.org"},
+            )
+            if new:
+                user.set_password(PASSWORD)
+                if role == Role.COORDINATOR:
+                    user.is_superuser = True
+                user.save()
+                created += 1
+            users[username] = user
+
+        for (
+            study_id,
+            patient,
+            physician,
+            slug,
+            arm_code,
+            days_ago,
+            status,
+            withdrawn_after,
+            tz,
+        ) in DEMO_ENROLLMENTS:
+            if Enrollment.objects.filter(study_id=study_id).exists():
+                continue
+            protocol = Protocol.objects.get(slug=slug)
+            enrollment = Enrollment(
+                study_id=study_id,
+                patient=users[patient],
+                physician=users[physician],
+                protocol=protocol,
+                arm=protocol.arms.get(code=arm_code),
+                status=status,
+                timezone=tz,
+            )
+            today = enrollment.local_today()
+            enrollment.start_date = today - dt.timedelta(days=days_ago)
+            if withdrawn_after is not None:
+                enrollment.withdrawn_on = enrollment.start_date + dt.timedelta(days=withdrawn_after)
+                enrollment.withdrawal_reason = "Moved away from the study site."
+            enrollment.save()
+            created += 1
+            created += self.seed_entries(enrollment, today, study_id)
+        return created
+
+    def seed_entries(self, enrollment: Enrollment, today: dt.date, seed: str) -> int:
+        """Entries up to yesterday (today is left for the patient), about 1 day in 8
+        missed, a few entered late; the last days before withdrawal thin out."""
+        rng = random.Random(seed)
+        last = min(enrollment.last_data_day(), today - dt.timedelta(days=1))
+        entries = []
+        for span in enrollment.schedule:
+            for day in span.dates(until=last):
+                if rng.random() < 0.12:
+                    continue
+                level = PAIN_LEVEL[span.kind] + rng.gauss(0, 1.0)
+                pain = max(0, min(10, round(level)))
+                on_ldn = span.kind == "ldn"
+                entries.append(
+                    DiaryEntry(
+                        enrollment=enrollment,
+                        date=day,
+                        pain=pain,
+                        fatigue=max(0, min(10, round(level + rng.gauss(0.5, 1.0)))),
+                        sleep_quality=max(0, min(10, round(10 - level + rng.gauss(0, 1.2)))),
+                        vivid_dreams=rng.random() < (0.3 if on_ldn else 0.1),
+                        headache=rng.random() < (0.15 if on_ldn else 0.05),
+                        dose_taken=(rng.random() < 0.95) if span.is_treatment else None,
+                        tolerability=(
+                            max(0, min(100, round(rng.gauss(88, 6)))) if span.is_treatment else None
+                        ),
+                        notes="Slept badly after a long day." if rng.random() < 0.04 else "",
+                        source=EntrySource.PATIENT,
+                        late=rng.random() < 0.05,
+                    )
+                )
+        bulk_create_with_history(entries, DiaryEntry, default_change_reason="Demo data")
+        return len(entries)

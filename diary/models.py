@@ -1,0 +1,423 @@
+"""The domain of shared/DOMAIN.md: protocols, arms, phases, enrollments, diary entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.formats import date_format
+from simple_history.models import HistoricalRecords
+
+from diary import phases
+from diary.phases import TREATMENT_KINDS, PhaseKind
+
+
+class Role(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    PHYSICIAN = "physician", "Physician"
+    COORDINATOR = "coordinator", "Coordinator"
+
+
+class User(AbstractUser):
+    """Everyone who signs in. A patient's name and e-mail live only here, never on
+    the pseudonymous enrollment."""
+
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.PATIENT)
+
+    objects = UserManager()
+
+    def save(self, *args, **kwargs):
+        # Coordinators work in the Django admin.
+        if self.role == Role.COORDINATOR:
+            self.is_staff = True
+        super().save(*args, **kwargs)
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.is_active and (self.role == Role.COORDINATOR or self.is_superuser)
+
+    @property
+    def is_physician(self) -> bool:
+        return self.is_active and self.role == Role.PHYSICIAN
+
+    @property
+    def is_patient(self) -> bool:
+        return self.is_active and self.role == Role.PATIENT
+
+
+class Blinding(models.TextChoices):
+    OPEN = "open", "Open label"
+    SINGLE = "single", "Single blind (patient blinded)"
+    DOUBLE = "double", "Double blind (patient and physician blinded)"
+
+
+class Protocol(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    blinding = models.CharField(max_length=10, choices=Blinding.choices)
+    block_size = models.PositiveSmallIntegerField(
+        default=4, help_text="Permuted-block size for randomizing arms."
+    )
+    unblinded_at = models.DateTimeField(null=True, blank=True)
+    unblinded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    unblinding_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Arm(models.Model):
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="arms")
+    code = models.CharField(max_length=20)
+    name = models.CharField(max_length=200, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["protocol", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol", "code"], name="arm_code_unique_per_protocol"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol.slug} / {self.code}"
+
+
+class Phase(models.Model):
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="phases")
+    order = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=10, choices=PhaseKind.choices)
+    days = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    dose_mg = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["arm", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["arm", "order"], name="phase_order_unique_per_arm"),
+            models.CheckConstraint(condition=Q(days__gte=1), name="phase_lasts_at_least_one_day"),
+            models.CheckConstraint(
+                condition=Q(dose_mg__isnull=True) | Q(kind__in=TREATMENT_KINDS),
+                name="phase_dose_only_for_treatment",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order}. {self.get_kind_display()} ({self.days} days)"
+
+    @property
+    def is_treatment(self) -> bool:
+        return self.kind in TREATMENT_KINDS
+
+
+def default_timezone() -> str:
+    return settings.TIME_ZONE
+
+
+def validate_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(
+            "%(value)s is not a known time zone; use an IANA name such as America/Los_Angeles.",
+            params={"value": value},
+        )
+
+
+class EnrollmentStatus(models.TextChoices):
+    SCREENING = "screening", "Screening"
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class EnrollmentQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status=EnrollmentStatus.ACTIVE)
+
+    def with_schedule(self):
+        """Everything a page needs to place days in phases, in a fixed number of queries."""
+        return self.select_related("protocol", "arm", "patient", "physician").prefetch_related(
+            "arm__phases"
+        )
+
+
+study_id_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    "A study ID uses letters, digits, '-' and '_' only (no spaces), e.g. FM-013.",
+)
+
+
+class Enrollment(models.Model):
+    """One patient's participation in one protocol, under a pseudonymous study ID."""
+
+    study_id = models.CharField(max_length=40, unique=True, validators=[study_id_validator])
+    patient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="enrollments",
+        limit_choices_to={"role": Role.PATIENT},
+    )
+    physician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="patient_enrollments",
+        limit_choices_to={"role": Role.PHYSICIAN},
+        help_text="The prescribing physician.",
+    )
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="enrollments")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="enrollments")
+    start_date = models.DateField(help_text="Day 1 of the schedule.")
+    status = models.CharField(
+        max_length=10, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE
+    )
+    withdrawn_on = models.DateField(null=True, blank=True)
+    withdrawal_reason = models.TextField(blank=True)
+    timezone = models.CharField(
+        max_length=64,
+        default=default_timezone,
+        validators=[validate_timezone],
+        help_text="IANA time zone of the patient; her diary day follows it.",
+    )
+    unblinded_at = models.DateTimeField(null=True, blank=True)
+    unblinded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    unblinding_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EnrollmentQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["study_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status=EnrollmentStatus.WITHDRAWN) | Q(withdrawn_on__isnull=False),
+                name="enrollment_withdrawn_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.study_id
+
+    def clean(self):
+        if self.arm_id and self.protocol_id and self.arm.protocol_id != self.protocol_id:
+            raise ValidationError({"arm": "This arm belongs to another protocol."})
+        if self.status == EnrollmentStatus.WITHDRAWN and not self.withdrawn_on:
+            raise ValidationError({"withdrawn_on": "Give the date of the withdrawal."})
+
+    # Schedule -----------------------------------------------------------------------
+
+    @cached_property
+    def schedule(self) -> phases.Schedule:
+        return phases.Schedule(self.start_date, list(self.arm.phases.all()))
+
+    @property
+    def end_date(self) -> dt.date | None:
+        return self.schedule.end
+
+    def local_today(self, now: dt.datetime | None = None) -> dt.date:
+        """Today's diary day in the patient's own time zone (DOMAIN.md)."""
+        now = now or timezone.now()
+        return now.astimezone(ZoneInfo(self.timezone)).date()
+
+    def last_data_day(self) -> dt.date | None:
+        """The last day that can hold data: the schedule's end, or the withdrawal date."""
+        end = self.schedule.end
+        if self.withdrawn_on and (end is None or self.withdrawn_on < end):
+            return self.withdrawn_on
+        return end
+
+    def contains(self, day: dt.date) -> bool:
+        last = self.last_data_day()
+        return last is not None and self.start_date <= day <= last
+
+    # Blinding -----------------------------------------------------------------------
+
+    @property
+    def is_unblinded(self) -> bool:
+        return bool(self.unblinded_at or self.protocol.unblinded_at)
+
+    def is_blinded_for(self, user) -> bool:
+        """DOMAIN.md: single blind hides kinds and arms from the patient, double blind
+        from the patient and the physician, until a coordinator unblinds."""
+        if getattr(user, "is_coordinator", False):
+            return False
+        blinding = self.protocol.blinding
+        if blinding == Blinding.OPEN or self.is_unblinded:
+            return False
+        if blinding == Blinding.SINGLE:
+            return user.pk == self.patient_id
+        return True
+
+    # Entry window -------------------------------------------------------------------
+
+    def patient_entry_refusal(self, day: dt.date, today: dt.date) -> str | None:
+        """Why the patient may not create or change the entry for `day`, or None.
+
+        DOMAIN.md: from the start of D until the end of D + DIARY_GRACE_DAYS, only on an
+        active enrollment, never for future days, days outside the schedule or after a
+        withdrawal.
+        """
+        if day > today:
+            return "This day has not started yet; you can fill it in on the day itself."
+        if day < self.start_date:
+            return (
+                f"This day is before your study started ({date_format(self.start_date)}), "
+                "so it has no diary entry."
+            )
+        if self.withdrawn_on and day > self.withdrawn_on:
+            return "This day is after you left the study, so it has no diary entry."
+        if not self.contains(day):
+            return "This day is after the end of your study schedule, so it has no diary entry."
+        if self.status != EnrollmentStatus.ACTIVE:
+            return {
+                EnrollmentStatus.SCREENING: (
+                    "Your enrollment has not started yet; the study team will activate it."
+                ),
+                EnrollmentStatus.COMPLETED: "You have completed the study; the diary is closed.",
+                EnrollmentStatus.WITHDRAWN: "You have left the study; the diary is closed.",
+            }[self.status]
+        grace = settings.DIARY_GRACE_DAYS
+        if today > day + dt.timedelta(days=grace):
+            return (
+                "This day is locked: a day can be filled in or corrected until the end "
+                f"of the {'next day' if grace == 1 else f'{grace}th day after it'}. "
+                "If something needs fixing, ask your study coordinator."
+            )
+        return None
+
+    def record_patient_entry(self, day: dt.date, values: dict, user) -> tuple[DiaryEntry, bool]:
+        """Create or update the patient's entry for `day` in one transaction.
+
+        The enrollment row is locked first, so two saves of the same day (a double tap,
+        a retry on a bad connection, two app servers) run one after the other, and the
+        entry window is checked again under that lock: a save either happens whole
+        with its history row, or not at all. Returns the entry and whether it changed.
+        Raises EntryRefused when the day is not open for the patient.
+        """
+        with transaction.atomic():
+            locked = Enrollment.objects.select_for_update().get(pk=self.pk)
+            locked.arm = self.arm  # keep the prefetched schedule
+            today = locked.local_today()
+            refusal = locked.patient_entry_refusal(day, today)
+            if refusal:
+                raise EntryRefused(refusal)
+            entry = DiaryEntry.objects.filter(enrollment=locked, date=day).first()
+            created = entry is None
+            if created:
+                entry = DiaryEntry(
+                    enrollment=locked,
+                    date=day,
+                    source=EntrySource.PATIENT,
+                    # DOMAIN.md: first saved by the patient after its day ended.
+                    late=today > day,
+                )
+            elif all(getattr(entry, name) == value for name, value in values.items()):
+                return entry, False
+            for name, value in values.items():
+                setattr(entry, name, value)
+            entry._history_user = user
+            entry._change_reason = (
+                "Recorded by the patient" if created else "Corrected by the patient"
+            )
+            entry.save()
+            return entry, True
+
+
+class EntryRefused(Exception):
+    """The patient may not create or change this day; the message says why."""
+
+
+class EntrySource(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    STAFF = "staff", "Entered by staff"
+    IMPORT = "import", "Imported"
+
+
+class DiaryEntryQuerySet(models.QuerySet):
+    def counting(self):
+        """Entries that count in figures: voided entries are left out (DOMAIN.md)."""
+        return self.filter(voided=False)
+
+    def in_span(self, span: phases.PhaseSpan):
+        return self.filter(date__range=(span.start, span.end))
+
+
+def score(low: int, high: int):
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+class DiaryEntry(models.Model):
+    """One diary day of one enrollment (the day is in the patient's local calendar)."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="entries")
+    date = models.DateField(help_text="The diary day, in the patient's time zone.")
+    pain = models.PositiveSmallIntegerField(validators=score(0, 10))
+    fatigue = models.PositiveSmallIntegerField(validators=score(0, 10))
+    sleep_quality = models.PositiveSmallIntegerField(validators=score(0, 10))
+    vivid_dreams = models.BooleanField()
+    headache = models.BooleanField()
+    dose_taken = models.BooleanField(null=True, blank=True)
+    tolerability = models.PositiveSmallIntegerField(null=True, blank=True, validators=score(0, 100))
+    notes = models.CharField(max_length=1000, blank=True)
+    source = models.CharField(max_length=10, choices=EntrySource.choices)
+    late = models.BooleanField(
+        default=False, help_text="First saved by the patient after its day had ended."
+    )
+    voided = models.BooleanField(default=False)
+    void_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DiaryEntryQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["enrollment", "date"]
+        verbose_name_plural = "diary entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "date"], name="one_entry_per_enrollment_and_day"
+            ),
+            models.CheckConstraint(condition=Q(pain__range=(0, 10)), name="pain_0_to_10"),
+            models.CheckConstraint(condition=Q(fatigue__range=(0, 10)), name="fatigue_0_to_10"),
+            models.CheckConstraint(
+                condition=Q(sleep_quality__range=(0, 10)), name="sleep_quality_0_to_10"
+            ),
+            models.CheckConstraint(
+                condition=Q(tolerability__isnull=True) | Q(tolerability__range=(0, 100)),
+                name="tolerability_0_to_100",
+            ),
+            models.CheckConstraint(
+                condition=~Q(voided=True) | ~Q(void_reason=""), name="void_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment.study_id} {self.date:%Y-%m-%d}"

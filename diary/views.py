@@ -1,0 +1,184 @@
+"""Function views, thin: access -> form or summary -> template."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from diary import access
+from diary.forms import DiaryEntryForm
+from diary.models import DiaryEntry, EntryRefused
+from diary.overview import enrollment_status_row, history_days, phase_days
+
+ENTRY_FIELDS = DiaryEntryForm.Meta.fields
+
+
+@login_not_required
+@require_GET
+def healthz(request):
+    """Liveness probe for load balancers: never touches the database."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def home(request):
+    user = request.user
+    if user.is_patient:
+        return redirect("diary:today")
+    if user.is_physician or user.is_coordinator:
+        return redirect("diary:physician_home")
+    raise Http404("Nothing here for this account.")
+
+
+# Patient side ----------------------------------------------------------------------
+
+
+@never_cache
+def today(request):
+    enrollment = access.own_enrollment(request.user)
+    if enrollment is None:
+        return render(request, "diary/enrollment_missing.html")
+    return _entry_page(request, enrollment, enrollment.local_today())
+
+
+@never_cache
+def day(request, day: dt.date):
+    enrollment = access.own_enrollment(request.user)
+    if enrollment is None:
+        return render(request, "diary/enrollment_missing.html")
+    if day == enrollment.local_today():
+        return redirect("diary:today")
+    return _entry_page(request, enrollment, day)
+
+
+def _entry_page(request, enrollment, day: dt.date):
+    today = enrollment.local_today()
+    span = enrollment.schedule.span_on(day)
+    blinded = enrollment.is_blinded_for(request.user)
+    entry = enrollment.entries.filter(date=day).first()
+    refusal = enrollment.patient_entry_refusal(day, today)
+    context = {
+        "enrollment": enrollment,
+        "day": day,
+        "today": today,
+        "is_today": day == today,
+        "span": span,
+        "phase_label": span.label(blinded) if span else None,
+        "phase_day": (day - span.start).days + 1 if span else None,
+        "study_day": enrollment.schedule.study_day(day),
+        "entry": entry,
+        "refusal": refusal,
+        "form": None,
+    }
+    if refusal:
+        if request.method == "POST":
+            messages.error(request, f"Nothing was saved. {refusal}")
+            return render(request, "diary/entry_form.html", context, status=403)
+        return render(request, "diary/entry_form.html", context)
+
+    label = "Save today's entry" if day == today else f"Save {date_format(day)}"
+    form = DiaryEntryForm(
+        request.POST or None,
+        instance=entry,
+        treatment_phase=span.is_treatment,
+        submit_label=label,
+    )
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data.get(name) for name in ENTRY_FIELDS}
+        if not span.is_treatment:
+            values["dose_taken"] = values["tolerability"] = None
+        try:
+            _, changed = enrollment.record_patient_entry(day, values, request.user)
+        except EntryRefused as refused:
+            messages.error(request, f"Nothing was saved. {refused}")
+            return redirect(request.path)
+        when = "today" if day == today else date_format(day)
+        if changed:
+            verb = "updated" if entry else "saved"
+            messages.success(request, f"Thank you. Your entry for {when} is {verb}.")
+        else:
+            messages.info(request, f"Your entry for {when} was already up to date.")
+        return redirect(request.path)
+    if request.method == "POST":
+        messages.error(request, "Nothing was saved yet: please fix the answers marked below.")
+    context["form"] = form
+    return render(request, "diary/entry_form.html", context, status=400 if form.errors else 200)
+
+
+@never_cache
+def history(request):
+    enrollment = access.own_enrollment(request.user)
+    if enrollment is None:
+        return render(request, "diary/enrollment_missing.html")
+    today = enrollment.local_today()
+    entries = enrollment.entries.all()
+    context = {
+        "enrollment": enrollment,
+        "today": today,
+        "days": history_days(enrollment, entries, today, request.user),
+    }
+    return render(request, "diary/entry_list.html", context)
+
+
+# Physician side --------------------------------------------------------------------
+
+
+def _require_clinician(user):
+    if not (user.is_physician or user.is_coordinator):
+        raise Http404("Only for physicians and coordinators.")
+
+
+@never_cache
+def physician_home(request):
+    _require_clinician(request.user)
+    # Entries of the last days, enough to cover "the last 7 days" in every time zone;
+    # one query for all patients.
+    recent_from = timezone.now().date() - dt.timedelta(days=9)
+    last_entry = (
+        DiaryEntry.objects.counting()
+        .filter(enrollment=OuterRef("pk"))
+        .order_by("-date")
+        .values("date")[:1]
+    )
+    enrollments = (
+        access.visible_enrollments(request.user)
+        .annotate(last_entry=Subquery(last_entry))
+        .prefetch_related(
+            Prefetch(
+                "entries",
+                queryset=DiaryEntry.objects.counting()
+                .filter(date__gte=recent_from)
+                .only("id", "enrollment_id", "date"),
+                to_attr="recent_entries",
+            )
+        )
+        .order_by("study_id")
+    )
+    rows = [enrollment_status_row(e, request.user) for e in enrollments]
+    return render(request, "diary/physician_home.html", {"rows": rows})
+
+
+@never_cache
+def patient_detail(request, study_id: str):
+    _require_clinician(request.user)
+    enrollment = access.enrollment_for(request.user, study_id)
+    blinded = enrollment.is_blinded_for(request.user)
+    today = enrollment.local_today()
+    entries = enrollment.entries.all()
+    context = {
+        "enrollment": enrollment,
+        "blinded": blinded,
+        "status_row": enrollment_status_row(enrollment, request.user, entries=entries),
+        "phases": phase_days(enrollment, entries, today, blinded),
+        "admin_url": reverse("admin:diary_enrollment_change", args=[enrollment.pk]),
+    }
+    return render(request, "diary/patient_detail.html", context)
