@@ -169,3 +169,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
 }
+
+# Locally (DEBUG) WhiteNoise serves static files straight from the finders, without
+# collectstatic; in production from STATIC_ROOT with hashed, compressed names.
+WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG

@@ -157,7 +157,7 @@ def physician_home(request):
                 "entries",
                 queryset=DiaryEntry.objects.counting()
                 .filter(date__gte=recent_from)
-                .only("id", "enrollment_id", "date"),
+                .only("id", "enrollment_id", "date", "voided"),
                 to_attr="recent_entries",
             )
         )
