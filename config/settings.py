@@ -136,7 +136,7 @@ CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 # E-mail: console by default; SMTP when EMAIL_HOST is set.
-DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "LDN Diary <diary@localhost>")
+DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "Pain Diary <diary@localhost>")
 if os.getenv("EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_HOST = os.getenv("EMAIL_HOST", "")

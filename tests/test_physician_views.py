@@ -143,7 +143,7 @@ def test_blinded_physician_sees_neutral_labels_and_no_arm(client, alice):
         page = client.get(url).content.decode()
         assert "Treatment period 1" in page
         assert "Placebo" not in page
-        assert "LDN" not in page.replace("LDN Diary", "").replace("LDN in fibromyalgia", "")
+        assert "LDN" not in page
         assert "Blinded" in page
 
 

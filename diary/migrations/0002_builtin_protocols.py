@@ -9,7 +9,7 @@ LDN_DOSE = Decimal("4.5")
 PROTOCOLS = [
     {
         "slug": "ldn-fm-2013",
-        "name": "LDN in fibromyalgia, double-blind crossover (Younger et al. 2013)",
+        "name": "Fibromyalgia, double-blind crossover (Younger et al. 2013)",
         "blinding": "double",
         "block_size": 4,
         "arms": {
@@ -19,7 +19,7 @@ PROTOCOLS = [
     },
     {
         "slug": "ldn-fm-2009",
-        "name": "LDN in fibromyalgia, single-blind pilot (Younger & Mackey 2009)",
+        "name": "Fibromyalgia, single-blind pilot (Younger & Mackey 2009)",
         "blinding": "single",
         "block_size": 1,
         "arms": {
