@@ -40,6 +40,20 @@ class User(AbstractUser):
             self.is_staff = True
         super().save(*args, **kwargs)
 
+    # Coordinators manage everything of the study app in the admin without having to be
+    # given permissions one by one.
+    COORDINATOR_APPS = frozenset({"diary"})
+
+    def has_perm(self, perm, obj=None) -> bool:
+        if self.is_coordinator and perm.split(".", 1)[0] in self.COORDINATOR_APPS:
+            return True
+        return super().has_perm(perm, obj)
+
+    def has_module_perms(self, app_label) -> bool:
+        if self.is_coordinator and app_label in self.COORDINATOR_APPS:
+            return True
+        return super().has_module_perms(app_label)
+
     @property
     def is_coordinator(self) -> bool:
         return self.is_active and (self.role == Role.COORDINATOR or self.is_superuser)
@@ -171,7 +185,9 @@ study_id_validator = RegexValidator(
 class Enrollment(models.Model):
     """One patient's participation in one protocol, under a pseudonymous study ID."""
 
-    study_id = models.CharField(max_length=40, unique=True, validators=[study_id_validator])
+    study_id = models.CharField(
+        "study ID", max_length=40, unique=True, validators=[study_id_validator]
+    )
     patient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
