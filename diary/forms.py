@@ -128,7 +128,9 @@ class DiaryEntryForm(forms.ModelForm):
             "notes",
         ]
 
-    def __init__(self, *args, treatment_phase: bool, submit_label: str = "Save", **kwargs):
+    def __init__(
+        self, *args, treatment_phase: bool, action: str, submit_label: str = "Save", **kwargs
+    ):
         super().__init__(*args, **kwargs)
         if not treatment_phase:
             del self.fields["dose_taken"]
@@ -142,6 +144,7 @@ class DiaryEntryForm(forms.ModelForm):
                 field.help_text = " · ".join(field.anchors)
         self.helper = FormHelper()
         self.helper.form_class = "diary-form"
+        self.helper.form_action = action
         self.helper.layout = Layout(
             *(
                 InlineRadios(name) if isinstance(field.widget, forms.RadioSelect) else Field(name)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from functools import cached_property
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -18,6 +19,8 @@ from simple_history.models import HistoricalRecords
 
 from diary import phases
 from diary.phases import TREATMENT_KINDS, PhaseKind
+
+logger = logging.getLogger(__name__)
 
 
 class Role(models.TextChoices):
@@ -260,7 +263,17 @@ class Enrollment(models.Model):
     def local_today(self, now: dt.datetime | None = None) -> dt.date:
         """Today's diary day in the patient's own time zone (DOMAIN.md)."""
         now = now or timezone.now()
-        return now.astimezone(ZoneInfo(self.timezone)).date()
+        return now.astimezone(self.zoneinfo).date()
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            # Saved forms validate the name; a bad value from elsewhere must not break
+            # pages, so the study's default zone stands in and the problem is logged.
+            logger.error("Enrollment %s has an unknown time zone %r", self.study_id, self.timezone)
+            return ZoneInfo(settings.TIME_ZONE)
 
     def last_data_day(self) -> dt.date | None:
         """The last day that can hold data: the schedule's end, or the withdrawal date."""

@@ -55,7 +55,7 @@ def day(request, day: dt.date):
     enrollment = access.own_enrollment(request.user)
     if enrollment is None:
         return render(request, "diary/enrollment_missing.html")
-    if day == enrollment.local_today():
+    if request.method == "GET" and day == enrollment.local_today():
         return redirect("diary:today")
     return _entry_page(request, enrollment, day)
 
@@ -86,11 +86,14 @@ def _entry_page(request, enrollment, day: dt.date):
         return render(request, "diary/entry_form.html", context)
 
     label = "Save today's entry" if day == today else f"Save {date_format(day)}"
+    # The form names its day in the URL it posts to: a form opened before midnight and
+    # sent after it still saves the day it showed.
     form = DiaryEntryForm(
         request.POST or None,
         instance=entry,
         treatment_phase=span.is_treatment,
         submit_label=label,
+        action=reverse("diary:day", args=[day]),
     )
     if request.method == "POST" and form.is_valid():
         values = {name: form.cleaned_data.get(name) for name in ENTRY_FIELDS}
@@ -100,14 +103,14 @@ def _entry_page(request, enrollment, day: dt.date):
             _, changed = enrollment.record_patient_entry(day, values, request.user)
         except EntryRefused as refused:
             messages.error(request, f"Nothing was saved. {refused}")
-            return redirect(request.path)
+            return redirect("diary:day", day)
         when = "today" if day == today else date_format(day)
         if changed:
             verb = "updated" if entry else "saved"
             messages.success(request, f"Thank you. Your entry for {when} is {verb}.")
         else:
             messages.info(request, f"Your entry for {when} was already up to date.")
-        return redirect(request.path)
+        return redirect("diary:day", day) if day != today else redirect("diary:today")
     if request.method == "POST":
         messages.error(request, "Nothing was saved yet: please fix the answers marked below.")
     context["form"] = form

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.test import Client
 from django.urls import reverse
 
 from diary.models import DiaryEntry, EntrySource
@@ -440,3 +441,30 @@ def test_history_query_count_does_not_grow_with_entries(
         EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=offset))
     with django_assert_num_queries(5):
         patient_client.get("/diary/history/")
+
+
+def test_form_opened_before_midnight_and_sent_after_saves_the_day_it_showed(patient_client):
+    with time_machine.travel(dt.datetime(2026, 3, 10, 23, 58, tzinfo=LA), tick=False):
+        page = patient_client.get("/diary/").content.decode()
+    assert 'action="/diary/2026-03-10/"' in page
+    with time_machine.travel(dt.datetime(2026, 3, 11, 0, 1, tzinfo=LA), tick=False):
+        response = patient_client.post("/diary/2026-03-10/", TREATMENT)
+    assert response.status_code == 302
+    entry = DiaryEntry.objects.get()
+    assert entry.date == TODAY
+    assert entry.late is True  # first saved after its day ended
+
+
+def test_posting_today_by_its_date_saves_today_and_returns_to_the_diary(patient_client):
+    response = patient_client.post(day_url(TODAY), TREATMENT)
+    assert response["Location"] == "/diary/"
+    assert DiaryEntry.objects.get().date == TODAY
+
+
+def test_expired_form_token_says_nothing_was_saved(enrollment):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(enrollment.patient)
+    response = client.post("/diary/", TREATMENT)
+    assert response.status_code == 403
+    assert "Nothing was saved" in response.content.decode()
+    assert not DiaryEntry.objects.exists()

@@ -179,3 +179,11 @@ def test_arm_codes_are_unique_within_a_protocol():
     protocol = Protocol.objects.get(slug="ldn-fm-2013")
     with pytest.raises(IntegrityError), transaction.atomic():
         Arm.objects.create(protocol=protocol, code="A")
+
+
+def test_an_unknown_time_zone_falls_back_to_the_study_default(settings):
+    enrollment = EnrollmentFactory()
+    Enrollment.objects.filter(pk=enrollment.pk).update(timezone="Not/AZone")
+    enrollment.refresh_from_db()
+    assert str(enrollment.zoneinfo) == settings.TIME_ZONE
+    assert enrollment.local_today()
