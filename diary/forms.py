@@ -145,6 +145,9 @@ class DiaryEntryForm(forms.ModelForm):
         self.helper = FormHelper()
         self.helper.form_class = "diary-form"
         self.helper.form_action = action
+        # The server's messages say what to fix; the browser's bubbles would point at
+        # visually hidden radios.
+        self.helper.attrs = {"novalidate": ""}
         self.helper.layout = Layout(
             *(
                 InlineRadios(name) if isinstance(field.widget, forms.RadioSelect) else Field(name)
