@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -76,12 +77,23 @@ class Blinding(models.TextChoices):
     DOUBLE = "double", "Double blind (patient and physician blinded)"
 
 
+def new_seed() -> str:
+    return secrets.token_hex(16)
+
+
 class Protocol(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     blinding = models.CharField(max_length=10, choices=Blinding.choices)
     block_size = models.PositiveSmallIntegerField(
-        default=4, help_text="Permuted-block size for randomizing arms."
+        default=4,
+        validators=[MinValueValidator(1)],
+        help_text="Permuted-block size for randomizing arms (a multiple of the number of arms).",
+    )
+    randomization_seed = models.CharField(
+        max_length=64,
+        default=new_seed,
+        help_text="Fixes the randomization sequence so it can be reproduced and audited.",
     )
     unblinded_at = models.DateTimeField(null=True, blank=True)
     unblinded_by = models.ForeignKey(
@@ -218,6 +230,13 @@ class Enrollment(models.Model):
         validators=[validate_timezone],
         help_text="IANA time zone of the patient; her diary day follows it.",
     )
+    randomization_number = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Position in the protocol's randomization sequence; blank when the arm "
+        "was picked by hand.",
+    )
     unblinded_at = models.DateTimeField(null=True, blank=True)
     unblinded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -238,6 +257,10 @@ class Enrollment(models.Model):
             models.CheckConstraint(
                 condition=~Q(status=EnrollmentStatus.WITHDRAWN) | Q(withdrawn_on__isnull=False),
                 name="enrollment_withdrawn_has_date",
+            ),
+            models.UniqueConstraint(
+                fields=["protocol", "randomization_number"],
+                name="one_enrollment_per_randomization_slot",
             ),
         ]
 

@@ -52,6 +52,7 @@ def test_coordinator_creates_a_protocol_with_an_arm(client):
             "name": "Open-label extension",
             "blinding": "open",
             "block_size": "1",
+            "randomization_seed": "open-extension-2026",
             "arms-TOTAL_FORMS": "1",
             "arms-INITIAL_FORMS": "0",
             "arms-0-code": "X",

@@ -12,6 +12,8 @@ PROTOCOLS = [
         "name": "Fibromyalgia, double-blind crossover (Younger et al. 2013)",
         "blinding": "double",
         "block_size": 4,
+        # Published so the allocation sequence can be reproduced and audited.
+        "randomization_seed": "ldn-fm-2013",
         "arms": {
             "A": [("baseline", 14), ("ldn", 84), ("placebo", 28), ("followup", 28)],
             "B": [("baseline", 14), ("placebo", 28), ("ldn", 84), ("followup", 28)],
@@ -22,6 +24,7 @@ PROTOCOLS = [
         "name": "Fibromyalgia, single-blind pilot (Younger & Mackey 2009)",
         "blinding": "single",
         "block_size": 1,
+        "randomization_seed": "ldn-fm-2009",
         "arms": {
             "P": [("baseline", 14), ("placebo", 14), ("ldn", 56), ("washout", 14)],
         },
@@ -40,6 +43,7 @@ def create_protocols(apps, schema_editor):
                 "name": spec["name"],
                 "blinding": spec["blinding"],
                 "block_size": spec["block_size"],
+                "randomization_seed": spec["randomization_seed"],
             },
         )
         if not created:
