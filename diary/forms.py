@@ -7,7 +7,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout, Submit
 from django import forms
 
-from diary.models import DiaryEntry
+from diary.models import DiaryEntry, Protocol, Role, User
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -162,3 +162,36 @@ class DiaryEntryForm(forms.ModelForm):
         if "dose_taken" not in self.fields:
             self.instance.dose_taken = None
             self.instance.tolerability = None
+
+
+class CohortFilterForm(forms.Form):
+    """Which enrollments the cohort page summarizes; physicians only see their own."""
+
+    protocol = forms.ModelChoiceField(
+        queryset=Protocol.objects.all(),
+        to_field_name="slug",
+        required=False,
+        empty_label="All protocols",
+    )
+    physician = forms.ModelChoiceField(
+        queryset=User.objects.filter(role=Role.PHYSICIAN).order_by("username"),
+        to_field_name="username",
+        required=False,
+        empty_label="All physicians",
+    )
+    as_of = forms.DateField(
+        required=False,
+        label="As of",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the as-of date as YYYY-MM-DD."},
+        help_text="Blank = today.",
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not user.is_coordinator:
+            del self.fields["physician"]
+        self.helper = FormHelper()
+        self.helper.form_method = "get"
+        self.helper.form_class = "row row-cols-md-auto g-2 align-items-end mb-3"
+        self.helper.add_input(Submit("", "Show", css_class="btn-secondary"))

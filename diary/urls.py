@@ -25,5 +25,6 @@ urlpatterns = [
     path("diary/history/", views.history, name="history"),
     path("diary/<isodate:day>/", views.day, name="day"),
     path("physician/", views.physician_home, name="physician_home"),
+    path("physician/cohort/", views.cohort, name="cohort"),
     path("physician/patients/<str:study_id>/", views.patient_detail, name="patient_detail"),
 ]

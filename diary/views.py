@@ -15,8 +15,9 @@ from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from diary import access
-from diary.forms import DiaryEntryForm
+from diary import access, charts, summaries
+from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.forms import CohortFilterForm, DiaryEntryForm
 from diary.models import DiaryEntry, EntryRefused
 from diary.overview import enrollment_status_row, history_days, phase_days
 
@@ -176,12 +177,44 @@ def patient_detail(request, study_id: str):
     enrollment = access.enrollment_for(request.user, study_id)
     blinded = enrollment.is_blinded_for(request.user)
     today = enrollment.local_today()
-    entries = enrollment.entries.all()
+    entries = list(enrollment.entries.all())
+    as_of = summaries.study_today()
     context = {
         "enrollment": enrollment,
         "blinded": blinded,
+        "as_of": as_of,
+        "summary": summaries.summarize_enrollment(enrollment, as_of, blinded),
+        "summary_caption": f"Figures as of {as_of:%Y-%m-%d}. Hover or focus a figure's "
+        "name for its definition.",
+        "figures": PATIENT_FIGURES,
+        "chart": charts.daily_pain(enrollment, entries, blinded),
         "status_row": enrollment_status_row(enrollment, request.user, entries=entries),
         "phases": phase_days(enrollment, entries, today, blinded),
         "admin_url": reverse("admin:diary_enrollment_change", args=[enrollment.pk]),
     }
     return render(request, "diary/patient_detail.html", context)
+
+
+@never_cache
+def cohort(request):
+    _require_clinician(request.user)
+    form = CohortFilterForm(request.GET or None, user=request.user)
+    enrollments = access.visible_enrollments(request.user)
+    as_of = summaries.study_today()
+    if form.is_bound and form.is_valid():
+        if form.cleaned_data["protocol"]:
+            enrollments = enrollments.filter(protocol=form.cleaned_data["protocol"])
+        if form.cleaned_data.get("physician"):
+            enrollments = enrollments.filter(physician=form.cleaned_data["physician"])
+        as_of = form.cleaned_data["as_of"] or as_of
+    elif form.is_bound:
+        enrollments = enrollments.none()
+    results = summaries.summarize(enrollments, as_of, user=request.user)
+    context = {
+        "form": form,
+        "as_of": as_of,
+        "protocols": [(result, charts.cohort_pain(result)) for result in results],
+        "figures": COHORT_FIGURES,
+        "comparison_figures": LDN_VS_PLACEBO_FIGURES,
+    }
+    return render(request, "diary/cohort.html", context)
