@@ -231,9 +231,10 @@ def test_patient_page_query_count_does_not_grow_with_entries(
     client, enrollment, alice, django_assert_num_queries
 ):
     client.force_login(alice)
-    with django_assert_num_queries(5):
+    # session, user, enrollment, phases, entries, summary aggregate
+    with django_assert_num_queries(6):
         client.get(detail_url("FM-001"))
     for offset in range(1, 18):
         EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=offset))
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         client.get(detail_url("FM-001"))
