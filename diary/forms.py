@@ -195,3 +195,39 @@ class CohortFilterForm(forms.Form):
         self.helper.form_method = "get"
         self.helper.form_class = "row row-cols-md-auto g-2 align-items-end mb-3"
         self.helper.add_input(Submit("", "Show", css_class="btn-secondary"))
+
+
+class ExportForm(forms.Form):
+    """What a coordinator downloads."""
+
+    WHAT = [
+        ("entries.csv", "Diary entries (CSV, one row per entry)"),
+        ("summaries.csv", "Summaries (CSV, one decimal)"),
+        ("summaries.json", "Summaries (JSON)"),
+    ]
+
+    what = forms.ChoiceField(choices=WHAT, label="File", initial="entries.csv")
+    protocol = forms.ModelChoiceField(
+        queryset=Protocol.objects.all(),
+        to_field_name="slug",
+        required=False,
+        empty_label="All protocols",
+    )
+    as_of = forms.DateField(
+        required=False,
+        label="Summaries as of",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the as-of date as YYYY-MM-DD."},
+        help_text="Blank = today.",
+    )
+    unblinded = forms.BooleanField(
+        required=False,
+        label="Unblinded: show arms and treatment names of still-blinded protocols "
+        "(recorded in the audit trail)",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_method = "get"
+        self.helper.add_input(Submit("", "Download"))

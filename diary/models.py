@@ -473,3 +473,31 @@ class DiaryEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enrollment.study_id} {self.date:%Y-%m-%d}"
+
+
+class AuditAction(models.TextChoices):
+    UNBLINDED_EXPORT = "unblinded_export", "Unblinded export"
+
+
+class AuditEvent(models.Model):
+    """Study events that are not a change of a row (those are in the history tables),
+    such as an export that reveals blinded allocations: who, when, what and why."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Who acted when there is no account, e.g. "shell:root" for a management command.
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=30, choices=AuditAction.choices)
+    protocol = models.ForeignKey(
+        Protocol, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
+    )
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()}"

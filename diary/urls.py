@@ -26,5 +26,6 @@ urlpatterns = [
     path("diary/<isodate:day>/", views.day, name="day"),
     path("physician/", views.physician_home, name="physician_home"),
     path("physician/cohort/", views.cohort, name="cohort"),
+    path("exports/", views.exports, name="exports"),
     path("physician/patients/<str:study_id>/", views.patient_detail, name="patient_detail"),
 ]

@@ -7,7 +7,7 @@ import datetime as dt
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,8 +16,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from diary import access, charts, summaries
+from diary.exports import (
+    csv_lines,
+    entry_rows,
+    record_unblinded_export,
+    summary_json_text,
+    summary_rows,
+)
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.forms import CohortFilterForm, DiaryEntryForm
+from diary.forms import CohortFilterForm, DiaryEntryForm, ExportForm
 from diary.models import DiaryEntry, EntryRefused
 from diary.overview import enrollment_status_row, history_days, phase_days
 
@@ -218,3 +225,43 @@ def cohort(request):
         "comparison_figures": LDN_VS_PLACEBO_FIGURES,
     }
     return render(request, "diary/cohort.html", context)
+
+
+# Coordinator downloads -------------------------------------------------------------
+
+
+@never_cache
+def exports(request):
+    """The CSV/JSON files of DOMAIN.md for coordinators, streamed."""
+    if not request.user.is_coordinator:
+        raise Http404("Only for coordinators.")
+    form = ExportForm(request.GET or None)
+    if not form.is_bound or not form.is_valid():
+        return render(request, "diary/exports.html", {"form": form})
+    what = form.cleaned_data["what"]
+    protocol = form.cleaned_data["protocol"]
+    unblinded = form.cleaned_data["unblinded"]
+    as_of = form.cleaned_data["as_of"] or summaries.study_today()
+    enrollments = access.visible_enrollments(request.user)
+    if protocol:
+        enrollments = enrollments.filter(protocol=protocol)
+    if unblinded:
+        record_unblinded_export(
+            what, user=request.user, protocol=protocol, details={"as_of": as_of.isoformat()}
+        )
+    stem = f"{protocol.slug if protocol else 'all'}-{as_of:%Y-%m-%d}"
+    if what == "entries.csv":
+        lines = csv_lines(entry_rows(enrollments, unblinded=unblinded))
+        return _download(StreamingHttpResponse(lines), f"entries-{stem}.csv", "text/csv")
+    results = summaries.summarize(enrollments, as_of, unblinded=unblinded)
+    if what == "summaries.csv":
+        lines = csv_lines(summary_rows(results))
+        return _download(StreamingHttpResponse(lines), f"summaries-{stem}.csv", "text/csv")
+    response = HttpResponse(summary_json_text(results, as_of))
+    return _download(response, f"summaries-{stem}.json", "application/json")
+
+
+def _download(response, filename: str, content_type: str):
+    response["Content-Type"] = f"{content_type}; charset=utf-8"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,263 @@
+"""The export formats of DOMAIN.md: entries as long CSV, summaries as JSON or CSV.
+
+Entries stream: rows are generated one at a time from a database cursor, so memory
+stays flat for millions of rows, on the command line and in the browser download alike.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict
+
+from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.models import AuditAction, AuditEvent, DiaryEntry
+from diary.summaries import ProtocolSummary, protocol_blinded
+
+ENTRY_COLUMNS = [
+    "study_id",
+    "date",
+    "phase_order",
+    "phase",
+    "pain",
+    "fatigue",
+    "sleep_quality",
+    "vivid_dreams",
+    "headache",
+    "dose_taken",
+    "tolerability",
+    "notes",
+    "source",
+    "late",
+    "voided",
+    "timezone",
+    "created_at",
+    "updated_at",
+]
+ITEM_FIELDS = ENTRY_COLUMNS[4:12]
+# JSON keeps 4 decimals: enough for analysis, and identical on SQLite and PostgreSQL.
+JSON_DECIMALS = 4
+
+
+def yes_no(value) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def entry_rows(enrollments, unblinded: bool = False) -> Iterator[list]:
+    """The header, then one row per entry (voided ones too, flagged), by study ID and day.
+
+    Three queries whatever the size: enrollments, their phases, and the entries read
+    through a cursor in chunks.
+    """
+    yield ENTRY_COLUMNS
+    by_id = {e.pk: e for e in enrollments.with_schedule()}
+    if not by_id:
+        return
+    entries = (
+        DiaryEntry.objects.filter(enrollment_id__in=enrollments.values("pk"))
+        .order_by("enrollment__study_id", "date")
+        .values_list(
+            "enrollment_id",
+            "date",
+            *ITEM_FIELDS,
+            "source",
+            "late",
+            "voided",
+            "created_at",
+            "updated_at",
+        )
+        .iterator(chunk_size=5000)
+    )
+    for enrollment_id, day, *items, source, late, voided, created_at, updated_at in entries:
+        enrollment = by_id[enrollment_id]
+        span = enrollment.schedule.span_on(day)
+        zone = enrollment.zoneinfo
+        values = dict(zip(ITEM_FIELDS, items, strict=True))
+        yield [
+            enrollment.study_id,
+            day.isoformat(),
+            span.order if span else "",
+            # DOMAIN.md: what a blinded physician sees, unless --unblinded.
+            span.label(protocol_blinded(enrollment.protocol, unblinded=unblinded)) if span else "",
+            values["pain"],
+            values["fatigue"],
+            values["sleep_quality"],
+            yes_no(values["vivid_dreams"]),
+            yes_no(values["headache"]),
+            yes_no(values["dose_taken"]),
+            "" if values["tolerability"] is None else values["tolerability"],
+            values["notes"],
+            source,
+            yes_no(late),
+            yes_no(voided),
+            enrollment.timezone,
+            _moment(created_at, zone),
+            _moment(updated_at, zone),
+        ]
+
+
+def _moment(value: dt.datetime, zone) -> str:
+    """ISO 8601 with the UTC offset, in the enrollment's time zone."""
+    return value.astimezone(zone).isoformat(timespec="seconds")
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def csv_lines(rows: Iterable[list]) -> Iterator[str]:
+    """CSV text, one line at a time (for StreamingHttpResponse and stdout alike)."""
+    writer = csv.writer(_Echo(), lineterminator="\n")
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def write_stdout(stdout, lines: Iterable[str]) -> None:
+    """Write lines to a command's stdout; a reader that stops early (`| head`) ends
+    the export quietly."""
+    try:
+        for line in lines:
+            stdout.write(line, ending="")
+        stdout.flush()
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+# Summaries ------------------------------------------------------------------------
+
+
+def _number(value, decimals: int):
+    if isinstance(value, float):
+        return round(value, decimals)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _figures(obj, decimals: int, skip=()) -> dict:
+    return {k: _number(v, decimals) for k, v in asdict(obj).items() if k not in skip}
+
+
+def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
+    """The JSON shape of DOMAIN.md ("export_summaries --format json")."""
+    protocols = []
+    for result in results:
+        protocols.append(
+            {
+                "slug": result.protocol.slug,
+                "blinding": result.protocol.blinding,
+                "unblinded": not result.blinded,
+                "patients": [
+                    {
+                        "study_id": patient.study_id,
+                        "arm": patient.arm,
+                        "status": patient.enrollment.status,
+                        "physician": patient.enrollment.physician.username,
+                        "phases": [_figures(p, JSON_DECIMALS) for p in patient.phases],
+                    }
+                    for patient in result.patients
+                ],
+                "cohort": [_figures(row, JSON_DECIMALS) for row in result.cohort],
+                "ldn_vs_placebo": (
+                    _figures(result.ldn_vs_placebo, JSON_DECIMALS)
+                    if result.ldn_vs_placebo
+                    else None
+                ),
+            }
+        )
+    return {"as_of": as_of.isoformat(), "protocols": protocols}
+
+
+def summary_json_text(results, as_of) -> str:
+    return json.dumps(summary_json(results, as_of), indent=1, ensure_ascii=False) + "\n"
+
+
+def _unique(names):
+    return list(dict.fromkeys(names))
+
+
+SUMMARY_COLUMNS = _unique(
+    [
+        "section",
+        "protocol",
+        "blinding",
+        "unblinded",
+        "study_id",
+        "arm",
+        "status",
+        "physician",
+        "order",
+        "kind",
+        "label",
+        "start",
+        "end",
+        *(f.name for f in PATIENT_FIGURES),
+        "low_compliance",
+        *(f.name for f in COHORT_FIGURES),
+        *(f.name for f in LDN_VS_PLACEBO_FIGURES),
+    ]
+)
+
+
+def _csv_value(value):
+    """Pages and CSV show one decimal (DOMAIN.md)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
+    """One CSV table: a row per patient and phase (section "patient"), per cohort phase
+    ("cohort") and per protocol comparison ("ldn_vs_placebo"); blank where a column
+    does not apply to the section."""
+    yield SUMMARY_COLUMNS
+    for result in results:
+        common = {
+            "protocol": result.protocol.slug,
+            "blinding": result.protocol.blinding,
+            "unblinded": not result.blinded,
+        }
+        for patient in result.patients:
+            for phase in patient.phases:
+                yield _row(
+                    section="patient",
+                    study_id=patient.study_id,
+                    arm=patient.arm,
+                    status=patient.enrollment.status,
+                    physician=patient.enrollment.physician.username,
+                    **common,
+                    **asdict(phase),
+                )
+        for row in result.cohort:
+            yield _row(section="cohort", **common, **asdict(row))
+        if result.ldn_vs_placebo:
+            yield _row(section="ldn_vs_placebo", **common, **asdict(result.ldn_vs_placebo))
+
+
+def _row(**values) -> list:
+    return [_csv_value(values.get(column)) for column in SUMMARY_COLUMNS]
+
+
+def record_unblinded_export(what: str, *, user=None, protocol=None, details=None) -> None:
+    """DOMAIN.md: an unblinded export is recorded in the audit trail."""
+    AuditEvent.objects.create(
+        action=AuditAction.UNBLINDED_EXPORT,
+        actor=user if user is not None and user.is_authenticated else None,
+        actor_name="" if user is not None else f"shell:{getpass.getuser()}",
+        protocol=protocol,
+        details={"export": what, **(details or {})},
+    )
