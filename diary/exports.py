@@ -55,7 +55,7 @@ def entry_rows(enrollments, unblinded: bool = False) -> Iterator[list]:
     through a cursor in chunks.
     """
     yield ENTRY_COLUMNS
-    by_id = {e.pk: e for e in enrollments.with_schedule()}
+    by_id = {e.pk: e for e in enrollments.load_with_schedules()}
     if not by_id:
         return
     entries = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+from collections import defaultdict
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -189,6 +190,29 @@ class EnrollmentQuerySet(models.QuerySet):
         return self.select_related("protocol", "arm", "patient", "physician").prefetch_related(
             "arm__phases"
         )
+
+    def load_with_schedules(self) -> list[Enrollment]:
+        """The enrollments with protocol, arm, physician and schedule, in two queries.
+
+        For long lists (summaries, exports): the phases of the few arms involved are
+        read once and each schedule is built once per arm and start date, instead of
+        prefetching the same phases for every enrollment.
+        """
+        enrollments = list(
+            self.prefetch_related(None).select_related("protocol", "arm", "physician")
+        )
+        by_arm = defaultdict(list)
+        arm_ids = {enrollment.arm_id for enrollment in enrollments}
+        for phase in Phase.objects.filter(arm_id__in=arm_ids).order_by("order"):
+            by_arm[phase.arm_id].append(phase)
+        built = {}
+        for enrollment in enrollments:
+            key = (enrollment.arm_id, enrollment.start_date)
+            if key not in built:
+                built[key] = phases.Schedule(enrollment.start_date, by_arm[enrollment.arm_id])
+            # Seeds the cached_property; a Schedule is never changed after it is built.
+            enrollment.__dict__["schedule"] = built[key]
+        return enrollments
 
 
 study_id_validator = RegexValidator(

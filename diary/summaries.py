@@ -15,23 +15,12 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
 
-from django.db.models import (
-    BooleanField,
-    Case,
-    Count,
-    F,
-    Func,
-    IntegerField,
-    Q,
-    Sum,
-    Value,
-    When,
-)
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.utils import timezone
 
 from diary.models import (
     Blinding,
-    DiaryEntry,
     Enrollment,
     EnrollmentStatus,
     PhaseKind,
@@ -45,23 +34,6 @@ LOW_COMPLIANCE_PCT = 80
 RESPONDER_THRESHOLDS = (30, 50)
 # The trial's end point: the mean pain of a phase's last 3 days.
 ENDPOINT_DAYS = 3
-
-
-class DayOffset(Func):
-    """Whole days from the second date to the first (day - start), as an integer."""
-
-    template = "(%(expressions)s)"
-    arg_joiner = " - "
-    output_field = IntegerField()
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return super().as_sql(
-            compiler,
-            connection,
-            template="CAST(julianday(%(expressions)s) AS INTEGER)",
-            arg_joiner=") - julianday(",
-            **extra,
-        )
 
 
 # Figures --------------------------------------------------------------------------
@@ -188,70 +160,77 @@ def reduction_pct(baseline: float | None, value: float | None) -> float | None:
 # The aggregate query --------------------------------------------------------------
 
 
-def _phase_cases(enrollments: list[Enrollment]):
-    """CASE expressions that place an entry in its phase from its day offset.
+# Every counting entry placed in its phase and summed per enrollment and phase. Phases
+# are laid end to end from the enrollment's start (DOMAIN.md "Day arithmetic"): a
+# window function turns each arm's phase lengths into day offsets, and an entry joins
+# the phase whose offsets hold its own (date - start_date). Only integer sums leave
+# the database, so the figures are the same to the last digit on SQLite and PostgreSQL.
+PHASE_SUMS_SQL = """
+WITH spans AS (
+    SELECT arm_id, "order",
+           SUM(days) OVER arm_days - days AS first_offset,
+           SUM(days) OVER arm_days - 1 AS last_offset
+    FROM diary_phase
+    WINDOW arm_days AS (PARTITION BY arm_id ORDER BY "order")
+), placed AS (
+    SELECT e.enrollment_id, s."order" AS phase_order, e.pain, e.fatigue, e.sleep_quality,
+           e.tolerability, e.vivid_dreams, e.headache, e.late,
+           {offset} >= s.last_offset - {endpoint_days} + 1 AS in_endpoint
+    FROM diary_diaryentry e
+    JOIN diary_enrollment en ON en.id = e.enrollment_id
+    JOIN spans s ON s.arm_id = en.arm_id AND {offset} BETWEEN s.first_offset AND s.last_offset
+    WHERE NOT e.voided AND e.date <= %s AND e.enrollment_id IN ({enrollment_ids})
+)
+SELECT enrollment_id, phase_order, COUNT(*), SUM(pain), SUM(pain * pain), SUM(fatigue),
+       SUM(sleep_quality), SUM(tolerability), COUNT(tolerability),
+       COUNT(*) FILTER (WHERE vivid_dreams), COUNT(*) FILTER (WHERE headache),
+       COUNT(*) FILTER (WHERE late),
+       SUM(pain) FILTER (WHERE in_endpoint), COUNT(*) FILTER (WHERE in_endpoint)
+FROM placed
+GROUP BY enrollment_id, phase_order
+"""
+# Whole days from the enrollment's start to the entry's day.
+DAY_OFFSET_SQL = {
+    "postgresql": "(e.date - en.start_date)",
+    "sqlite": "CAST(julianday(e.date) - julianday(en.start_date) AS INTEGER)",
+}
+SUM_NAMES = [
+    "n",
+    "pain_sum",
+    "pain_squares",
+    "fatigue_sum",
+    "sleep_sum",
+    "tolerability_sum",
+    "tolerability_n",
+    "dreams",
+    "headaches",
+    "late",
+    "endpoint_sum",
+    "endpoint_n",
+]
 
-    Every enrollment of an arm shares the arm's phase offsets, so one WHEN per phase
-    of each arm involved (a handful), whatever the number of patients.
-    """
-    order_whens, endpoint_whens = [], []
-    seen_arms = set()
-    for enrollment in enrollments:
-        if enrollment.arm_id in seen_arms:
-            continue
-        seen_arms.add(enrollment.arm_id)
-        for span in enrollment.schedule:
-            first = span.first_study_day - 1
-            last = first + span.days - 1
-            in_arm = Q(enrollment__arm_id=enrollment.arm_id)
-            order_whens.append(
-                When(in_arm & Q(day_offset__range=(first, last)), then=Value(span.order))
-            )
-            endpoint_whens.append(
-                When(
-                    in_arm & Q(day_offset__range=(max(first, last - ENDPOINT_DAYS + 1), last)),
-                    then=Value(True),
-                )
-            )
-    phase_order = Case(*order_whens, default=None, output_field=IntegerField())
-    in_endpoint = Case(*endpoint_whens, default=Value(False), output_field=BooleanField())
-    return phase_order, in_endpoint
 
-
-def phase_sums(enrollments: list[Enrollment], enrollment_ids, as_of: dt.date) -> dict:
+def phase_sums(enrollment_ids, as_of: dt.date) -> dict:
     """{(enrollment_id, phase order): integer sums} in one query.
 
-    `enrollment_ids` is a queryset of the enrollments' ids (a subquery, so the query
-    stays the same size for any number of patients).
+    `enrollment_ids` is a queryset of enrollment ids; it goes into the query as a
+    subquery, so the query has the same size for any number of patients.
     """
-    if not enrollments:
+    try:
+        ids_sql, ids_params = enrollment_ids.query.sql_with_params()
+    except EmptyResultSet:  # e.g. .none(): no enrollment, nothing to sum
         return {}
-    phase_order, in_endpoint = _phase_cases(enrollments)
-    rows = (
-        DiaryEntry.objects.counting()
-        .filter(enrollment_id__in=enrollment_ids, date__lte=as_of)
-        .alias(day_offset=DayOffset(F("date"), F("enrollment__start_date")))
-        .alias(in_endpoint=in_endpoint)
-        .annotate(phase_order=phase_order)
-        .filter(phase_order__isnull=False)
-        .values("enrollment_id", "phase_order")
-        .annotate(
-            n=Count("id"),
-            pain_sum=Sum("pain"),
-            pain_squares=Sum(F("pain") * F("pain")),
-            fatigue_sum=Sum("fatigue"),
-            sleep_sum=Sum("sleep_quality"),
-            tolerability_sum=Sum("tolerability"),
-            tolerability_n=Count("tolerability"),
-            dreams=Count("id", filter=Q(vivid_dreams=True)),
-            headaches=Count("id", filter=Q(headache=True)),
-            late=Count("id", filter=Q(late=True)),
-            endpoint_sum=Sum("pain", filter=Q(in_endpoint=True)),
-            endpoint_n=Count("id", filter=Q(in_endpoint=True)),
-        )
-        .order_by()
+    sql = PHASE_SUMS_SQL.format(
+        offset=DAY_OFFSET_SQL[connection.vendor],
+        endpoint_days=ENDPOINT_DAYS,
+        enrollment_ids=ids_sql,
     )
-    return {(row["enrollment_id"], row["phase_order"]): row for row in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [as_of, *ids_params])
+        return {
+            (row[0], row[1]): dict(zip(SUM_NAMES, row[2:], strict=True))
+            for row in cursor.fetchall()
+        }
 
 
 EMPTY_SUMS = {
@@ -333,7 +312,7 @@ def patient_summary(enrollment: Enrollment, sums: dict, as_of: dt.date, blinded:
 
 def summarize_enrollment(enrollment: Enrollment, as_of: dt.date, blinded: bool):
     """The per-phase summary of one patient (one aggregate query)."""
-    sums = phase_sums([enrollment], [enrollment.pk], as_of)
+    sums = phase_sums(Enrollment.objects.filter(pk=enrollment.pk).values("pk"), as_of)
     return patient_summary(enrollment, sums, as_of, blinded)
 
 
@@ -448,8 +427,8 @@ def summarize(enrollments, as_of: dt.date, *, user=None, unblinded=False):
     of queries: enrollments, phases, one aggregate.
     """
     enrollments = enrollments.exclude(status=EnrollmentStatus.SCREENING)
-    loaded = list(enrollments.with_schedule().order_by("protocol__slug", "study_id"))
-    sums = phase_sums(loaded, enrollments.values("pk"), as_of)
+    loaded = enrollments.order_by("protocol__slug", "study_id").load_with_schedules()
+    sums = phase_sums(enrollments.values("pk"), as_of)
     by_protocol: dict[int, ProtocolSummary] = {}
     for enrollment in loaded:
         protocol = enrollment.protocol
