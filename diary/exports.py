@@ -51,7 +51,7 @@ def yes_no(value) -> str:
 def entry_rows(enrollments, unblinded: bool = False) -> Iterator[list]:
     """The header, then one row per entry (voided ones too, flagged), by study ID and day.
 
-    Three queries whatever the size: enrollments, their phases, and the entries read
+    Four queries whatever the size: enrollments, arms, phases, and the entries read
     through a cursor in chunks.
     """
     yield ENTRY_COLUMNS
@@ -160,7 +160,7 @@ def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
                         "study_id": patient.study_id,
                         "arm": patient.arm,
                         "status": patient.enrollment.status,
-                        "physician": patient.enrollment.physician.username,
+                        "physician": patient.enrollment.physician_username,
                         "phases": [_figures(p, JSON_DECIMALS) for p in patient.phases],
                     }
                     for patient in result.patients
@@ -238,7 +238,7 @@ def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
                     study_id=patient.study_id,
                     arm=patient.arm,
                     status=patient.enrollment.status,
-                    physician=patient.enrollment.physician.username,
+                    physician=patient.enrollment.physician_username,
                     **common,
                     **asdict(phase),
                 )

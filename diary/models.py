@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
 from simple_history.models import HistoricalRecords
@@ -198,11 +198,17 @@ class EnrollmentQuerySet(models.QuerySet):
         read once and each schedule is built once per arm and start date, instead of
         prefetching the same phases for every enrollment.
         """
+        # Protocols, arms and phases are few and shared: read once, not once per row.
         enrollments = list(
-            self.prefetch_related(None).select_related("protocol", "arm", "physician")
+            self.prefetch_related(None)
+            .select_related(None)
+            .annotate(physician_username=F("physician__username"))
         )
-        by_arm = defaultdict(list)
         arm_ids = {enrollment.arm_id for enrollment in enrollments}
+        arms = {
+            arm.pk: arm for arm in Arm.objects.filter(pk__in=arm_ids).select_related("protocol")
+        }
+        by_arm = defaultdict(list)
         for phase in Phase.objects.filter(arm_id__in=arm_ids).order_by("order"):
             by_arm[phase.arm_id].append(phase)
         built = {}
@@ -212,6 +218,8 @@ class EnrollmentQuerySet(models.QuerySet):
                 built[key] = phases.Schedule(enrollment.start_date, by_arm[enrollment.arm_id])
             # Seeds the cached_property; a Schedule is never changed after it is built.
             enrollment.__dict__["schedule"] = built[key]
+            enrollment.arm = arms[enrollment.arm_id]
+            enrollment.protocol = enrollment.arm.protocol
         return enrollments
 
 

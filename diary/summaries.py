@@ -424,7 +424,7 @@ def summarize(enrollments, as_of: dt.date, *, user=None, unblinded=False):
     """Per-patient and cohort summaries of `enrollments` (a queryset), per protocol.
 
     Screening enrollments are left out: their schedule has not begun. A fixed number
-    of queries: enrollments, phases, one aggregate.
+    of queries: enrollments, arms, phases, one aggregate.
     """
     enrollments = enrollments.exclude(status=EnrollmentStatus.SCREENING)
     loaded = enrollments.order_by("protocol__slug", "study_id").load_with_schedules()

@@ -140,9 +140,9 @@ def test_cohort_page_queries_do_not_grow_with_patients(
     client.force_login(user)
     for _ in range(2):
         add_patient(alice)
-    # session, user, protocol choices, enrollments, phases, aggregate (+ the physician
-    # choices for coordinators)
-    expected = 6 if user_kind == "physician" else 7
+    # session, user, protocol choices, enrollments, arms, phases, aggregate (+ the
+    # physician choices for coordinators)
+    expected = 7 if user_kind == "physician" else 8
     with django_assert_num_queries(expected):
         client.get("/physician/cohort/")
     for _ in range(18):

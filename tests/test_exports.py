@@ -111,14 +111,14 @@ def test_export_entries_refuses_an_unknown_protocol(enrollment):
         run("export_entries", "--protocol", "nope")
 
 
-def test_entry_export_streams_in_three_queries_for_any_number_of_rows(
+def test_entry_export_streams_in_four_queries_for_any_number_of_rows(
     enrollment, django_assert_num_queries
 ):
     rows = entry_rows(Enrollment.objects.all())
     assert next(rows)[0] == "study_id"  # a generator: nothing is read up front
     for n in range(18, 30):
         EntryFactory(enrollment=enrollment, date=dt.date(2026, 1, n))
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert len(list(entry_rows(Enrollment.objects.all()))) == 1 + 15
 
 
@@ -205,11 +205,11 @@ def test_export_summaries_uses_the_same_queries_for_2_and_20_patients(
             EntryFactory(enrollment=patient, date=dt.date(2026, 1, 5))
 
     add_patients(2)
-    # enrollments, phases, one aggregate
-    with django_assert_num_queries(3):
+    # enrollments, arms with protocols, phases, one aggregate
+    with django_assert_num_queries(4):
         run("export_summaries", "--as-of", AS_OF)
     add_patients(18)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         data = json.loads(run("export_summaries", "--as-of", AS_OF))
     assert len(data["protocols"][0]["patients"]) == 20
 
