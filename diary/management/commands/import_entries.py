@@ -1,26 +1,8 @@
 """Import entries from a CSV file in the format of DOMAIN.md: all rows or none."""
 
-from django.core.management.base import BaseCommand, CommandError
-
-from diary import imports
+from diary.management.import_command import ImportCommand
 
 
-class Command(BaseCommand):
+class Command(ImportCommand):
     help = "Import entries from a UTF-8 CSV file (DOMAIN.md); loads all rows or none."
-
-    def add_arguments(self, parser):
-        parser.add_argument("file", help="CSV file with a header row")
-
-    def handle(self, *args, file, **options):
-        try:
-            outcome = imports.import_entries(file)
-        except imports.ImportFailed as failed:
-            for problem in failed.problems:
-                self.stderr.write(problem)
-            count = len(failed.problems)
-            raise CommandError(
-                f"Nothing was imported: {count} problem{'s' if count != 1 else ''} in {file}."
-            ) from None
-        self.stdout.write(
-            f"Imported {outcome.created} entries ({outcome.unchanged} already present, unchanged)."
-        )
+    kind = "entries"

@@ -1,0 +1,30 @@
+"""The shared shape of the import_* commands: check the whole file, load all or none."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from diary import imports
+
+
+class ImportCommand(BaseCommand):
+    kind = ""  # "users", "enrollments", "entries"
+
+    def load(self, path):
+        return getattr(imports, f"import_{self.kind}")(path)
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="UTF-8 CSV file with a header row (DOMAIN.md)")
+
+    def handle(self, *args, file, **options):
+        try:
+            outcome = self.load(file)
+        except imports.ImportFailed as failed:
+            for problem in failed.problems:
+                self.stderr.write(problem)
+            count = len(failed.problems)
+            raise CommandError(
+                f"Nothing was imported: {count} problem{'s' if count != 1 else ''} in {file}."
+            ) from None
+        self.stdout.write(
+            f"Imported {outcome.created} {self.kind} "
+            f"({outcome.unchanged} already present, unchanged)."
+        )
