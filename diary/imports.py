@@ -1,22 +1,35 @@
 """CSV imports of DOMAIN.md ("File formats"): users, enrollments, diary entries.
 
-Each import reads and checks the whole file first, collecting every problem as
-"line N: what is wrong" (N = line in the file, header = line 1), and loads all of it
+Each import checks the whole file before it loads anything, collecting every problem
+as "line N: what is wrong" (N = line in the file, header = line 1), then loads all of it
 in one transaction, or nothing. Rows equal to what is already stored are skipped, so
-importing the same file twice changes nothing; a row that contradicts stored data is
-a problem, never a silent overwrite of clinical data.
+importing the same file twice changes nothing; a row that contradicts stored data is a
+problem, never a silent overwrite of clinical data.
+
+Files are streamed, never read whole: a first reading collects the keys the rows refer
+to (usernames, study IDs), which are then looked up with one query per table, and a
+second reading checks every row. Entry files (hundreds of thousands of rows) are read a
+third time to build and bulk-create the entries in chunks.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.management.base import CommandError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from diary.models import (
@@ -27,16 +40,23 @@ from diary.models import (
     Protocol,
     Role,
     User,
-    study_id_validator,
     validate_timezone,
 )
+from diary.phases import PhaseKind
 from diary.randomization import assign_arm
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+WHOLE_NUMBER = re.compile(r"[0-9]+")
+NOTES_MAX = DiaryEntry._meta.get_field("notes").max_length
+# Entries are built and inserted this many at a time, so memory stays flat.
+ENTRY_CHUNK = 2000
 
 
 class ImportFailed(Exception):
+    """The file has problems; nothing was imported. `problems` are "line N: ..." lines."""
+
     def __init__(self, problems: list[str]):
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
@@ -46,135 +66,330 @@ class ImportFailed(Exception):
 class Outcome:
     created: int = 0
     unchanged: int = 0
-    problems: list[str] = field(default_factory=list)
 
 
-def read_rows(path, required: list[str], optional: list[str]):
-    """(line number, row dict) of a UTF-8 CSV; header problems raise ImportFailed."""
-    try:
-        text = Path(path).read_bytes()
-    except OSError as error:
-        raise ImportFailed([f"cannot read {path}: {error.strerror}"]) from None
-    try:
-        content = text.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = text[: error.start].count(b"\n") + 1
-        raise ImportFailed([f"line {line}: the file is not UTF-8 text"]) from None
-    reader = csv.reader(content.splitlines())
-    header = next(reader, None)
-    if not header:
-        raise ImportFailed(["line 1: the file is empty; it needs a header row"])
-    names = [name.strip().lower() for name in header]
-    problems = []
-    missing = [name for name in required if name not in names]
-    unknown = [name for name in names if name not in required + optional]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if missing:
-        problems.append(f"line 1: missing column(s): {', '.join(missing)}")
-    if unknown:
-        problems.append(
-            f"line 1: unknown column(s): {', '.join(unknown)} "
-            f"(expected {', '.join(required + optional)})"
+# Reading ----------------------------------------------------------------------------
+
+_EXTRA = "\x00extra cells"  # DictReader's key for cells beyond the header
+
+
+class _Lines:
+    """The file's lines, counted, remembering where the current CSV row began (a quoted
+    cell may span lines, and the csv module skips blank lines)."""
+
+    def __init__(self, file):
+        self.file = file
+        self.number = 0
+        self.row_start = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.file)
+        self.number += 1
+        if not self.row_start and line.strip("\r\n"):
+            self.row_start = self.number
+        return line
+
+
+class CsvRows:
+    """The rows of a UTF-8 CSV file as (line number, {column: stripped cell}).
+
+    Iterating reads the file again from the start. Header problems raise ImportFailed
+    at once; a row that cannot be read (wrong number of cells, not UTF-8, ...) is left
+    out and recorded in `problems` as (line, message).
+    """
+
+    def __init__(self, path, required: list[str], optional: Iterable[str] = ()):
+        self.path = path
+        self.required = list(required)
+        self.optional = list(optional)
+        self.problems: list[tuple[int, str]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        self.problems = []
+        try:
+            with open(self.path, encoding="utf-8-sig", newline="") as file:
+                yield from self._rows(_Lines(file))
+        except UnicodeDecodeError:
+            line = _first_line_not_utf8(self.path)
+            self.problems.append(
+                (line, "the file is not UTF-8 text; save it as CSV UTF-8 and import it again")
+            )
+        except OSError as error:
+            # Plain CommandError: the command ends with "CommandError: cannot read ...".
+            raise CommandError(f"cannot read {self.path}: {error.strerror or error}") from None
+
+    def _rows(self, lines: _Lines) -> Iterator[tuple[int, dict[str, str]]]:
+        reader = csv.DictReader(lines, restkey=_EXTRA)
+        self._check_header(reader)
+        width = len(reader.fieldnames)
+        while True:
+            lines.row_start = 0
+            try:
+                raw = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                self.problems.append((lines.number, f"cannot be read as CSV ({error})"))
+                return
+            line = lines.row_start
+            cells = [cell for cell in raw.values() if isinstance(cell, str)]
+            cells += raw.get(_EXTRA, [])
+            if not any(cell.strip() for cell in cells):
+                continue  # an empty row, e.g. ",,,," left by a spreadsheet
+            if len(cells) != width:
+                self.problems.append(
+                    (
+                        line,
+                        f"has {len(cells)} cell{'s' if len(cells) > 1 else ''} but the header "
+                        f"has {width}; check the commas and quotes",
+                    )
+                )
+                continue
+            if any("\x00" in cell for cell in cells):
+                self.problems.append((line, "contains a NUL character; is this a CSV file?"))
+                continue
+            row = dict.fromkeys(self.optional, "")
+            row.update((name, cell.strip()) for name, cell in raw.items())
+            yield line, row
+
+    def _check_header(self, reader: csv.DictReader) -> None:
+        expected = ", ".join(self.required)
+        if self.optional:
+            expected += f" (optional: {', '.join(self.optional)})"
+        try:
+            header = reader.fieldnames
+        except csv.Error as error:
+            raise ImportFailed([f"line 1: cannot be read as CSV ({error})"]) from None
+        if header is None:
+            raise ImportFailed(
+                [f"line 1: the file is empty; the first line must name the columns: {expected}"]
+            )
+        names = [name.strip().lower() for name in header]
+        problems = []
+        unnamed = [str(n) for n, name in enumerate(names, start=1) if not name]
+        if unnamed or not names:
+            problems.append(
+                f"line 1: column {', '.join(unnamed) or 1} has no name; the first line must "
+                f"name the columns: {expected}"
+            )
+        missing = [name for name in self.required if name not in names]
+        if missing:
+            problems.append(f"line 1: missing column(s): {', '.join(missing)}")
+        known = self.required + self.optional
+        unknown = [name for name in names if name and name not in known]
+        if unknown:
+            problems.append(
+                f"line 1: unknown column(s): {', '.join(unknown)}; the columns are {expected}"
+            )
+        repeated = sorted({name for name in names if name and names.count(name) > 1})
+        if repeated:
+            problems.append(f"line 1: repeated column(s): {', '.join(repeated)}")
+        if problems:
+            raise ImportFailed(problems)
+        reader.fieldnames = names
+
+
+def _first_line_not_utf8(path) -> int:
+    # The text reader decodes ahead in blocks; find the offending line itself.
+    with open(path, "rb") as file:
+        for number, line in enumerate(file, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+def _fail_if_any(rows: CsvRows, problems: list[tuple[int, str]]) -> None:
+    found = sorted(rows.problems + problems, key=lambda problem: problem[0])
+    if found:
+        # One problem, one line of output, even when it quotes a cell that spans lines.
+        raise ImportFailed(
+            [
+                f"line {line}: {message}".replace("\r\n", "\\n")
+                .replace("\n", "\\n")
+                .replace("\r", "\\r")
+                for line, message in found
+            ]
         )
-    if repeated:
-        problems.append(f"line 1: repeated column(s): {', '.join(repeated)}")
-    if problems:
-        raise ImportFailed(problems)
-    rows = []
-    for number, cells in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in cells):
-            continue  # blank line
-        if len(cells) != len(names):
-            problems.append(f"line {number}: {len(cells)} cells, the header has {len(names)}")
-            continue
-        row = {name: cell.strip() for name, cell in zip(names, cells, strict=True)}
-        for name in optional:
-            row.setdefault(name, "")
-        rows.append((number, row))
-    if problems:
-        raise ImportFailed(problems)
-    return rows
+
+
+@contextmanager
+def _all_or_nothing():
+    """One transaction for the whole load. The rows were checked first, so the database
+    refuses something only if the same data changed since; then nothing is kept."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as error:
+        detail = " ".join(str(error).split())  # PostgreSQL's message spans lines
+        raise ImportFailed(
+            [
+                f"the database refused the data ({detail}); it was probably changed while "
+                "the file was being imported. Import the file again."
+            ]
+        ) from None
+
+
+def _change_reason(path) -> str:
+    return f"Imported from {Path(path).name}"
+
+
+# Cells ------------------------------------------------------------------------------
 
 
 def parse_date(value: str, name: str = "date") -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f'{name} "{value}" is not a date in YYYY-MM-DD form') from None
+    """YYYY-MM-DD only: Python's fromisoformat also takes 20260310 and 2026-W10-2."""
+    if ISO_DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    if not value:
+        raise ValueError(f"{name} is required (YYYY-MM-DD)")
+    raise ValueError(f'{name} "{value}" is not a date in YYYY-MM-DD form')
 
 
-def parse_yes_no(value: str, name: str, required: bool) -> bool | None:
+def parse_yes_no(value: str, name: str, required: bool = True) -> bool | None:
     lowered = value.lower()
     if lowered in YES:
         return True
     if lowered in NO:
         return False
-    if not value and not required:
-        return None
     if not value:
-        raise ValueError(f"{name} is required (yes or no)")
-    raise ValueError(f'{name} "{value}" must be yes or no (also y/n, true/false, 1/0)')
-
-
-def parse_score(value: str, name: str, high: int, required: bool) -> int | None:
-    if not value and not required:
+        if required:
+            raise ValueError(f"{name} is required (yes or no)")
         return None
+    raise ValueError(f'{name} "{value}" must be yes or no (or y/n, true/false, 1/0)')
+
+
+def parse_score(value: str, name: str, high: int, required: bool = True) -> int | None:
+    if not value:
+        if required:
+            raise ValueError(f"{name} is required (a whole number from 0 to {high})")
+        return None
+    # Only ASCII digits: int() would also take "+5", "1_0" and other scripts' digits.
+    if WHOLE_NUMBER.fullmatch(value) and int(value) <= high:
+        return int(value)
+    raise ValueError(f'{name} "{value}" must be a whole number from 0 to {high}')
+
+
+def _parsed(problems: list[str], parse, *args):
+    """parse(*args), or None with the reason added to `problems`."""
     try:
-        number = int(value)
-    except ValueError:
-        number = None
-    if number is None or not 0 <= number <= high:
-        raise ValueError(f'{name} "{value}" must be a whole number from 0 to {high}')
-    return number
+        return parse(*args)
+    except ValueError as error:
+        problems.append(str(error))
+        return None
 
 
-def _finish(problems: list[str]) -> None:
-    if problems:
-        raise ImportFailed(problems)
+def _email_problems(email: str, required: bool) -> list[str]:
+    if not email:
+        return ["email is required (the account is invited by e-mail)"] if required else []
+    try:
+        validate_email(email)
+    except ValidationError:
+        return [f'email "{email}" is not an e-mail address']
+    if len(email) > User._meta.get_field("email").max_length:
+        return [f'email "{email}" is too long']
+    return []
 
 
-# Users ----------------------------------------------------------------------------
+def _username_problems(username: str) -> list[str]:
+    if not username:
+        return ["username is required"]
+    try:
+        User._meta.get_field("username").run_validators(username)
+    except ValidationError:
+        return [
+            f'username "{username}" may use only letters, digits and @ . + - _ '
+            "(at most 150 characters)"
+        ]
+    return []
+
+
+def _same_email(stored: str, given: str) -> bool:
+    # Mailbox names are case-insensitive in practice; Django lowercases only the domain.
+    return stored.lower() == given.lower()
+
+
+def normalize_email(email: str) -> str:
+    return User.objects.normalize_email(email)
+
+
+def _users_by_name(usernames: Iterable[str]) -> dict[str, User]:
+    """Users whose username matches one of `usernames` ignoring case, keyed by the
+    lowercased name (one query). A different case is reported, never a second account."""
+    wanted = {name.lower() for name in usernames if name}
+    users = User.objects.annotate(name_key=Lower("username")).filter(name_key__in=wanted)
+    return {user.username.lower(): user for user in users}
+
+
+def _differences(pairs: dict[str, tuple[object, object]]) -> str:
+    return "; ".join(
+        f"{name}: {_shown(stored)} stored, {_shown(given)} in the file"
+        for name, (stored, given) in pairs.items()
+        if stored != given
+    )
+
+
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "blank"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+# Users --------------------------------------------------------------------------------
+
+USER_COLUMNS = ["username", "email", "role"]
 
 
 def import_users(path) -> Outcome:
-    rows = read_rows(path, ["username", "email", "role"], [])
+    """Accounts with no usable password (they are invited later); coordinators get
+    is_staff from User.save."""
+    rows = CsvRows(path, USER_COLUMNS)
+    existing = _users_by_name(row["username"] for _, row in rows)
+    problems: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    new: list[User] = []
     outcome = Outcome()
-    existing = {
-        u.username: u for u in User.objects.filter(username__in=[r["username"] for _, r in rows])
-    }
-    seen, new = {}, []
-    for number, row in rows:
+    for line, row in rows:
         username, email, role = row["username"], row["email"], row["role"].lower()
-        line = f"line {number}:"
-        if not username:
-            outcome.problems.append(f"{line} username is required")
-            continue
-        if username in seen:
-            outcome.problems.append(
-                f'{line} username "{username}" appears again (first on line {seen[username]})'
-            )
-            continue
-        seen[username] = number
+        errors = _username_problems(username) + _email_problems(email, required=True)
         if role not in Role.values:
-            outcome.problems.append(
-                f'{line} role "{row["role"]}" must be one of {", ".join(Role.values)}'
-            )
-            continue
-        if email and "@" not in email:
-            outcome.problems.append(f'{line} email "{email}" is not an e-mail address')
-            continue
-        user = existing.get(username)
-        if user is None:
-            new.append(User(username=username, email=email, role=role))
-        elif user.role != role or (email and user.email != email):
-            outcome.problems.append(
-                f'{line} user "{username}" already exists with other values '
-                f"({user.role}, {user.email or 'no e-mail'})"
-            )
-        else:
-            outcome.unchanged += 1
-    _finish(outcome.problems)
-    with transaction.atomic():
+            errors.append(f'role "{row["role"]}" must be one of {", ".join(Role.values)}')
+        key = username.lower()
+        if username and key in seen:
+            errors.append(f'username "{username}" appears again (first on line {seen[key]})')
+        seen.setdefault(key, line)
+        if not errors:
+            user = existing.get(key)
+            if user is None:
+                new.append(User(username=username, email=normalize_email(email), role=role))
+                continue
+            if user.username != username:
+                errors.append(
+                    f'username "{username}" differs only in case from the existing user '
+                    f'"{user.username}"; use the same spelling'
+                )
+            elif user.role != role or not _same_email(user.email, email):
+                pairs = {"role": (user.role, role)}
+                if not _same_email(user.email, email):
+                    pairs["email"] = (user.email, email)
+                errors.append(
+                    f'user "{username}" already exists with other values '
+                    f"({_differences(pairs)}); change the account in the admin"
+                )
+            else:
+                outcome.unchanged += 1
+        problems.extend((line, error) for error in errors)
+    _fail_if_any(rows, problems)
+    with _all_or_nothing():
         for user in new:
             user.set_unusable_password()  # invited later to choose a password
             user.save()
@@ -182,255 +397,427 @@ def import_users(path) -> Outcome:
     return outcome
 
 
-# Enrollments ----------------------------------------------------------------------
+# Enrollments ------------------------------------------------------------------------
 
 ENROLLMENT_COLUMNS = ["study_id", "username", "email", "physician", "protocol", "start_date"]
 ENROLLMENT_OPTIONAL = ["arm", "timezone", "status", "withdrawn_on"]
 
 
+@dataclass
+class _PlannedEnrollment:
+    username: str
+    email: str
+    values: dict
+
+
 def import_enrollments(path) -> Outcome:
-    rows = read_rows(path, ENROLLMENT_COLUMNS, ENROLLMENT_OPTIONAL)
+    """Enrollments, with patient accounts created for unknown usernames; a blank arm
+    is randomized (diary.randomization) in file order."""
+    rows = CsvRows(path, ENROLLMENT_COLUMNS, ENROLLMENT_OPTIONAL)
+    usernames, study_ids = set(), set()
+    for _, row in rows:
+        usernames.update((row["username"], row["physician"]))
+        study_ids.add(row["study_id"].lower())
+    check = _EnrollmentCheck(usernames, study_ids)
+    problems: list[tuple[int, str]] = []
+    planned: list[_PlannedEnrollment] = []
     outcome = Outcome()
-    usernames = {r["username"] for _, r in rows} | {r["physician"] for _, r in rows}
-    users = {u.username: u for u in User.objects.filter(username__in=usernames)}
-    protocols = {p.slug: p for p in Protocol.objects.prefetch_related("arms")}
-    existing = {
-        e.study_id: e
-        for e in Enrollment.objects.select_related(
-            "patient", "physician", "protocol", "arm"
-        ).filter(study_id__in=[r["study_id"] for _, r in rows])
-    }
-    seen: dict[str, int] = {}
-    planned = []
-    for number, row in rows:
-        line = f"line {number}:"
-        problems = []
-        study_id = row["study_id"]
-        try:
-            study_id_validator(study_id)
-        except ValidationError:
-            problems.append(f'study ID "{study_id}" may only use letters, digits, "-" and "_"')
-        if study_id in seen:
-            problems.append(f'study ID "{study_id}" appears again (first on line {seen[study_id]})')
-        seen.setdefault(study_id, number)
-        physician = users.get(row["physician"])
-        if physician is None or physician.role != Role.PHYSICIAN:
-            problems.append(f'physician "{row["physician"]}" does not exist or is not a physician')
-        protocol = protocols.get(row["protocol"])
-        arm = None
-        if protocol is None:
-            problems.append(
-                f'protocol "{row["protocol"]}" does not exist (known: {", ".join(protocols)})'
+    for line, row in rows:
+        errors, plan = check.row(line, row)
+        problems.extend((line, error) for error in errors)
+        if plan is not None:
+            planned.append(plan)
+        elif not errors:
+            outcome.unchanged += 1
+    _fail_if_any(rows, problems)
+    reason = _change_reason(path)
+    with _all_or_nothing():
+        patients = check.users
+        for plan in planned:
+            patient = patients.get(plan.username.lower())
+            if patient is None:
+                patient = User(
+                    username=plan.username, email=normalize_email(plan.email), role=Role.PATIENT
+                )
+                patient.set_unusable_password()  # invited later to choose a password
+                patient.save()
+                patients[plan.username.lower()] = patient
+            enrollment = Enrollment(patient=patient, **plan.values)
+            if enrollment.arm_id is None:
+                # DOMAIN.md: a blank arm is randomized; each enrollment is saved before
+                # the next is randomized, so they take consecutive slots.
+                assign_arm(enrollment)
+            enrollment._change_reason = reason
+            enrollment.save()
+    outcome.created = len(planned)
+    return outcome
+
+
+class _EnrollmentCheck:
+    """Checks enrollment rows against the users, protocols and enrollments stored."""
+
+    def __init__(self, usernames: set[str], study_ids: set[str]):
+        self.users = _users_by_name(usernames)
+        self.protocols = {p.slug: p for p in Protocol.objects.prefetch_related("arms")}
+        self.existing = {
+            e.study_id.lower(): e
+            for e in Enrollment.objects.select_related("patient", "physician", "protocol", "arm")
+            .annotate(id_key=Lower("study_id"))
+            .filter(id_key__in=study_ids)
+        }
+        self.seen: dict[str, int] = {}
+        # Patients this file creates: lowercased username -> (first line, username, e-mail).
+        self.new_patients: dict[str, tuple[int, str, str]] = {}
+        self.timezones: dict[str, bool] = {}
+
+    def row(self, line: int, row: dict) -> tuple[list[str], _PlannedEnrollment | None]:
+        """The row's problems, and what to create (None when it is already stored)."""
+        errors: list[str] = []
+        study_id = self._study_id(line, row["study_id"], errors)
+        physician = self._physician(row["physician"], errors)
+        protocol, arm = self._protocol_and_arm(row["protocol"], row["arm"], errors)
+        start = _parsed(errors, parse_date, row["start_date"], "start_date")
+        zone = row["timezone"] or settings.TIME_ZONE
+        if not self._known_timezone(zone):
+            errors.append(
+                f'timezone "{zone}" is not a known IANA time zone name, e.g. America/Los_Angeles'
             )
-        elif row["arm"]:
-            arm = next((a for a in protocol.arms.all() if a.code == row["arm"]), None)
-            if arm is None:
-                codes = ", ".join(a.code for a in protocol.arms.all())
-                problems.append(f'arm "{row["arm"]}" is not an arm of {protocol.slug} ({codes})')
-        start = withdrawn_on = None
-        try:
-            start = parse_date(row["start_date"], "start_date")
-        except ValueError as error:
-            problems.append(str(error))
-        timezone = row["timezone"] or settings.TIME_ZONE
-        try:
-            validate_timezone(timezone)
-        except ValidationError:
-            problems.append(f'timezone "{timezone}" is not a known IANA time zone name')
         status = (row["status"] or EnrollmentStatus.ACTIVE).lower()
         if status not in EnrollmentStatus.values:
-            problems.append(
+            errors.append(
                 f'status "{row["status"]}" must be one of {", ".join(EnrollmentStatus.values)}'
             )
-        if row["withdrawn_on"]:
-            try:
-                withdrawn_on = parse_date(row["withdrawn_on"], "withdrawn_on")
-            except ValueError as error:
-                problems.append(str(error))
-        if status == EnrollmentStatus.WITHDRAWN and not row["withdrawn_on"]:
-            problems.append("withdrawn_on is required when status is withdrawn")
-        if start and withdrawn_on and withdrawn_on < start:
-            problems.append("withdrawn_on is before start_date")
-        patient = users.get(row["username"])
-        if not row["username"]:
-            problems.append("username is required")
-        elif patient is not None and patient.role != Role.PATIENT:
-            problems.append(f'user "{row["username"]}" exists and is not a patient')
-        elif patient is not None and row["email"] and patient.email != row["email"]:
-            problems.append(f'user "{row["username"]}" exists with another e-mail address')
-        elif row["email"] and "@" not in row["email"]:
-            problems.append(f'email "{row["email"]}" is not an e-mail address')
-        if problems:
-            outcome.problems.extend(f"{line} {p}" for p in problems)
-            continue
+        withdrawn_on = self._withdrawn_on(row["withdrawn_on"], status, start, zone, errors)
+        self._patient(line, row["username"], row["email"], errors)
+        if errors:
+            return errors, None
         values = {
+            "study_id": study_id,
+            "physician": physician,
             "protocol": protocol,
             "arm": arm,
-            "physician": physician,
             "start_date": start,
-            "timezone": timezone,
+            "timezone": zone,
             "status": status,
             "withdrawn_on": withdrawn_on,
         }
-        current = existing.get(study_id)
-        if current is not None:
-            differs = [
-                name
-                for name, value in values.items()
-                if value is not None and getattr(current, name) != value
-            ]
-            if current.patient.username != row["username"]:
-                differs.insert(0, "username")
-            if differs:
-                outcome.problems.append(
-                    f"{line} study ID {study_id} already exists with another "
-                    f"{', '.join(differs)}; change it in the admin"
+        stored = self.existing.get(study_id.lower())
+        if stored is None:
+            return [], _PlannedEnrollment(row["username"], row["email"], values)
+        return self._compare(stored, row["username"], values), None
+
+    def _study_id(self, line: int, study_id: str, errors: list[str]) -> str:
+        if not study_id:
+            errors.append("study_id is required")
+            return study_id
+        try:
+            Enrollment._meta.get_field("study_id").run_validators(study_id)
+        except ValidationError:
+            errors.append(
+                f'study ID "{study_id}" may use only letters, digits, "-" and "_", '
+                "start with a letter or digit and be at most 40 characters long"
+            )
+        key = study_id.lower()
+        if key in self.seen:
+            errors.append(f'study ID "{study_id}" appears again (first on line {self.seen[key]})')
+        self.seen.setdefault(key, line)
+        stored = self.existing.get(key)
+        if stored is not None and stored.study_id != study_id:
+            errors.append(
+                f'study ID "{study_id}" differs only in case from the existing '
+                f'"{stored.study_id}"; use the same spelling'
+            )
+        return study_id
+
+    def _physician(self, username: str, errors: list[str]) -> User | None:
+        user = self.users.get(username.lower()) if username else None
+        if user is not None and user.username == username and user.is_physician:
+            return user
+        hint = ""
+        if user is not None and user.username != username and user.is_physician:
+            hint = f' (did you mean "{user.username}"?)'
+        errors.append(f'physician "{username}" does not exist or is not a physician{hint}')
+        return None
+
+    def _protocol_and_arm(self, slug: str, code: str, errors: list[str]):
+        protocol = self.protocols.get(slug)
+        if protocol is None:
+            errors.append(
+                f'protocol "{slug}" does not exist; known protocols: {", ".join(self.protocols)}'
+            )
+            return None, None
+        arms = list(protocol.arms.all())
+        if code:
+            arm = next((arm for arm in arms if arm.code == code), None)
+            if arm is None:
+                errors.append(
+                    f'arm "{code}" is not an arm of {slug}; its arms are '
+                    f"{', '.join(a.code for a in arms) or 'none'}"
                 )
-            else:
-                outcome.unchanged += 1
-            continue
-        planned.append((row, values))
-    _finish(outcome.problems)
-    with transaction.atomic():
-        for row, values in planned:
-            patient = users.get(row["username"])
-            if patient is None:
-                patient = User(username=row["username"], email=row["email"], role=Role.PATIENT)
-                patient.set_unusable_password()  # invited later to choose a password
-                patient.save()
-                users[patient.username] = patient
-            enrollment = Enrollment(study_id=row["study_id"], patient=patient, **values)
-            if enrollment.arm_id is None:
-                assign_arm(enrollment)  # DOMAIN.md: a blank arm is randomized
-            enrollment._change_reason = "Imported"
-            enrollment.save()
-            outcome.created += 1
-    return outcome
+            return protocol, arm
+        # A blank arm is randomized: the protocol must be able to do it.
+        if not arms or protocol.block_size % len(arms):
+            errors.append(
+                f"arm is blank but {slug} cannot randomize (block size {protocol.block_size}, "
+                f"{len(arms)} arms); give the arm or fix the protocol in the admin"
+            )
+        return protocol, None
+
+    def _known_timezone(self, zone: str) -> bool:
+        if zone not in self.timezones:
+            try:
+                validate_timezone(zone)
+                self.timezones[zone] = True
+            except ValidationError:
+                self.timezones[zone] = False
+        return self.timezones[zone]
+
+    def _withdrawn_on(self, value, status, start, zone, errors) -> dt.date | None:
+        if not value:
+            if status == EnrollmentStatus.WITHDRAWN:
+                errors.append("withdrawn_on is required when status is withdrawn")
+            return None
+        day = _parsed(errors, parse_date, value, "withdrawn_on")
+        if day is None:
+            return None
+        if status != EnrollmentStatus.WITHDRAWN:
+            errors.append(
+                f"withdrawn_on must be blank unless status is withdrawn (status is {status})"
+            )
+        if start and day < start:
+            errors.append(f"withdrawn_on {day} is before start_date {start}")
+        if self.timezones.get(zone) and day > timezone.now().astimezone(ZoneInfo(zone)).date():
+            errors.append(f"withdrawn_on {day} is in the future")
+        return day
+
+    def _patient(self, line: int, username: str, email: str, errors: list[str]) -> None:
+        problems = _username_problems(username)
+        if problems:
+            errors.extend(problems)
+            return
+        key = username.lower()
+        user = self.users.get(key)
+        if user is None:
+            first_line, first_username, first_email = self.new_patients.setdefault(
+                key, (line, username, email)
+            )
+            errors.extend(_email_problems(email, required=first_line == line))
+            if username != first_username:
+                errors.append(
+                    f'username "{username}" differs only in case from "{first_username}" on '
+                    f"line {first_line}; use the same spelling"
+                )
+            if email and first_email and not _same_email(first_email, email):
+                errors.append(
+                    f'email "{email}" differs from the one given for "{username}" on line '
+                    f"{first_line} ({first_email})"
+                )
+            return
+        if user.username != username:
+            errors.append(
+                f'username "{username}" differs only in case from the existing user '
+                f'"{user.username}"; use the same spelling'
+            )
+        elif user.role != Role.PATIENT:
+            errors.append(f'user "{username}" exists and is a {user.role}, not a patient')
+        elif email and not _same_email(user.email, email):
+            errors.append(
+                f'user "{username}" exists with another e-mail address ({user.email or "none"}); '
+                "leave email blank or change the account in the admin"
+            )
+
+    def _compare(self, stored: Enrollment, username: str, values: dict) -> list[str]:
+        pairs = {
+            "username": (stored.patient.username, username),
+            "physician": (stored.physician.username, values["physician"].username),
+            "protocol": (stored.protocol.slug, values["protocol"].slug),
+            "start_date": (stored.start_date, values["start_date"]),
+            "timezone": (stored.timezone, values["timezone"]),
+            "status": (stored.status, values["status"]),
+            "withdrawn_on": (stored.withdrawn_on, values["withdrawn_on"]),
+        }
+        # A blank arm was randomized: whatever arm the stored enrollment got matches.
+        if values["arm"] is not None:
+            pairs["arm"] = (stored.arm.code, values["arm"].code)
+        differences = _differences(pairs)
+        if not differences:
+            return []
+        return [
+            f"{stored.study_id} already exists with other values ({differences}); "
+            "change it in the admin"
+        ]
 
 
-# Entries --------------------------------------------------------------------------
+# Entries ------------------------------------------------------------------------------
 
 ENTRY_COLUMNS = ["study_id", "date", "pain", "fatigue", "sleep_quality", "vivid_dreams", "headache"]
 ENTRY_OPTIONAL = ["dose_taken", "tolerability", "notes"]
-ITEMS = [
-    "pain",
-    "fatigue",
-    "sleep_quality",
-    "vivid_dreams",
-    "headache",
-    "dose_taken",
-    "tolerability",
-    "notes",
-]
+ITEMS = ENTRY_COLUMNS[2:] + ENTRY_OPTIONAL
+TREATMENT_ONLY = ["dose_taken", "tolerability"]
 
 
-def _entry_values(row: dict) -> tuple[dict, list[str]]:
-    values, problems = {}, []
-    for name in ("pain", "fatigue", "sleep_quality"):
-        try:
-            values[name] = parse_score(row[name], name, 10, required=True)
-        except ValueError as error:
-            problems.append(str(error))
-    for name in ("vivid_dreams", "headache"):
-        try:
-            values[name] = parse_yes_no(row[name], name, required=True)
-        except ValueError as error:
-            problems.append(str(error))
-    try:
-        values["dose_taken"] = parse_yes_no(row["dose_taken"], "dose_taken", required=False)
-    except ValueError as error:
-        problems.append(str(error))
-    try:
-        values["tolerability"] = parse_score(row["tolerability"], "tolerability", 100, False)
-    except ValueError as error:
-        problems.append(str(error))
-    if len(row["notes"]) > 1000:
-        problems.append(f"notes are {len(row['notes'])} characters; at most 1000 are allowed")
-    values["notes"] = row["notes"]
-    return values, problems
-
-
-def import_entries(path, source_name: str = "") -> Outcome:
-    rows = read_rows(path, ENTRY_COLUMNS, ENTRY_OPTIONAL)
+def import_entries(path) -> Outcome:
+    """Diary entries with source `import`, each with a history row."""
+    rows = CsvRows(path, ENTRY_COLUMNS, ENTRY_OPTIONAL)
+    check = _EntryCheck({row["study_id"].lower() for _, row in rows})
+    problems: list[tuple[int, str]] = []
     outcome = Outcome()
-    study_ids = {row["study_id"] for _, row in rows}
-    enrollments = {
-        e.study_id: e
-        for e in Enrollment.objects.filter(study_id__in=study_ids).load_with_schedules()
-    }
-    stored = {
-        (entry.enrollment_id, entry.date): entry
-        for entry in DiaryEntry.objects.filter(enrollment__study_id__in=study_ids)
-    }
-    seen: dict[tuple, int] = {}
-    new = []
-    for number, row in rows:
-        line = f"line {number}:"
-        problems = []
-        enrollment = enrollments.get(row["study_id"])
-        if enrollment is None:
-            problems.append(f'unknown study ID "{row["study_id"]}"')
-        day = None
-        try:
-            day = parse_date(row["date"])
-        except ValueError as error:
-            problems.append(str(error))
-        values, value_problems = _entry_values(row)
-        problems.extend(value_problems)
-        if enrollment is not None and day is not None:
-            key = (row["study_id"], day)
-            if key in seen:
-                problems.append(
-                    f"{row['study_id']} {day} appears again (first on line {seen[key]})"
-                )
-            seen.setdefault(key, number)
-            problems.extend(_day_problems(enrollment, day, values))
-        if problems:
-            outcome.problems.extend(f"{line} {p}" for p in problems)
-            continue
-        current = stored.get((enrollment.pk, day))
-        if current is not None:
-            if all(getattr(current, name) == values[name] for name in ITEMS):
-                outcome.unchanged += 1
-            else:
-                outcome.problems.append(
-                    f"{line} {enrollment.study_id} already has an entry for {day} with other "
-                    "values; correct it in the admin"
-                )
-            continue
-        new.append(DiaryEntry(enrollment=enrollment, date=day, source=EntrySource.IMPORT, **values))
-    _finish(outcome.problems)
-    with transaction.atomic():
-        bulk_create_with_history(
-            new,
-            DiaryEntry,
-            batch_size=5000,
-            default_change_reason=f"Imported from {source_name or Path(path).name}",
-        )
-    outcome.created = len(new)
+    for line, row in rows:
+        errors, entry = check.row(line, row)
+        problems.extend((line, error) for error in errors)
+        if entry is not None:
+            outcome.created += 1
+        elif not errors:
+            outcome.unchanged += 1
+    _fail_if_any(rows, problems)
+
+    # Read the file once more to build the entries chunk by chunk: holding hundreds of
+    # thousands of model instances at once is not needed.
+    check.restart()
+    reason, stamped = _change_reason(path), timezone.now()
+    created = 0
+    with _all_or_nothing():
+        chunk: list[DiaryEntry] = []
+        for line, row in rows:
+            errors, entry = check.row(line, row)
+            if errors:
+                raise ImportFailed([f"line {line}: the file changed during the import"])
+            if entry is not None:
+                chunk.append(entry)
+            if len(chunk) == ENTRY_CHUNK:
+                created += _create_entries(chunk, reason, stamped)
+                chunk = []
+        created += _create_entries(chunk, reason, stamped)
+        if rows.problems or created != outcome.created:
+            raise ImportFailed(["the file changed during the import; import it again"])
     return outcome
 
 
-def _day_problems(enrollment: Enrollment, day: dt.date, values: dict) -> list[str]:
-    """DOMAIN.md: past days within the schedule, not after withdrawn_on, not in the
-    future; treatment-only items blank outside ldn/placebo phases."""
-    if day < enrollment.start_date:
-        return [f"{day} is before the start of {enrollment.study_id} ({enrollment.start_date})"]
-    if enrollment.withdrawn_on and day > enrollment.withdrawn_on:
-        return [f"{day} is after {enrollment.study_id} withdrew ({enrollment.withdrawn_on})"]
-    if not enrollment.contains(day):
+def _create_entries(entries: list[DiaryEntry], reason: str, stamped: dt.datetime) -> int:
+    if entries:
+        bulk_create_with_history(
+            entries, DiaryEntry, default_change_reason=reason, default_date=stamped
+        )
+    return len(entries)
+
+
+class _EntryCheck:
+    """Checks entry rows against the enrollments and the entries already stored.
+
+    Three queries whatever the size of the file: the enrollments with their schedules
+    (two) and the stored entries' values (one).
+    """
+
+    def __init__(self, study_ids: set[str]):
+        self.enrollments = {
+            e.study_id.lower(): e
+            for e in Enrollment.objects.with_schedule()
+            .annotate(id_key=Lower("study_id"))
+            .filter(id_key__in=study_ids)
+        }
+        by_pk = {e.pk: e for e in self.enrollments.values()}
+        # (enrollment id, day) -> the items as stored, to skip identical rows and refuse
+        # conflicting ones.
+        self.stored = {
+            (enrollment_id, day): values
+            for enrollment_id, day, *values in DiaryEntry.objects.filter(
+                enrollment_id__in=by_pk
+            ).values_list("enrollment_id", "date", *ITEMS)
+        }
+        # "Today" in each enrollment's own time zone (DOMAIN.md), once per import.
+        self.today = {e.pk: e.local_today() for e in by_pk.values()}
+        self.seen: dict[tuple[str, dt.date], int] = {}
+
+    def restart(self) -> None:
+        self.seen = {}
+
+    def row(self, line: int, row: dict) -> tuple[list[str], DiaryEntry | None]:
+        """The row's problems, and the entry to create (None when it is already stored)."""
+        errors: list[str] = []
+        enrollment = self._enrollment(row["study_id"], errors)
+        day = _parsed(errors, parse_date, row["date"])
+        values = self._values(row, errors)
+        if day is not None:
+            study_id = enrollment.study_id if enrollment else row["study_id"]
+            key = (study_id.lower(), day)
+            if key in self.seen:
+                errors.append(f"{study_id} {day} appears again (first on line {self.seen[key]})")
+            self.seen.setdefault(key, line)
+        if enrollment is not None and day is not None:
+            errors.extend(self._day_problems(enrollment, day, values))
+        if errors:
+            return errors, None
+        stored = self.stored.get((enrollment.pk, day))
+        if stored is None:
+            entry = DiaryEntry(
+                enrollment=enrollment, date=day, source=EntrySource.IMPORT, late=False, **values
+            )
+            return [], entry
+        differences = _differences(
+            {name: (old, values[name]) for name, old in zip(ITEMS, stored, strict=True)}
+        )
+        if differences:
+            return [
+                f"{enrollment.study_id} already has an entry for {day} with other values; "
+                f"correct it in the admin ({differences})"
+            ], None
+        return [], None
+
+    def _enrollment(self, study_id: str, errors: list[str]) -> Enrollment | None:
+        if not study_id:
+            errors.append("study_id is required")
+            return None
+        enrollment = self.enrollments.get(study_id.lower())
+        if enrollment is None:
+            errors.append(f'unknown study ID "{study_id}"')
+        elif enrollment.study_id != study_id:
+            errors.append(f'unknown study ID "{study_id}" (did you mean {enrollment.study_id}?)')
+            return None
+        return enrollment
+
+    def _values(self, row: dict, errors: list[str]) -> dict:
+        values = {
+            name: _parsed(errors, parse_score, row[name], name, 10)
+            for name in ("pain", "fatigue", "sleep_quality")
+        }
+        for name in ("vivid_dreams", "headache"):
+            values[name] = _parsed(errors, parse_yes_no, row[name], name)
+        values["dose_taken"] = _parsed(errors, parse_yes_no, row["dose_taken"], "dose_taken", False)
+        values["tolerability"] = _parsed(
+            errors, parse_score, row["tolerability"], "tolerability", 100, False
+        )
+        notes = row["notes"]
+        if len(notes) > NOTES_MAX:
+            errors.append(
+                f"notes are {len(notes)} characters long; at most {NOTES_MAX} are allowed"
+            )
+        values["notes"] = notes
+        return values
+
+    def _day_problems(self, enrollment: Enrollment, day: dt.date, values: dict) -> list[str]:
+        """DOMAIN.md: past days within the schedule, not after withdrawn_on; the entry
+        window does not apply. dose_taken and tolerability only in ldn/placebo phases."""
+        study_id, end = enrollment.study_id, enrollment.end_date
+        if end is None:
+            return [f"{study_id} has no schedule (its arm has no phases)"]
+        if day < enrollment.start_date:
+            return [f"{day} is before the start of {study_id}'s schedule ({enrollment.start_date})"]
+        if enrollment.withdrawn_on and day > enrollment.withdrawn_on:
+            return [f"{day} is after {study_id}'s withdrawal ({enrollment.withdrawn_on})"]
+        if not enrollment.contains(day):
+            return [f"{day} is after the end of {study_id}'s schedule ({end})"]
+        today = self.today[enrollment.pk]
+        if day > today:
+            return [
+                f"{day} is in the future (today is {today} in {study_id}'s time zone, "
+                f"{enrollment.timezone})"
+            ]
+        span = enrollment.schedule.span_on(day)
+        if span.is_treatment:
+            return []
+        label = PhaseKind(span.kind).label.lower()
         return [
-            f"{day} is after the end of {enrollment.study_id}'s schedule ({enrollment.end_date})"
+            f"{name} must be blank outside LDN and placebo phases ({day} is in the {label} phase)"
+            for name in TREATMENT_ONLY
+            if values[name] is not None
         ]
-    if day > enrollment.local_today():
-        return [f"{day} is in the future for {enrollment.study_id}"]
-    span = enrollment.schedule.span_on(day)
-    problems = []
-    if not span.is_treatment:
-        for name in ("dose_taken", "tolerability"):
-            if values.get(name) is not None:
-                problems.append(
-                    f"{name} must be blank outside LDN and placebo phases "
-                    f"({day} is in the {span.kind} phase)"
-                )
-    return problems

@@ -1,8 +1,11 @@
-"""import_users, import_enrollments, import_entries: all rows or none, clear messages."""
+"""import_users, import_enrollments, import_entries: the whole file is checked first and
+loaded all or nothing; every problem is one "line N: ..." line; re-imports change
+nothing; stored clinical data is never overwritten."""
 
 import datetime as dt
 from collections import Counter
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -10,27 +13,51 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from diary import imports
 from diary.models import DiaryEntry, Enrollment, User
 from diary.randomization import arm_code_for
-from tests.factories import EnrollmentFactory, EntryFactory, PhysicianFactory, builtin_arm
+from tests.factories import (
+    EnrollmentFactory,
+    EntryFactory,
+    PatientFactory,
+    PhysicianFactory,
+    builtin_arm,
+    make_arm,
+)
 
 pytestmark = pytest.mark.django_db
 
+LA = ZoneInfo("America/Los_Angeles")
+# Noon in Los Angeles on 2026-03-10.
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=LA)
+
+USER_HEADER = "username,email,role\n"
+ENROLLMENT_HEADER = (
+    "study_id,username,email,physician,protocol,arm,start_date,timezone,status,withdrawn_on\n"
+)
 ENTRY_HEADER = (
-    "study_id,date,pain,fatigue,sleep_quality,vivid_dreams,headache,dose_taken,tolerability,notes"
+    "study_id,date,pain,fatigue,sleep_quality,vivid_dreams,headache,dose_taken,tolerability,notes\n"
 )
 
 
 @pytest.fixture(autouse=True)
 def frozen_clock():
-    with time_machine.travel(dt.datetime(2026, 3, 1, 20, 0, tzinfo=dt.UTC), tick=False):
-        yield
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture
 def enrollment():
-    # ldn-fm-2013 arm A from 2026-01-01: baseline to Jan 14, LDN from Jan 15.
-    return EnrollmentFactory(study_id="FM-001", arm=builtin_arm(), start_date=dt.date(2026, 1, 1))
+    """ldn-fm-2013 arm A from 2026-02-01: baseline Feb 1-14, LDN from Feb 15 (today,
+    2026-03-10, is an LDN day)."""
+    return EnrollmentFactory(
+        study_id="FM-001", arm=builtin_arm("ldn-fm-2013", "A"), start_date=dt.date(2026, 2, 1)
+    )
+
+
+@pytest.fixture
+def drx():
+    return PhysicianFactory(username="drx", email="drx@example.org")
 
 
 def write(tmp_path, text, name="file.csv"):
@@ -40,236 +67,676 @@ def write(tmp_path, text, name="file.csv"):
 
 
 def run(command, path):
+    """Run an import that must succeed; return what it printed."""
     out, err = StringIO(), StringIO()
     call_command(command, path, stdout=out, stderr=err)
+    assert err.getvalue() == ""
     return out.getvalue()
 
 
 def state():
+    """Every count an import could change, history tables included."""
     return (
         User.objects.count(),
         Enrollment.objects.count(),
+        Enrollment.history.count(),
         DiaryEntry.objects.count(),
         DiaryEntry.history.count(),
-        Enrollment.history.count(),
     )
 
 
 def fails(command, path):
-    """Run an import that must fail; return its messages and check nothing changed."""
+    """Run an import that must fail; check nothing changed and the summary; return the
+    problems it printed, one per line."""
     before = state()
     err = StringIO()
-    with pytest.raises(CommandError, match="Nothing was imported"):
+    with pytest.raises(CommandError) as failure:
         call_command(command, path, stdout=StringIO(), stderr=err)
     assert state() == before
-    return err.getvalue()
+    problems = err.getvalue().splitlines()
+    count = len(problems)
+    assert str(failure.value) == (
+        f"Nothing was imported: {count} problem{'s' if count > 1 else ''} in {path}."
+    )
+    assert failure.value.returncode == 1
+    return problems
 
 
-# Users -----------------------------------------------------------------------------
+# Users ------------------------------------------------------------------------------
 
 
-def test_import_users_creates_accounts_without_usable_password_once(tmp_path):
+def test_import_users_creates_accounts_without_usable_password(tmp_path):
     path = write(
         tmp_path,
-        "username,email,role\ndrx,drx@example.org,physician\nsam,sam@example.org,coordinator\n",
+        USER_HEADER + "drx,drx@example.org,physician\n"
+        "sam,sam@example.org,Coordinator\nann,ann@Example.ORG,patient\n",
     )
-    assert "Imported 2 users" in run("import_users", path)
-    drx = User.objects.get(username="drx")
-    assert drx.role == "physician" and not drx.has_usable_password()
-    assert User.objects.get(username="sam").is_staff
-    assert "Imported 0 users (2 already present, unchanged)" in run("import_users", path)
-    assert User.objects.count() == 2
+    assert run("import_users", path) == "Imported 3 users (0 already present, unchanged).\n"
+    drx, sam, ann = (User.objects.get(username=name) for name in ("drx", "sam", "ann"))
+    assert (drx.role, drx.is_staff, drx.has_usable_password()) == ("physician", False, False)
+    assert (sam.role, sam.is_staff, sam.has_usable_password()) == ("coordinator", True, False)
+    assert (ann.role, ann.email) == ("patient", "ann@example.org")
 
 
-def test_import_users_reports_every_bad_line(tmp_path):
-    PhysicianFactory(username="drx", email="drx@example.org")
-    path = write(
-        tmp_path,
-        "username,email,role\ndrx,other@example.org,physician\nann,ann@example.org,nurse\n"
-        "bob,bob@example.org,patient\nbob,bob@example.org,patient\n",
-    )
-    messages = fails("import_users", path)
-    assert 'line 2: user "drx" already exists with other values' in messages
-    assert 'line 3: role "nurse" must be one of patient, physician, coordinator' in messages
-    assert 'line 5: username "bob" appears again (first on line 4)' in messages
-
-
-def test_wrong_header_is_reported_on_line_1(tmp_path):
-    messages = fails("import_users", write(tmp_path, "user,email,role,age\nx,x@y.z,patient,3\n"))
-    assert "line 1: missing column(s): username" in messages
-    assert "line 1: unknown column(s): user, age" in messages
-
-
-def test_unreadable_files_get_a_message(tmp_path):
-    assert "cannot read" in fails("import_users", str(tmp_path / "missing.csv"))
-    path = tmp_path / "latin1.csv"
-    path.write_bytes("username,email,role\njos\xe9,j@x.org,patient\n".encode("latin-1"))
-    assert "line 2: the file is not UTF-8 text" in fails("import_users", str(path))
-    assert "the file is empty" in fails("import_users", write(tmp_path, ""))
-
-
-# Enrollments -----------------------------------------------------------------------
-
-ENROLLMENT_HEADER = (
-    "study_id,username,email,physician,protocol,arm,start_date,timezone,status,withdrawn_on\n"
-)
-
-
-def test_import_enrollments_creates_patients_and_enrollments_once(tmp_path):
-    PhysicianFactory(username="drx")
-    path = write(
-        tmp_path,
-        ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,B,2026-02-01,,,\n"
-        "FM-101,bea,bea@example.org,drx,ldn-fm-2009,P,2026-02-01,Europe/Madrid,withdrawn,"
-        "2026-02-10\n",
-    )
-    assert "Imported 2 enrollments" in run("import_enrollments", path)
-    ann = Enrollment.objects.get(study_id="FM-100")
-    assert (ann.arm.code, ann.status, ann.timezone) == ("B", "active", "America/Los_Angeles")
-    assert ann.patient.username == "ann" and not ann.patient.has_usable_password()
-    bea = Enrollment.objects.get(study_id="FM-101")
-    assert (bea.status, bea.withdrawn_on) == ("withdrawn", dt.date(2026, 2, 10))
+def test_reimporting_users_changes_nothing(tmp_path):
+    path = write(tmp_path, USER_HEADER + "drx,drx@example.org,physician\n")
+    run("import_users", path)
     before = state()
-    assert "2 already present, unchanged" in run("import_enrollments", path)
+    assert run("import_users", path) == "Imported 0 users (1 already present, unchanged).\n"
     assert state() == before
-
-
-def test_blank_arms_are_randomized_in_permuted_blocks(tmp_path):
-    PhysicianFactory(username="drx")
-    lines = "".join(
-        f"FM-2{n:02d},p{n},p{n}@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n" for n in range(8)
-    )
-    run("import_enrollments", write(tmp_path, ENROLLMENT_HEADER + lines))
-    codes = list(
-        Enrollment.objects.order_by("randomization_number").values_list("arm__code", flat=True)
-    )
-    assert codes == [arm_code_for("ldn-fm-2013", 4, ["A", "B"], n) for n in range(8)]
-    assert Counter(codes) == {"A": 4, "B": 4}
-
-
-def test_import_enrollments_reports_every_problem_and_loads_nothing(tmp_path):
-    PhysicianFactory(username="drx")
-    path = write(
-        tmp_path,
-        ENROLLMENT_HEADER + "FM-300,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n"
-        "FM-301,bea,bea@example.org,nobody,ldn-fm-2013,,2026-02-01,,,\n"
-        "FM-302,cat,cat@example.org,drx,no-such,,2026-02-01,,,\n"
-        "FM-303,dee,dee@example.org,drx,ldn-fm-2013,P,2026-02-01,,,\n"
-        "FM-304,eve,eve@example.org,drx,ldn-fm-2013,,2026-02-01,,withdrawn,\n"
-        "FM-305,fay,fay@example.org,drx,ldn-fm-2013,,2026-02-01,Mars/Base,,\n"
-        "FM-306,gus,gus@example.org,drx,ldn-fm-2013,,01/02/2026,,,\n"
-        "FM-300,hal,hal@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n",
-    )
-    messages = fails("import_enrollments", path)
-    assert 'line 3: physician "nobody" does not exist or is not a physician' in messages
-    assert 'line 4: protocol "no-such" does not exist' in messages
-    assert 'line 5: arm "P" is not an arm of ldn-fm-2013' in messages
-    assert "line 6: withdrawn_on is required when status is withdrawn" in messages
-    assert 'line 7: timezone "Mars/Base" is not a known IANA time zone name' in messages
-    assert 'line 8: start_date "01/02/2026" is not a date in YYYY-MM-DD form' in messages
-    assert 'line 9: study ID "FM-300" appears again (first on line 2)' in messages
-    assert "line 2:" not in messages
-
-
-# Entries ---------------------------------------------------------------------------
-
-
-def test_import_entries_loads_with_source_import_and_history_once(tmp_path, enrollment):
-    path = write(
-        tmp_path,
-        ENTRY_HEADER + "\nFM-001,2026-01-02,5,6,7,Yes,n,,,\n"
-        'FM-001,2026-01-20,3,4,8,TRUE,0,y,95,"Vivid dreams, slept well"\n',
-    )
-    assert "Imported 2 entries" in run("import_entries", path)
-    first, second = DiaryEntry.objects.order_by("date")
-    assert (first.pain, first.vivid_dreams, first.headache, first.dose_taken) == (
-        5,
-        True,
-        False,
-        None,
-    )
-    assert (second.dose_taken, second.tolerability) == (True, 95)
-    assert second.notes == "Vivid dreams, slept well"
-    assert {first.source, second.source} == {"import"}
-    assert first.history.get().history_change_reason == "Imported from file.csv"
-    before = state()
-    assert "Imported 0 entries (2 already present, unchanged)" in run("import_entries", path)
-    assert state() == before
-
-
-def test_import_accepts_a_byte_order_mark_and_any_column_order(tmp_path, enrollment):
-    path = tmp_path / "bom.csv"
-    path.write_bytes(
-        "\ufeffdate,study_id,headache,vivid_dreams,sleep_quality,fatigue,pain\n"
-        "2026-01-03,FM-001,no,no,5,5,5\n".encode()
-    )
-    assert "Imported 1 entries" in run("import_entries", str(path))
 
 
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ("FM-001,2026-01-32,5,5,5,no,no,,,", 'line 2: date "2026-01-32" is not a date'),
-        ("FM-999,2026-01-02,5,5,5,no,no,,,", 'line 2: unknown study ID "FM-999"'),
-        (
-            "FM-001,2026-01-02,11,5,5,no,no,,,",
-            'line 2: pain "11" must be a whole number from 0 to 10',
-        ),
-        ("FM-001,2026-01-02,5,5,-1,no,no,,,", 'line 2: sleep_quality "-1" must be a whole number'),
-        ("FM-001,2026-01-20,5,5,5,no,no,yes,101,", 'line 2: tolerability "101" must be a whole'),
-        ("FM-001,2026-01-02,5,5,5,maybe,no,,,", 'line 2: vivid_dreams "maybe" must be yes or no'),
-        ("FM-001,2026-01-02,5,5,5,no,,,,", "line 2: headache is required (yes or no)"),
-        ("FM-001,2026-01-02,5,5,5,no,no,yes,,", "line 2: dose_taken must be blank outside LDN"),
-        ("FM-001,2026-01-02,5,5,5,no,no,,80,", "line 2: tolerability must be blank outside LDN"),
-        ("FM-001,2026-03-05,5,5,5,no,no,yes,80,", "line 2: 2026-03-05 is in the future"),
-        ("FM-001,2025-12-31,5,5,5,no,no,,,", "line 2: 2025-12-31 is before the start of FM-001"),
-        ("FM-001,2026-01-02,5,5,5,no,no,,," + "x" * 1001, "line 2: notes are 1001 characters"),
-        ("FM-001,2026-01-02,5,5,5,no,no", "line 2: 7 cells, the header has 10"),
+        ("ann,ann@example.org,nurse", 'line 3: role "nurse" must be one of patient, physician, '),
+        ("ann,not-an-address,patient", 'line 3: email "not-an-address" is not an e-mail address'),
+        ("ann,,patient", "line 3: email is required"),
+        ("ann smith,ann@example.org,patient", 'line 3: username "ann smith" may use only'),
+        ("drx,drx@example.org,coordinator", 'line 3: user "drx" already exists with other values'),
+        ("drx,dr.x@example.org,physician", 'line 3: user "drx" already exists with other values'),
+        ("DrX,drx@example.org,physician", 'line 3: username "DrX" differs only in case'),
+        ("bob,bob@example.org,patient", 'line 3: username "bob" appears again (first on line 2)'),
     ],
 )
-def test_each_bad_entry_row_is_reported_and_nothing_is_loaded(tmp_path, enrollment, row, message):
-    good = "FM-001,2026-01-05,5,5,5,no,no,,,"
-    path = write(tmp_path, f"{ENTRY_HEADER}\n{row}\n{good}\n")
-    assert message in fails("import_entries", path)
+def test_bad_user_rows_are_reported_and_nothing_is_loaded(tmp_path, drx, row, message):
+    path = write(tmp_path, f"{USER_HEADER}bob,bob@example.org,patient\n{row}\n")
+    problems = fails("import_users", path)
+    assert len(problems) == 1
+    assert problems[0].startswith(message)
+    assert User.objects.get(username="drx").role == "physician"
+
+
+def test_conflicting_user_message_says_what_differs(tmp_path, drx):
+    path = write(tmp_path, USER_HEADER + "drx,other@example.org,coordinator\n")
+    assert fails("import_users", path) == [
+        'line 2: user "drx" already exists with other values (role: physician stored, '
+        "coordinator in the file; email: drx@example.org stored, other@example.org in the "
+        "file); change the account in the admin"
+    ]
+
+
+# Enrollments ------------------------------------------------------------------------
+
+
+def test_import_enrollments_creates_patients_and_enrollments(tmp_path, drx):
+    existing = PatientFactory(username="cat", email="cat@example.org")
+    path = write(
+        tmp_path,
+        ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,B,2026-02-01,,,\n"
+        "FM-101,bea,bea@example.org,drx,ldn-fm-2009,P,2026-01-05,Europe/Madrid,Withdrawn,"
+        "2026-02-10\n"
+        "FM-102,cat,,drx,ldn-fm-2009,,2026-03-01,,screening,\n",
+    )
+    assert run("import_enrollments", path) == (
+        "Imported 3 enrollments (0 already present, unchanged).\n"
+    )
+    ann = Enrollment.objects.get(study_id="FM-100")
+    assert (ann.protocol.slug, ann.arm.code, ann.randomization_number) == ("ldn-fm-2013", "B", None)
+    assert (ann.status, ann.timezone, ann.physician) == ("active", "America/Los_Angeles", drx)
+    assert (ann.patient.role, ann.patient.email) == ("patient", "ann@example.org")
+    assert not ann.patient.has_usable_password()
+    bea = Enrollment.objects.get(study_id="FM-101")
+    assert (bea.status, bea.withdrawn_on, bea.timezone) == (
+        "withdrawn",
+        dt.date(2026, 2, 10),
+        "Europe/Madrid",
+    )
+    cat = Enrollment.objects.get(study_id="FM-102")
+    assert (cat.patient, cat.arm.code, cat.status) == (existing, "P", "screening")
+    assert ann.history.get().history_change_reason == "Imported from file.csv"
+
+
+def test_optional_enrollment_columns_may_be_left_out(tmp_path, drx):
+    path = write(
+        tmp_path,
+        " Study_ID ,USERNAME,email,physician,protocol,start_date\n"
+        "FM-100,ann,ann@example.org,drx,ldn-fm-2009,2026-02-01\n",
+    )
+    run("import_enrollments", path)
+    ann = Enrollment.objects.get()
+    assert (ann.arm.code, ann.status, ann.timezone, ann.withdrawn_on) == (
+        "P",
+        "active",
+        "America/Los_Angeles",
+        None,
+    )
+
+
+def test_reimporting_enrollments_changes_nothing_even_for_randomized_arms(tmp_path, drx):
+    path = write(
+        tmp_path,
+        ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n"
+        "FM-101,bea,bea@example.org,drx,ldn-fm-2013,A,2026-02-01,,,\n",
+    )
+    run("import_enrollments", path)
+    before = state()
+    assert run("import_enrollments", path) == (
+        "Imported 0 enrollments (2 already present, unchanged).\n"
+    )
+    assert state() == before
+
+
+def test_blank_arms_are_randomized_in_permuted_blocks(tmp_path, drx):
+    lines = "".join(
+        f"FM-2{n:02d},p{n},p{n}@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n" for n in range(8)
+    )
+    run("import_enrollments", write(tmp_path, ENROLLMENT_HEADER + lines))
+    enrollments = Enrollment.objects.order_by("study_id")
+    assert [e.randomization_number for e in enrollments] == list(range(8))
+    codes = [e.arm.code for e in enrollments]
+    assert codes == [arm_code_for("ldn-fm-2013", 4, ["A", "B"], n) for n in range(8)]
+    assert Counter(codes) == {"A": 4, "B": 4}
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            "FM-100,ann,ann@example.org,nobody,ldn-fm-2013,,2026-02-01,,,",
+            'line 2: physician "nobody" does not exist or is not a physician',
+        ),
+        (
+            "FM-100,ann,ann@example.org,cat,ldn-fm-2013,,2026-02-01,,,",
+            'line 2: physician "cat" does not exist or is not a physician',
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,no-such,,2026-02-01,,,",
+            'line 2: protocol "no-such" does not exist; known protocols: ldn-fm-2009, ldn-fm-2013',
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,P,2026-02-01,,,",
+            'line 2: arm "P" is not an arm of ldn-fm-2013; its arms are A, B',
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,withdrawn,",
+            "line 2: withdrawn_on is required when status is withdrawn",
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,withdrawn,2026-01-31",
+            "line 2: withdrawn_on 2026-01-31 is before start_date 2026-02-01",
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,active,2026-02-05",
+            "line 2: withdrawn_on must be blank unless status is withdrawn",
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,withdrawn,2026-03-11",
+            "line 2: withdrawn_on 2026-03-11 is in the future",
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,Mars/Base,,",
+            'line 2: timezone "Mars/Base" is not a known IANA time zone name',
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,paused,",
+            'line 2: status "paused" must be one of screening, active, completed, withdrawn',
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,03/10/2026,,,",
+            'line 2: start_date "03/10/2026" is not a date in YYYY-MM-DD form',
+        ),
+        (
+            "FM 100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,,",
+            'line 2: study ID "FM 100" may use only letters, digits',
+        ),
+        (
+            "FM-100,drx,,drx,ldn-fm-2013,,2026-02-01,,,",
+            'line 2: user "drx" exists and is a physician, not a patient',
+        ),
+        (
+            "FM-100,cat,kitty@example.org,drx,ldn-fm-2013,,2026-02-01,,,",
+            'line 2: user "cat" exists with another e-mail address (cat@example.org)',
+        ),
+        (
+            "FM-100,ann,,drx,ldn-fm-2013,,2026-02-01,,,",
+            "line 2: email is required (the account is invited by e-mail)",
+        ),
+        (
+            "FM-001,cat,,drx,ldn-fm-2013,A,2026-02-01,,,",
+            "line 2: FM-001 already exists with other values (username: ",
+        ),
+    ],
+)
+def test_bad_enrollment_rows_are_reported_and_nothing_is_loaded(
+    tmp_path, drx, enrollment, row, message
+):
+    PatientFactory(username="cat", email="cat@example.org")
+    good = "FM-300,zoe,zoe@example.org,drx,ldn-fm-2013,,2026-02-01,,,"
+    problems = fails("import_enrollments", write(tmp_path, f"{ENROLLMENT_HEADER}{row}\n{good}\n"))
+    assert len(problems) == 1
+    assert problems[0].startswith(message)
+
+
+def test_conflicting_enrollment_message_names_each_difference(tmp_path, drx, enrollment):
+    row = f"FM-001,{enrollment.patient.username},,drx,ldn-fm-2013,B,2026-02-02,,completed,"
+    assert fails("import_enrollments", write(tmp_path, ENROLLMENT_HEADER + row + "\n")) == [
+        f"line 2: FM-001 already exists with other values (physician: "
+        f"{enrollment.physician.username} stored, drx in the file; start_date: 2026-02-01 "
+        "stored, 2026-02-02 in the file; status: active stored, completed in the file; arm: A "
+        "stored, B in the file); change it in the admin"
+    ]
+
+
+def test_a_new_patient_on_several_rows_must_be_spelled_the_same(tmp_path, drx):
+    path = write(
+        tmp_path,
+        ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n"
+        "FM-101,Ann,,drx,ldn-fm-2009,,2026-02-01,,,\n"
+        "FM-102,ann,anne@example.org,drx,ldn-fm-2009,,2026-02-01,,,\n",
+    )
+    assert fails("import_enrollments", path) == [
+        'line 3: username "Ann" differs only in case from "ann" on line 2; use the same spelling',
+        'line 4: email "anne@example.org" differs from the one given for "ann" on line 2 '
+        "(ann@example.org)",
+    ]
+
+
+def test_repeated_study_id_is_reported_on_the_later_line(tmp_path, drx):
+    path = write(
+        tmp_path,
+        ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n"
+        "FM-100,bea,bea@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n",
+    )
+    assert fails("import_enrollments", path) == [
+        'line 3: study ID "FM-100" appears again (first on line 2)'
+    ]
+
+
+def test_every_problem_of_every_row_is_listed_in_line_order(tmp_path, drx):
+    path = write(
+        tmp_path,
+        ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,nobody,ldn-fm-2013,Z,2026-02-01,,,\n"
+        "FM-101,bea,bea@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n"
+        "FM-102,cat,cat@example.org,drx,ldn-fm-2013,,2026-02-31,Mars/Base,,\n",
+    )
+    assert fails("import_enrollments", path) == [
+        'line 2: physician "nobody" does not exist or is not a physician',
+        'line 2: arm "Z" is not an arm of ldn-fm-2013; its arms are A, B',
+        'line 4: start_date "2026-02-31" is not a date in YYYY-MM-DD form',
+        'line 4: timezone "Mars/Base" is not a known IANA time zone name, e.g. America/Los_Angeles',
+    ]
+
+
+# Entries ----------------------------------------------------------------------------
+
+
+def test_import_entries_loads_them_with_source_import_and_a_history_row(tmp_path, enrollment):
+    path = write(
+        tmp_path,
+        ENTRY_HEADER + "FM-001,2026-02-02,5,6,7,Yes,n,,,\n"
+        'FM-001,2026-02-20,3,4,8,TRUE,0,y,95,"Vivid dreams, slept well"\n'
+        "FM-001,2026-03-10,2,2,9,no,no,,,\n",
+    )
+    assert run("import_entries", path) == "Imported 3 entries (0 already present, unchanged).\n"
+    baseline, ldn, today = DiaryEntry.objects.order_by("date")
+    assert (baseline.pain, baseline.fatigue, baseline.sleep_quality) == (5, 6, 7)
+    assert (baseline.vivid_dreams, baseline.headache, baseline.dose_taken) == (True, False, None)
+    assert (ldn.dose_taken, ldn.tolerability, ldn.notes) == (True, 95, "Vivid dreams, slept well")
+    assert (today.dose_taken, today.tolerability, today.notes) == (None, None, "")
+    for entry in (baseline, ldn, today):
+        assert (entry.source, entry.late, entry.voided) == ("import", False, False)
+        history = entry.history.get()
+        assert (history.history_type, history.history_change_reason) == (
+            "+",
+            "Imported from file.csv",
+        )
+
+
+def test_reimporting_entries_changes_nothing(tmp_path, enrollment):
+    # An entry the patient made herself with the same values is left as it is too.
+    EntryFactory(enrollment=enrollment, date=dt.date(2026, 3, 9), pain=4, vivid_dreams=True)
+    path = write(
+        tmp_path,
+        ENTRY_HEADER + "FM-001,2026-02-02,5,6,7,yes,no,,,\n"
+        "FM-001,2026-02-20,3,4,8,no,no,yes,95,note\n"
+        "FM-001,2026-03-09,4,5,5,yes,no,,,\n",
+    )
+    assert run("import_entries", path) == "Imported 2 entries (1 already present, unchanged).\n"
+    before = state()
+    assert run("import_entries", path) == "Imported 0 entries (3 already present, unchanged).\n"
+    assert state() == before
+    assert DiaryEntry.objects.get(date=dt.date(2026, 3, 9)).source == "patient"
+
+
+def test_entries_of_any_status_and_long_past_days_are_accepted(tmp_path, enrollment):
+    enrollment.status = "completed"
+    enrollment.save()
+    run("import_entries", write(tmp_path, ENTRY_HEADER + "FM-001,2026-02-01,5,5,5,no,no,,,\n"))
+    assert DiaryEntry.objects.get().date == dt.date(2026, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("cell", "value"),
+    [
+        ("yes", True),
+        ("Y", True),
+        (" True ", True),
+        ("1", True),
+        ("NO", False),
+        ("n", False),
+        ("false", False),
+        ("0", False),
+    ],
+)
+def test_yes_no_cells_accept_every_spelling(tmp_path, enrollment, cell, value):
+    path = write(tmp_path, ENTRY_HEADER + f"FM-001,2026-02-20,5,5,5,{cell},{cell},{cell},,\n")
+    run("import_entries", path)
+    entry = DiaryEntry.objects.get()
+    assert (entry.vivid_dreams, entry.headache, entry.dose_taken) == (value, value, value)
+
+
+def test_byte_order_mark_any_column_order_and_no_optional_columns(tmp_path, enrollment):
+    path = tmp_path / "bom.csv"
+    path.write_text(
+        "Date , STUDY_ID,headache,vivid_dreams,sleep_quality,fatigue,pain\r\n"
+        "2026-02-03,FM-001,no,yes,8,2,1\r\n",
+        encoding="utf-8-sig",  # as Excel's "CSV UTF-8" saves it
+    )
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    run("import_entries", str(path))
+    entry = DiaryEntry.objects.get()
+    assert (entry.date, entry.pain, entry.fatigue, entry.sleep_quality) == (
+        dt.date(2026, 2, 3),
+        1,
+        2,
+        8,
+    )
+    assert (entry.vivid_dreams, entry.headache, entry.dose_taken) == (True, False, None)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            "FM-001,03/10/2026,5,5,5,no,no,,,",
+            'line 2: date "03/10/2026" is not a date in YYYY-MM-DD form',
+        ),
+        (
+            "FM-001,20260210,5,5,5,no,no,,,",
+            'line 2: date "20260210" is not a date in YYYY-MM-DD form',
+        ),
+        (
+            "FM-001,2026-02-30,5,5,5,no,no,,,",
+            'line 2: date "2026-02-30" is not a date in YYYY-MM-DD form',
+        ),
+        ("FM-999,2026-02-02,5,5,5,no,no,,,", 'line 2: unknown study ID "FM-999"'),
+        ("fm-001,2026-02-02,5,5,5,no,no,,,", 'line 2: unknown study ID "fm-001" (did you mean'),
+        (
+            "FM-001,2026-02-02,11,5,5,no,no,,,",
+            'line 2: pain "11" must be a whole number from 0 to 10',
+        ),
+        ("FM-001,2026-02-02,5,4.5,5,no,no,,,", 'line 2: fatigue "4.5" must be a whole number'),
+        ("FM-001,2026-02-02,5,5,-1,no,no,,,", 'line 2: sleep_quality "-1" must be a whole number'),
+        ("FM-001,2026-02-02,,5,5,no,no,,,", "line 2: pain is required"),
+        (
+            "FM-001,2026-02-20,5,5,5,no,no,yes,101,",
+            'line 2: tolerability "101" must be a whole number from 0 to 100',
+        ),
+        ("FM-001,2026-02-02,5,5,5,maybe,no,,,", 'line 2: vivid_dreams "maybe" must be yes or no'),
+        ("FM-001,2026-02-20,5,5,5,no,no,sometimes,,", 'line 2: dose_taken "sometimes" must be yes'),
+        ("FM-001,2026-02-02,5,5,5,no,,,,", "line 2: headache is required (yes or no)"),
+        (
+            "FM-001,2026-02-02,5,5,5,no,no,,80,",
+            "line 2: tolerability must be blank outside LDN and placebo phases "
+            "(2026-02-02 is in the baseline phase)",
+        ),
+        (
+            "FM-001,2026-02-02,5,5,5,no,no,no,,",
+            "line 2: dose_taken must be blank outside LDN and placebo phases "
+            "(2026-02-02 is in the baseline phase)",
+        ),
+        (
+            "FM-001,2026-03-11,5,5,5,no,no,yes,80,",
+            "line 2: 2026-03-11 is in the future (today is 2026-03-10 in FM-001's time zone, "
+            "America/Los_Angeles)",
+        ),
+        (
+            "FM-001,2026-01-31,5,5,5,no,no,,,",
+            "line 2: 2026-01-31 is before the start of FM-001's schedule (2026-02-01)",
+        ),
+        (
+            "FM-001,2026-02-02,5,5,5,no,no,,," + "x" * 1001,
+            "line 2: notes are 1001 characters long; at most 1000 are allowed",
+        ),
+        ("FM-001,2026-02-02,5,5,5,no,no", "line 2: has 7 cells but the header has 10"),
+        ("FM-001,2026-02-02,5,5,5,no,no,,,,", "line 2: has 11 cells but the header has 10"),
+    ],
+)
+def test_bad_entry_rows_are_reported_and_nothing_is_loaded(tmp_path, enrollment, row, message):
+    good = "FM-001,2026-02-05,5,5,5,no,no,,,"
+    problems = fails("import_entries", write(tmp_path, f"{ENTRY_HEADER}{row}\n{good}\n"))
+    assert len(problems) == 1
+    assert problems[0].startswith(message)
+
+
+def test_notes_of_1000_characters_are_accepted(tmp_path, enrollment):
+    run(
+        "import_entries",
+        write(tmp_path, ENTRY_HEADER + "FM-001,2026-02-02,5,5,5,no,no,,," + "x" * 1000 + "\n"),
+    )
+    assert len(DiaryEntry.objects.get().notes) == 1000
+
+
+def test_a_row_with_several_problems_gets_one_line_for_each(tmp_path, enrollment):
+    path = write(tmp_path, ENTRY_HEADER + "FM-001,2026-02-02,11,5,5,maybe,no,,80,\n")
+    assert fails("import_entries", path) == [
+        'line 2: pain "11" must be a whole number from 0 to 10',
+        'line 2: vivid_dreams "maybe" must be yes or no (or y/n, true/false, 1/0)',
+        "line 2: tolerability must be blank outside LDN and placebo phases "
+        "(2026-02-02 is in the baseline phase)",
+    ]
+
+
+def test_day_after_the_end_of_the_schedule_is_refused(tmp_path):
+    arm = make_arm([("baseline", 7), ("ldn", 7), ("followup", 6)])
+    EnrollmentFactory(
+        study_id="FM-001", arm=arm, protocol=arm.protocol, start_date=dt.date(2026, 2, 1)
+    )
+    path = write(tmp_path, ENTRY_HEADER + "FM-001,2026-02-21,5,5,5,no,no,,,\n")
+    assert fails("import_entries", path) == [
+        "line 2: 2026-02-21 is after the end of FM-001's schedule (2026-02-20)"
+    ]
+    path = write(tmp_path, ENTRY_HEADER + "FM-001,2026-02-18,5,5,5,no,no,,90,\n")
+    assert fails("import_entries", path) == [
+        "line 2: tolerability must be blank outside LDN and placebo phases "
+        "(2026-02-18 is in the follow-up phase)"
+    ]
+
+
+def test_day_after_withdrawal_is_refused(tmp_path, enrollment):
+    enrollment.status = "withdrawn"
+    enrollment.withdrawn_on = dt.date(2026, 2, 20)
+    enrollment.save()
+    path = write(
+        tmp_path,
+        ENTRY_HEADER + "FM-001,2026-02-20,5,5,5,no,no,,,\nFM-001,2026-02-21,5,5,5,no,no,,,\n",
+    )
+    assert fails("import_entries", path) == [
+        "line 3: 2026-02-21 is after FM-001's withdrawal (2026-02-20)"
+    ]
 
 
 def test_duplicate_day_in_one_file_is_reported_on_the_later_line(tmp_path, enrollment):
     path = write(
         tmp_path,
-        ENTRY_HEADER + "\nFM-001,2026-01-02,5,5,5,no,no,,,\nFM-001,2026-01-02,6,5,5,no,no,,,\n",
+        ENTRY_HEADER + "FM-001,2026-02-05,5,5,5,no,no,,,\nFM-001,2026-02-02,5,5,5,no,no,,,\n"
+        "FM-001,2026-02-02,5,5,5,no,no,,,\n",
     )
-    assert "line 3: FM-001 2026-01-02 appears again (first on line 2)" in fails(
-        "import_entries", path
-    )
-
-
-def test_day_after_withdrawal_is_refused(tmp_path, enrollment):
-    enrollment.status = "withdrawn"
-    enrollment.withdrawn_on = dt.date(2026, 1, 10)
-    enrollment.save()
-    path = write(tmp_path, ENTRY_HEADER + "\nFM-001,2026-01-11,5,5,5,no,no,,,\n")
-    assert "line 2: 2026-01-11 is after FM-001 withdrew (2026-01-10)" in fails(
-        "import_entries", path
-    )
+    assert fails("import_entries", path) == [
+        "line 4: FM-001 2026-02-02 appears again (first on line 3)"
+    ]
 
 
 def test_conflicting_existing_entry_is_never_overwritten(tmp_path, enrollment):
-    EntryFactory(enrollment=enrollment, date=dt.date(2026, 1, 2), pain=2)
-    path = write(tmp_path, ENTRY_HEADER + "\nFM-001,2026-01-02,9,5,5,no,no,,,\n")
-    assert "line 2: FM-001 already has an entry for 2026-01-02 with other values" in fails(
-        "import_entries", path
-    )
+    EntryFactory(enrollment=enrollment, date=dt.date(2026, 2, 2), pain=2)
+    path = write(tmp_path, ENTRY_HEADER + "FM-001,2026-02-02,9,5,5,no,no,,,\n")
+    assert fails("import_entries", path) == [
+        "line 2: FM-001 already has an entry for 2026-02-02 with other values; correct it in "
+        "the admin (pain: 2 stored, 9 in the file)"
+    ]
     assert DiaryEntry.objects.get().pain == 2
 
 
-def test_entry_import_queries_do_not_grow_with_rows(tmp_path, enrollment):
-    def rows(count):
-        return "".join(f"FM-001,2026-01-{n:02d},5,5,5,no,no,,,\n" for n in range(1, count + 1))
+def test_line_numbers_count_lines_of_the_file_not_rows(tmp_path, enrollment):
+    path = write(
+        tmp_path,
+        ENTRY_HEADER + 'FM-001,2026-02-02,5,5,5,no,no,,,"two\nlines"\n'
+        "\n"
+        ",,,,,,,,,\n"
+        "FM-001,2026-02-03,12,5,5,no,no,,,\n",
+    )
+    assert fails("import_entries", path) == [
+        'line 6: pain "12" must be a whole number from 0 to 10'
+    ]
 
-    with CaptureQueriesContext(connection) as small:
-        run("import_entries", write(tmp_path, f"{ENTRY_HEADER}\n{rows(2)}", "small.csv"))
-    DiaryEntry.objects.all().delete()
-    DiaryEntry.history.all().delete()
-    with CaptureQueriesContext(connection) as large:
-        run("import_entries", write(tmp_path, f"{ENTRY_HEADER}\n{rows(28)}", "large.csv"))
-    assert len(large.captured_queries) == len(small.captured_queries)
+
+# Headers and unreadable files ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "header", "message"),
+    [
+        ("import_users", "username,email", "line 1: missing column(s): role"),
+        (
+            "import_users",
+            "username,email,role,age",
+            "line 1: unknown column(s): age; the columns are username, email, role",
+        ),
+        ("import_users", "username,email,role,Email ", "line 1: repeated column(s): email"),
+        (
+            "import_enrollments",
+            "study_id,username,email,physician,start_date,arm",
+            "line 1: missing column(s): protocol",
+        ),
+        (
+            "import_entries",
+            "study_id,date,pain,fatigue,sleep,vivid_dreams,headache",
+            "line 1: missing column(s): sleep_quality",
+        ),
+        ("import_entries", "", "line 1: the file is empty; the first line must name"),
+    ],
+)
+def test_wrong_header_is_reported_on_line_1(tmp_path, command, header, message):
+    path = write(tmp_path, f"{header}\nx,y,z\n" if header else "")
+    problems = fails(command, path)
+    assert any(problem.startswith(message) for problem in problems)
+    assert all(problem.startswith("line 1: ") for problem in problems)
+
+
+def test_a_missing_file_cannot_be_read(tmp_path):
+    missing = tmp_path / "missing.csv"
+    with pytest.raises(CommandError, match=f"^cannot read {missing}: No such file"):
+        call_command("import_users", str(missing), stdout=StringIO(), stderr=StringIO())
+
+
+def test_bytes_that_are_not_utf8_are_reported_with_their_line(tmp_path, enrollment):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        (
+            ENTRY_HEADER
+            + "FM-001,2026-02-02,5,5,5,no,no,,,\nFM-001,2026-02-03,5,5,5,no,no,,,café\n"
+        ).encode("latin-1")
+    )
+    assert fails("import_entries", str(path)) == [
+        "line 3: the file is not UTF-8 text; save it as CSV UTF-8 and import it again"
+    ]
+
+
+# Queries ------------------------------------------------------------------------------
+
+
+def test_entry_import_queries_do_not_grow_with_the_rows(tmp_path):
+    EnrollmentFactory(study_id="FM-001", start_date=dt.date(2026, 1, 1))
+    EnrollmentFactory(study_id="FM-002", start_date=dt.date(2026, 1, 1))
+
+    def captured(count, name):
+        days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(count // 2)]
+        rows = "".join(
+            f"{study_id},{day},5,5,5,no,no,,,\n"
+            for day in days
+            for study_id in ("FM-001", "FM-002")
+        )
+        with CaptureQueriesContext(connection) as queries:
+            run("import_entries", write(tmp_path, ENTRY_HEADER + rows, name))
+        return [query["sql"] for query in queries.captured_queries]
+
+    small, large = captured(2, "small.csv"), captured(50, "large.csv")
+    assert DiaryEntry.objects.count() == DiaryEntry.history.count() == 50
+
+    def lookups(queries):
+        return [sql for sql in queries if not sql.startswith("INSERT")]
+
+    # The lookups (enrollments, their phases, the stored entries) and the transaction
+    # are the same; the entries and their history rows are inserted in bulk. SQLite takes
+    # at most 999 parameters a query, so Django may split a bulk insert in two there.
+    assert len(lookups(large)) == len(lookups(small)) == 5
+    assert len(large) - len(lookups(large)) <= 4
+    if connection.vendor == "postgresql":
+        assert len(large) == len(small)
+
+
+@pytest.mark.parametrize(
+    ("command", "header", "row"),
+    [
+        ("import_users", USER_HEADER, "user{n},user{n}@example.org,patient\n"),
+        (
+            "import_enrollments",
+            ENROLLMENT_HEADER,
+            "FM-{n:03d},user{n},user{n}@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n",
+        ),
+    ],
+)
+def test_checking_users_and_enrollments_does_not_query_once_per_row(
+    tmp_path, drx, command, header, row
+):
+    def queries(count):
+        # The last row is bad, so the file is only checked, never loaded.
+        rows = "".join(row.format(n=n) for n in range(count)) + "bad row\n"
+        with CaptureQueriesContext(connection) as captured:
+            fails(command, write(tmp_path, header + rows, f"{count}.csv"))
+        return len(captured.captured_queries)
+
+    assert queries(2) == queries(20)
+
+
+def test_a_day_entered_between_check_and_load_makes_the_load_refuse_all(
+    tmp_path, enrollment, monkeypatch
+):
+    # The patient saves 2026-03-10 after the file was checked and before it is loaded:
+    # the database's one-entry-per-day constraint refuses the load, and nothing is kept.
+    restart = imports._EntryCheck.restart
+
+    def patient_saves_today(check):
+        EntryFactory(enrollment=enrollment, date=dt.date(2026, 3, 10))
+        restart(check)
+
+    monkeypatch.setattr(imports._EntryCheck, "restart", patient_saves_today)
+    path = write(
+        tmp_path,
+        ENTRY_HEADER + "FM-001,2026-03-09,5,5,5,no,no,,,\nFM-001,2026-03-10,5,5,5,no,no,,,\n",
+    )
+    err = StringIO()
+    with pytest.raises(CommandError, match="Nothing was imported: 1 problem"):
+        call_command("import_entries", path, stdout=StringIO(), stderr=err)
+    assert err.getvalue().startswith("the database refused the data")
+    assert len(err.getvalue().splitlines()) == 1
+    assert list(DiaryEntry.objects.values_list("date", "source")) == [
+        (dt.date(2026, 3, 10), "patient")
+    ]
+
+
+def test_the_future_begins_at_midnight_in_the_enrollments_time_zone(tmp_path):
+    # Noon in Los Angeles is already 04:00 on 2026-03-11 in Tokyo.
+    EnrollmentFactory(study_id="JP-001", timezone="Asia/Tokyo", start_date=dt.date(2026, 2, 1))
+    EnrollmentFactory(study_id="US-001", start_date=dt.date(2026, 2, 1))
+    path = write(
+        tmp_path,
+        ENTRY_HEADER + "JP-001,2026-03-11,5,5,5,no,no,,,\nUS-001,2026-03-11,5,5,5,no,no,,,\n",
+    )
+    assert fails("import_entries", path) == [
+        "line 3: 2026-03-11 is in the future (today is 2026-03-10 in US-001's time zone, "
+        "America/Los_Angeles)"
+    ]
+    run("import_entries", write(tmp_path, ENTRY_HEADER + "JP-001,2026-03-11,5,5,5,no,no,,,\n"))
+    assert DiaryEntry.objects.get().enrollment.study_id == "JP-001"

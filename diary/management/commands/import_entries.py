@@ -1,8 +1,13 @@
-"""Import entries from a CSV file in the format of DOMAIN.md: all rows or none."""
+"""Import diary entries from a CSV file in the format of DOMAIN.md: all rows or none."""
 
 from diary.management.import_command import ImportCommand
 
 
 class Command(ImportCommand):
-    help = "Import entries from a UTF-8 CSV file (DOMAIN.md); loads all rows or none."
+    help = (
+        "Import diary entries (source: import) from a UTF-8 CSV file with columns study_id, "
+        "date, pain, fatigue, sleep_quality, vivid_dreams, headache and optionally "
+        "dose_taken, tolerability, notes. The whole file is checked first; all rows are "
+        "loaded or none."
+    )
     kind = "entries"
