@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -446,7 +446,3 @@ def summarize(enrollments, as_of: dt.date, *, user=None, unblinded=False):
         if not summary.blinded:
             summary.ldn_vs_placebo = ldn_vs_placebo(summary.patients)
     return list(by_protocol.values())
-
-
-def figure_names(cls) -> list[str]:
-    return [f.name for f in fields(cls)]
