@@ -28,6 +28,11 @@ class PhaseKind(models.TextChoices):
 TREATMENT_KINDS = (PhaseKind.LDN, PhaseKind.PLACEBO)
 
 
+def treatment_label(number: int) -> str:
+    """DOMAIN.md: what a blinded reader sees instead of a treatment phase's kind."""
+    return f"Treatment period {number}"
+
+
 @dataclass(frozen=True)
 class PhaseSpan:
     """One phase placed on the calendar of one enrollment."""
@@ -50,7 +55,7 @@ class PhaseSpan:
         """DOMAIN.md: whoever is blinded sees treatment phases as "Treatment period N";
         non-treatment phases keep their labels."""
         if blinded and self.is_treatment:
-            return f"Treatment period {self.treatment_number}"
+            return treatment_label(self.treatment_number)
         return PhaseKind(self.kind).label
 
     def contains(self, day: dt.date) -> bool:

@@ -216,7 +216,7 @@ def cohort(request):
         as_of = form.cleaned_data["as_of"] or as_of
     elif form.is_bound:
         enrollments = enrollments.none()
-    results = summaries.summarize(enrollments, as_of, user=request.user)
+    results = summaries.cohort_summaries(enrollments, as_of, user=request.user)
     context = {
         "form": form,
         "as_of": as_of,

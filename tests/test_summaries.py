@@ -292,15 +292,47 @@ def test_screening_enrollments_are_left_out(protocol, physician):
     assert summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True) == []
 
 
-def test_summary_takes_four_queries_for_any_number_of_patients(
+def test_summary_takes_five_queries_for_any_number_of_patients(
     cohort, protocol, physician, django_assert_num_queries
 ):
-    # enrollments, arms with protocols, phases, one aggregate
-    with django_assert_num_queries(4):
+    # enrollments, arms with protocols, phases, the patients' figures, the cohort's
+    with django_assert_num_queries(5):
         summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True)
     for _ in range(10):
         patient = enroll(protocol, "B", physician)
         add(patient, 1, 5)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         results = summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True)
     assert len(results[0].patients) == 14
+
+
+@pytest.mark.parametrize("reader", ["unblinded", "physician"])
+def test_cohort_alone_gives_the_same_figures_in_two_queries(
+    cohort, physician, reader, django_assert_num_queries
+):
+    """The cohort page asks only for the cohort: the same rows, without the patients."""
+    kwargs = {"unblinded": True} if reader == "unblinded" else {"user": physician}
+    full = only(summaries.summarize(cohort.enrollments.all(), AS_OF, **kwargs))
+    with django_assert_num_queries(2):  # protocols, the cohort aggregate
+        alone = only(summaries.cohort_summaries(cohort.enrollments.all(), AS_OF, **kwargs))
+    assert alone.patients == []
+    assert alone.enrollments == full.enrollments == 4
+    assert alone.cohort == full.cohort
+    assert alone.ldn_vs_placebo == full.ldn_vs_placebo
+    assert alone.blinded == full.blinded
+
+
+def test_no_enrollment_gives_no_summary(cohort):
+    none = cohort.enrollments.none()
+    assert summaries.cohort_summaries(none, AS_OF, unblinded=True) == []
+    assert summaries.summarize(none, AS_OF, unblinded=True) == []
+
+
+def test_figures_are_plain_numbers_on_every_database(cohort):
+    """PostgreSQL sums bigints as numeric; figures must stay int/float (JSON, charts)."""
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, unblinded=True))
+    rows = [*result.cohort, result.ldn_vs_placebo]
+    rows += [phase for patient in result.patients for phase in patient.phases]
+    for row in rows:
+        for name, value in vars(row).items():
+            assert value is None or isinstance(value, str | int | float | dt.date), name

@@ -2,8 +2,8 @@
 
 Builds a synthetic cohort of N patients over the full 154-day ldn-fm-2013 schedule in a
 scratch database (created and dropped here; the real database is never touched), then
-times `summaries.summarize` (best of 5) and a hand-written SQL aggregate computing the
-same per-patient, per-phase sums (best of 5). The last line is the ratio; the goal is
+times `summaries.cohort_summaries` (best of 5) against a hand-written SQL aggregate of
+the same per-patient, per-phase sums (best of 5). The last line is the ratio; the goal is
 at most 1.2.
 """
 
@@ -21,8 +21,8 @@ from django.db import connection
 from diary import summaries
 from diary.models import DiaryEntry, Enrollment, EntrySource, Protocol, Role, User
 
-# The same sums as summaries.phase_sums, written by hand: phases placed by a window
-# function over the arm's phase lengths, entries joined to them by day offset.
+# The per-patient, per-phase sums under summaries.FIGURES_CTES, written by hand: phases
+# placed by a window function over the arm's phase lengths, entries joined by day offset.
 HAND_WRITTEN_SQL = """
 WITH spans AS (
     SELECT arm_id, "order",
@@ -156,7 +156,7 @@ class Command(BaseCommand):
         sql = HAND_WRITTEN_SQL.format(offset=DAY_OFFSET[connection.vendor])
 
         def ours():
-            results = summaries.summarize(enrollments, as_of, unblinded=True)
+            results = summaries.cohort_summaries(enrollments, as_of, unblinded=True)
             assert results[0].cohort
 
         def hand_written():
