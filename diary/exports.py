@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import getpass
 import json
 import os
 import sys
@@ -16,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.models import AuditAction, AuditEvent, DiaryEntry
+from diary.models import AuditAction, AuditEvent, DiaryEntry, shell_actor
 from diary.summaries import ProtocolSummary, protocol_blinded
 
 ENTRY_COLUMNS = [
@@ -257,7 +256,7 @@ def record_unblinded_export(what: str, *, user=None, protocol=None, details=None
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_EXPORT,
         actor=user if user is not None and user.is_authenticated else None,
-        actor_name="" if user is not None else f"shell:{getpass.getuser()}",
+        actor_name="" if user is not None else shell_actor(),
         protocol=protocol,
         details={"export": what, **(details or {})},
     )

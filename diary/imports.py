@@ -40,6 +40,7 @@ from diary.models import (
     Protocol,
     Role,
     User,
+    shell_actor,
     validate_timezone,
 )
 from diary.phases import PhaseKind
@@ -235,7 +236,8 @@ def _all_or_nothing():
 
 
 def _change_reason(path) -> str:
-    return f"Imported from {Path(path).name}"
+    """Why and by whom, for the history of every imported row."""
+    return f"Imported from {Path(path).name} by {shell_actor()}"
 
 
 # Cells ------------------------------------------------------------------------------

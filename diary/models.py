@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import logging
 import secrets
 from collections import defaultdict
@@ -509,6 +510,14 @@ class DiaryEntry(models.Model):
 
 class AuditAction(models.TextChoices):
     UNBLINDED_EXPORT = "unblinded_export", "Unblinded export"
+
+
+def shell_actor() -> str:
+    """Who ran a management command, for the audit trail ("shell:<login>")."""
+    try:
+        return f"shell:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (e.g. an unnamed uid in a container)
+        return "shell:unknown"
 
 
 class AuditEvent(models.Model):

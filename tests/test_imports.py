@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from diary import imports
-from diary.models import DiaryEntry, Enrollment, User
+from diary.models import DiaryEntry, Enrollment, User, shell_actor
 from diary.randomization import arm_code_for
 from tests.factories import (
     EnrollmentFactory,
@@ -126,6 +126,11 @@ def test_reimporting_users_changes_nothing(tmp_path):
     assert state() == before
 
 
+def test_one_imported_row_is_counted_in_the_singular(tmp_path):
+    path = write(tmp_path, "username,email,role\nsolo,solo@example.org,patient\n")
+    assert run("import_users", path) == "Imported 1 user (0 already present, unchanged).\n"
+
+
 @pytest.mark.parametrize(
     ("row", "message"),
     [
@@ -184,7 +189,7 @@ def test_import_enrollments_creates_patients_and_enrollments(tmp_path, drx):
     )
     cat = Enrollment.objects.get(study_id="FM-102")
     assert (cat.patient, cat.arm.code, cat.status) == (existing, "P", "screening")
-    assert ann.history.get().history_change_reason == "Imported from file.csv"
+    assert ann.history.get().history_change_reason == f"Imported from file.csv by {shell_actor()}"
 
 
 def test_optional_enrollment_columns_may_be_left_out(tmp_path, drx):
@@ -379,7 +384,7 @@ def test_import_entries_loads_them_with_source_import_and_a_history_row(tmp_path
         history = entry.history.get()
         assert (history.history_type, history.history_change_reason) == (
             "+",
-            "Imported from file.csv",
+            f"Imported from file.csv by {shell_actor()}",
         )
 
 

@@ -7,6 +7,7 @@ from diary import imports
 
 class ImportCommand(BaseCommand):
     kind = ""  # "users", "enrollments", "entries"
+    one = ""  # "user", "enrollment", "entry"
 
     def load(self, path):
         return getattr(imports, f"import_{self.kind}")(path)
@@ -24,7 +25,8 @@ class ImportCommand(BaseCommand):
             raise CommandError(
                 f"Nothing was imported: {count} problem{'s' if count != 1 else ''} in {file}."
             ) from None
+        created = outcome.created
         self.stdout.write(
-            f"Imported {outcome.created} {self.kind} "
+            f"Imported {created} {self.one if created == 1 else self.kind} "
             f"({outcome.unchanged} already present, unchanged)."
         )

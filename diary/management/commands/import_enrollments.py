@@ -11,3 +11,4 @@ class Command(ImportCommand):
         "checked first; all rows are loaded or none."
     )
     kind = "enrollments"
+    one = "enrollment"

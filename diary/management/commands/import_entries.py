@@ -11,3 +11,4 @@ class Command(ImportCommand):
         "loaded or none."
     )
     kind = "entries"
+    one = "entry"

@@ -10,3 +10,4 @@ class Command(ImportCommand):
         "invited later). The whole file is checked first; all rows are loaded or none."
     )
     kind = "users"
+    one = "user"
