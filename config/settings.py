@@ -105,6 +105,10 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Old versions can be read in the admin's history, never restored over current data
+# (a correction is a new change, with its own reason).
+SIMPLE_HISTORY_REVERT_DISABLED = True
+# Invitation and password-reset links stop working after this many seconds.
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 
 # Sessions live in the database so any app server behind the load balancer can serve

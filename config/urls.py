@@ -9,6 +9,11 @@ admin.site.site_title = "LDN Diary admin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/invite/<uidb64>/<token>/",
+        views.InvitationView.as_view(),
+        name="invitation",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("", include("diary.urls")),

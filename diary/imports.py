@@ -43,7 +43,6 @@ from diary.models import (
     shell_actor,
     validate_timezone,
 )
-from diary.phases import PhaseKind
 from diary.randomization import assign_arm
 
 YES = {"yes", "y", "true", "1"}
@@ -655,7 +654,6 @@ class _EnrollmentCheck:
 ENTRY_COLUMNS = ["study_id", "date", "pain", "fatigue", "sleep_quality", "vivid_dreams", "headache"]
 ENTRY_OPTIONAL = ["dose_taken", "tolerability", "notes"]
 ITEMS = ENTRY_COLUMNS[2:] + ENTRY_OPTIONAL
-TREATMENT_ONLY = ["dose_taken", "tolerability"]
 
 
 def import_entries(path) -> Outcome:
@@ -797,29 +795,4 @@ class _EntryCheck:
         return values
 
     def _day_problems(self, enrollment: Enrollment, day: dt.date, values: dict) -> list[str]:
-        """DOMAIN.md: past days within the schedule, not after withdrawn_on; the entry
-        window does not apply. dose_taken and tolerability only in ldn/placebo phases."""
-        study_id, end = enrollment.study_id, enrollment.end_date
-        if end is None:
-            return [f"{study_id} has no schedule (its arm has no phases)"]
-        if day < enrollment.start_date:
-            return [f"{day} is before the start of {study_id}'s schedule ({enrollment.start_date})"]
-        if enrollment.withdrawn_on and day > enrollment.withdrawn_on:
-            return [f"{day} is after {study_id}'s withdrawal ({enrollment.withdrawn_on})"]
-        if not enrollment.contains(day):
-            return [f"{day} is after the end of {study_id}'s schedule ({end})"]
-        today = self.today[enrollment.pk]
-        if day > today:
-            return [
-                f"{day} is in the future (today is {today} in {study_id}'s time zone, "
-                f"{enrollment.timezone})"
-            ]
-        span = enrollment.schedule.span_on(day)
-        if span.is_treatment:
-            return []
-        label = PhaseKind(span.kind).label.lower()
-        return [
-            f"{name} must be blank outside LDN and placebo phases ({day} is in the {label} phase)"
-            for name in TREATMENT_ONLY
-            if values[name] is not None
-        ]
+        return enrollment.staff_entry_problems(day, values, self.today[enrollment.pk])

@@ -163,6 +163,10 @@ class Phase(models.Model):
         return self.kind in TREATMENT_KINDS
 
 
+# Diary items asked only in ldn/placebo phases (DOMAIN.md); blank elsewhere.
+TREATMENT_ONLY_ITEMS = ("dose_taken", "tolerability")
+
+
 def default_timezone() -> str:
     return settings.TIME_ZONE
 
@@ -397,6 +401,35 @@ class Enrollment(models.Model):
             )
         return None
 
+    def staff_entry_problems(self, day: dt.date, values: dict, today: dt.date) -> list[str]:
+        """Why staff (an import, a coordinator's correction) may not record `values` for
+        `day`; empty when they may. DOMAIN.md: past days within the schedule, not after
+        withdrawn_on; the entry window does not apply. dose_taken and tolerability only
+        in ldn/placebo phases."""
+        study_id, end = self.study_id, self.end_date
+        if end is None:
+            return [f"{study_id} has no schedule (its arm has no phases)"]
+        if day < self.start_date:
+            return [f"{day} is before the start of {study_id}'s schedule ({self.start_date})"]
+        if self.withdrawn_on and day > self.withdrawn_on:
+            return [f"{day} is after {study_id}'s withdrawal ({self.withdrawn_on})"]
+        if not self.contains(day):
+            return [f"{day} is after the end of {study_id}'s schedule ({end})"]
+        if day > today:
+            return [
+                f"{day} is in the future (today is {today} in {study_id}'s time zone, "
+                f"{self.timezone})"
+            ]
+        span = self.schedule.span_on(day)
+        if span.is_treatment:
+            return []
+        label = PhaseKind(span.kind).label.lower()
+        return [
+            f"{name} must be blank outside LDN and placebo phases ({day} is in the {label} phase)"
+            for name in TREATMENT_ONLY_ITEMS
+            if values.get(name) is not None
+        ]
+
     def record_patient_entry(self, day: dt.date, values: dict, user) -> tuple[DiaryEntry, bool]:
         """Create or update the patient's entry for `day` in one transaction.
 
@@ -510,6 +543,9 @@ class DiaryEntry(models.Model):
 
 class AuditAction(models.TextChoices):
     UNBLINDED_EXPORT = "unblinded_export", "Unblinded export"
+    UNBLINDED_PATIENT = "unblinded_patient", "Patient unblinded"
+    UNBLINDED_PROTOCOL = "unblinded_protocol", "Protocol unblinded"
+    INVITATION_SENT = "invitation_sent", "Invitation sent"
 
 
 def shell_actor() -> str:
@@ -534,6 +570,17 @@ class AuditEvent(models.Model):
     protocol = models.ForeignKey(
         Protocol, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events"
     )
+    enrollment = models.ForeignKey(
+        "Enrollment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_events",
+    )
+    # The account an invitation went to (patients' and physicians' invitations).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     reason = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
 
@@ -542,3 +589,7 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_action_display()}"
+
+    @property
+    def who(self) -> str:
+        return self.actor.username if self.actor_id else self.actor_name

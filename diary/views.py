@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
@@ -265,3 +266,21 @@ def _download(response, filename: str, content_type: str):
     response["Content-Type"] = f"{content_type}; charset=utf-8"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+# Invitations ------------------------------------------------------------------------
+
+
+class InvitationView(auth_views.PasswordResetConfirmView):
+    """The link of an invitation e-mail (diary.study.send_invitation): the new user
+    chooses her password once and is signed in. Django's token makes the link one-time
+    (it no longer matches once a password is set) and expire (PASSWORD_RESET_TIMEOUT)."""
+
+    template_name = "registration/invitation.html"
+    post_reset_login = True
+    success_url = reverse_lazy("home")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password is saved and you are signed in.")
+        return response

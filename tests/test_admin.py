@@ -1,37 +1,75 @@
-"""Coordinators create protocols, arms, phases and enrollments in the admin."""
+"""Coordinators run the study in the admin: protocols, enrollment, randomization,
+invitations, status, blinding, data corrections and the audit trail."""
 
+import csv
 import datetime as dt
+import io
+import re
 
 import pytest
+from django.core import mail
+from django.utils import timezone
 
-from diary.models import Enrollment, Protocol
+from diary import summaries
+from diary.models import AuditAction, AuditEvent, DiaryEntry, Enrollment, Protocol, User
 from tests.factories import (
+    PASSWORD,
     CoordinatorFactory,
     EnrollmentFactory,
     EntryFactory,
     PatientFactory,
     PhysicianFactory,
+    ProtocolFactory,
     builtin_arm,
+    make_arm,
 )
 
 pytestmark = pytest.mark.django_db
 
-ADMIN_PAGES = [
-    "/admin/",
-    "/admin/diary/protocol/",
-    "/admin/diary/protocol/add/",
-    "/admin/diary/arm/add/",
-    "/admin/diary/enrollment/",
-    "/admin/diary/enrollment/add/",
-    "/admin/diary/diaryentry/",
-    "/admin/diary/user/add/",
-]
+
+@pytest.fixture
+def coordinator(client):
+    user = CoordinatorFactory()
+    client.force_login(user)
+    return user
 
 
-def test_coordinator_without_superuser_rights_can_use_every_admin_page(client):
-    EntryFactory()
-    client.force_login(CoordinatorFactory())
-    for url in ADMIN_PAGES:
+def messages_of(response) -> str:
+    return " ".join(str(m) for m in response.context["messages"]) if response.context else ""
+
+
+# Access ----------------------------------------------------------------------------
+
+
+def test_coordinator_without_superuser_rights_can_use_every_admin_page(client, coordinator):
+    entry = EntryFactory()
+    enrollment, protocol = entry.enrollment, entry.enrollment.protocol
+    pages = [
+        "/admin/",
+        "/admin/diary/protocol/",
+        "/admin/diary/protocol/add/",
+        f"/admin/diary/protocol/{protocol.pk}/change/",
+        f"/admin/diary/protocol/{protocol.pk}/copy/",
+        f"/admin/diary/protocol/{protocol.pk}/unblind/",
+        f"/admin/diary/protocol/{protocol.pk}/history/",
+        "/admin/diary/arm/",
+        "/admin/diary/arm/add/",
+        f"/admin/diary/arm/{enrollment.arm_id}/change/",
+        "/admin/diary/enrollment/",
+        "/admin/diary/enrollment/add/",
+        f"/admin/diary/enrollment/{enrollment.pk}/change/",
+        f"/admin/diary/enrollment/{enrollment.pk}/unblind/",
+        f"/admin/diary/enrollment/{enrollment.pk}/audit/",
+        f"/admin/diary/enrollment/{enrollment.pk}/audit.csv",
+        "/admin/diary/enrollment/?phase=ldn",
+        "/admin/diary/diaryentry/",
+        "/admin/diary/diaryentry/add/",
+        f"/admin/diary/diaryentry/{entry.pk}/change/",
+        "/admin/diary/user/",
+        "/admin/diary/user/add/",
+        "/admin/diary/auditevent/",
+    ]
+    for url in pages:
         assert client.get(url).status_code == 200, url
 
 
@@ -43,8 +81,19 @@ def test_patients_and_physicians_cannot_open_the_admin(client):
         assert response["Location"].startswith("/admin/login/")
 
 
-def test_coordinator_creates_a_protocol_with_an_arm(client):
-    client.force_login(CoordinatorFactory())
+def test_unknown_objects_get_404(client, coordinator):
+    for url in [
+        "/admin/diary/enrollment/999/audit/",
+        "/admin/diary/enrollment/999/unblind/",
+        "/admin/diary/protocol/999/copy/",
+    ]:
+        assert client.get(url).status_code == 404, url
+
+
+# Protocols ---------------------------------------------------------------------------
+
+
+def test_coordinator_creates_a_protocol_then_its_phases_on_the_arm(client, coordinator):
     response = client.post(
         "/admin/diary/protocol/add/",
         {
@@ -60,78 +109,543 @@ def test_coordinator_creates_a_protocol_with_an_arm(client):
         },
     )
     assert response.status_code == 302, response.content.decode()
-    protocol = Protocol.objects.get(slug="ldn-fm-open")
-    assert protocol.arms.get().code == "X"
-
-
-def test_coordinator_enrolls_a_patient(client):
-    coordinator = CoordinatorFactory()
-    client.force_login(coordinator)
-    arm = builtin_arm("ldn-fm-2013", "A")
+    arm = Protocol.objects.get(slug="ldn-fm-open").arms.get()
     response = client.post(
-        "/admin/diary/enrollment/add/",
+        f"/admin/diary/arm/{arm.pk}/change/",
         {
-            "study_id": "FM-100",
-            "patient": PatientFactory().pk,
-            "physician": PhysicianFactory().pk,
-            "protocol": arm.protocol.pk,
-            "arm": arm.pk,
-            "start_date": "2026-03-01",
-            "status": "active",
-            "timezone": "America/Chicago",
+            "code": "X",
+            "name": "Extension",
+            "change_reason": "Schedule from the protocol document",
+            "phases-TOTAL_FORMS": "2",
+            "phases-INITIAL_FORMS": "0",
+            "phases-0-order": "1",
+            "phases-0-kind": "baseline",
+            "phases-0-days": "14",
+            "phases-1-order": "2",
+            "phases-1-kind": "ldn",
+            "phases-1-days": "56",
+            "phases-1-dose_mg": "4.5",
         },
     )
     assert response.status_code == 302, response.content.decode()
-    enrollment = Enrollment.objects.get(study_id="FM-100")
-    assert enrollment.start_date == dt.date(2026, 3, 1)
-    assert enrollment.history.get().history_user == coordinator
+    assert [(p.kind, p.days) for p in arm.phases.all()] == [("baseline", 14), ("ldn", 56)]
+    page = client.get(f"/admin/diary/protocol/{arm.protocol_id}/change/").content.decode()
+    assert "Baseline 14 d → LDN 56 d (4.5 mg)" in page
 
 
-def test_admin_refuses_an_arm_of_another_protocol(client):
-    client.force_login(CoordinatorFactory())
-    response = client.post(
-        "/admin/diary/enrollment/add/",
+def test_a_protocol_with_enrollments_cannot_change_its_phases(client, coordinator):
+    enrollment = EnrollmentFactory()
+    arm = enrollment.arm
+    response = client.get(f"/admin/diary/arm/{arm.pk}/change/")
+    assert "can no longer change" in messages_of(response)
+    phase = arm.phases.get(order=1)
+    client.post(
+        f"/admin/diary/arm/{arm.pk}/change/",
         {
-            "study_id": "FM-101",
-            "patient": PatientFactory().pk,
-            "physician": PhysicianFactory().pk,
-            "protocol": builtin_arm("ldn-fm-2013", "A").protocol.pk,
-            "arm": builtin_arm("ldn-fm-2009", "P").pk,
-            "start_date": "2026-03-01",
-            "status": "active",
-            "timezone": "America/Chicago",
+            "name": arm.name,
+            "change_reason": "Try to shorten the baseline",
+            "phases-TOTAL_FORMS": "1",
+            "phases-INITIAL_FORMS": "1",
+            "phases-0-id": phase.pk,
+            "phases-0-arm": arm.pk,
+            "phases-0-order": "1",
+            "phases-0-kind": "baseline",
+            "phases-0-days": "7",
         },
+    )
+    phase.refresh_from_db()
+    assert phase.days == 14
+    page = client.get(f"/admin/diary/protocol/{arm.protocol_id}/change/").content.decode()
+    assert "Copy to a new version" in page
+    assert 'name="blinding"' not in page  # read only once enrolled
+
+
+def test_copy_to_a_new_version(client, coordinator):
+    original = builtin_arm("ldn-fm-2013").protocol
+    response = client.post(f"/admin/diary/protocol/{original.pk}/copy/")
+    copy = Protocol.objects.get(slug="ldn-fm-2013-v2")
+    assert response["Location"] == f"/admin/diary/protocol/{copy.pk}/change/"
+    assert copy.blinding == original.blinding and copy.block_size == original.block_size
+    assert copy.randomization_seed != original.randomization_seed
+    schedule = {a.code: [(p.kind, p.days) for p in a.phases.all()] for a in copy.arms.all()}
+    assert schedule["A"] == [("baseline", 14), ("ldn", 84), ("placebo", 28), ("followup", 28)]
+    assert copy.history.get().history_change_reason == "Copied from ldn-fm-2013"
+    client.post(f"/admin/diary/protocol/{copy.pk}/copy/")
+    assert Protocol.objects.filter(slug="ldn-fm-2013-v3").exists()
+
+
+# Enrollment and randomization -----------------------------------------------------------
+
+
+def enrollment_form(protocol, **values):
+    return {
+        "study_id": "FM-100",
+        "email": "Ann.Patient@example.org",
+        "first_name": "Ann",
+        "last_name": "Patient",
+        "physician": PhysicianFactory().pk,
+        "protocol": protocol.pk,
+        "arm": "",
+        "start_date": "2026-03-01",
+        "timezone": "America/Chicago",
+        "status": "active",
+        **values,
+    }
+
+
+def test_enrolling_randomizes_creates_the_account_and_sends_the_invitation(
+    client, coordinator, django_capture_on_commit_callbacks
+):
+    protocol = builtin_arm("ldn-fm-2013").protocol
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/diary/enrollment/add/", enrollment_form(protocol))
+    assert response.status_code == 302, response.content.decode()
+    enrollment = Enrollment.objects.get(study_id="FM-100")
+    assert enrollment.randomization_number == 0
+    assert enrollment.arm.code == summaries_free_first_arm(protocol)
+    patient = enrollment.patient
+    assert (patient.username, patient.email, patient.role) == (
+        "ann.patient@example.org",
+        "Ann.Patient@example.org",
+        "patient",
+    )
+    assert not patient.has_usable_password()
+    history = enrollment.history.get()
+    assert (history.history_user, history.history_change_reason) == (coordinator, "Enrolled")
+    (message,) = mail.outbox
+    assert message.to == ["Ann.Patient@example.org"]
+    assert "/accounts/invite/" in message.body
+    assert AuditEvent.objects.get(action=AuditAction.INVITATION_SENT).enrollment == enrollment
+
+
+def summaries_free_first_arm(protocol):
+    from diary.randomization import arm_code_for
+
+    codes = list(protocol.arms.values_list("code", flat=True))
+    return arm_code_for(protocol.randomization_seed, protocol.block_size, codes, 0)
+
+
+def test_picking_an_arm_is_refused_on_a_blinded_protocol(client, coordinator):
+    arm = builtin_arm("ldn-fm-2013", "B")
+    response = client.post(
+        "/admin/diary/enrollment/add/", enrollment_form(arm.protocol, arm=arm.pk)
     )
     assert response.status_code == 200
-    assert "This arm belongs to another protocol." in response.content.decode()
-    assert not Enrollment.objects.filter(study_id="FM-101").exists()
+    assert "assigned by randomization only. Leave the arm blank." in response.content.decode()
+    assert not Enrollment.objects.exists()
+    assert not User.objects.filter(email__iexact="ann.patient@example.org").exists()
 
 
-def test_admin_cannot_delete_diary_entries(client):
-    entry = EntryFactory()
-    client.force_login(CoordinatorFactory(is_superuser=True))
-    assert client.get(f"/admin/diary/diaryentry/{entry.pk}/delete/").status_code == 403
-    assert (
-        client.post(f"/admin/diary/diaryentry/{entry.pk}/delete/", {"post": "yes"}).status_code
-        == 403
+def test_picking_an_arm_works_on_an_open_label_protocol(client, coordinator):
+    arm = make_arm([("baseline", 7), ("ldn", 28)], blinding="open", code="X")
+    response = client.post(
+        "/admin/diary/enrollment/add/", enrollment_form(arm.protocol, arm=arm.pk)
     )
+    assert response.status_code == 302, response.content.decode()
+    enrollment = Enrollment.objects.get()
+    assert (enrollment.arm, enrollment.randomization_number) == (arm, None)
 
 
-def test_duplicate_study_id_is_refused_with_a_message(client):
-    EnrollmentFactory(study_id="FM-200")
-    client.force_login(CoordinatorFactory())
-    arm = builtin_arm()
+def test_an_arm_of_another_protocol_is_refused(client, coordinator):
+    protocol = make_arm([("baseline", 7)], blinding="open").protocol
+    other = builtin_arm("ldn-fm-2009", "P")
+    response = client.post("/admin/diary/enrollment/add/", enrollment_form(protocol, arm=other.pk))
+    assert "belongs to another protocol" in response.content.decode()
+    assert not Enrollment.objects.exists()
+
+
+def test_an_existing_patient_is_reused_and_a_staff_address_refused(client, coordinator):
+    protocol = builtin_arm().protocol
+    ann = PatientFactory(email="ann@example.org")
+    client.post("/admin/diary/enrollment/add/", enrollment_form(protocol, email="ANN@example.org"))
+    assert Enrollment.objects.get().patient == ann
+    doctor = PhysicianFactory(email="dr@example.org")
     response = client.post(
         "/admin/diary/enrollment/add/",
-        {
-            "study_id": "FM-200",
-            "patient": PatientFactory().pk,
-            "physician": PhysicianFactory().pk,
-            "protocol": arm.protocol.pk,
-            "arm": arm.pk,
-            "start_date": "2026-03-01",
-            "status": "active",
-            "timezone": "America/Chicago",
-        },
+        enrollment_form(protocol, study_id="FM-101", email=doctor.email),
+    )
+    assert "belongs to a physician account, not a patient" in response.content.decode()
+
+
+def test_duplicate_study_id_is_refused_with_a_message(client, coordinator):
+    EnrollmentFactory(study_id="FM-200")
+    response = client.post(
+        "/admin/diary/enrollment/add/", enrollment_form(builtin_arm().protocol, study_id="FM-200")
     )
     assert "Enrollment with this Study ID already exists." in response.content.decode()
+
+
+def test_enrollments_in_a_row_take_consecutive_randomization_slots(client, coordinator):
+    protocol = builtin_arm().protocol
+    for n in range(8):
+        client.post(
+            "/admin/diary/enrollment/add/",
+            enrollment_form(protocol, study_id=f"FM-{n:03d}", email=f"p{n}@example.org"),
+        )
+    enrollments = Enrollment.objects.order_by("randomization_number")
+    assert [e.randomization_number for e in enrollments] == list(range(8))
+    codes = [e.arm.code for e in enrollments]
+    assert codes[:4].count("A") == 2 and codes[4:].count("A") == 2  # balanced blocks of 4
+
+
+# Invitations ---------------------------------------------------------------------------
+
+
+def invitation_link():
+    return re.search(r"http\S+/accounts/invite/\S+/", mail.outbox[-1].body).group(0)
+
+
+def invited_patient(client, coordinator, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/diary/enrollment/add/", enrollment_form(builtin_arm().protocol))
+    client.logout()
+    return Enrollment.objects.get(study_id="FM-100")
+
+
+def choose_password(client, link):
+    path = link.split("://", 1)[1].split("/", 1)[1]
+    response = client.get("/" + path, follow=True)
+    if not response.context["validlink"]:
+        return response
+    return client.post(
+        response.redirect_chain[-1][0],
+        {"new_password1": "a-long-new-pass-2026", "new_password2": "a-long-new-pass-2026"},
+        follow=True,
+    )
+
+
+def test_invitation_link_sets_the_password_once(
+    client, coordinator, django_capture_on_commit_callbacks
+):
+    enrollment = invited_patient(client, coordinator, django_capture_on_commit_callbacks)
+    link = invitation_link()
+    response = choose_password(client, link)
+    assert response.status_code == 200
+    assert response.wsgi_request.user == enrollment.patient  # signed in
+    enrollment.patient.refresh_from_db()
+    assert enrollment.patient.check_password("a-long-new-pass-2026")
+    client.logout()
+    again = choose_password(client, link)
+    assert "This invitation no longer works" in again.content.decode()
+
+
+def test_invitation_link_expires(
+    client, coordinator, django_capture_on_commit_callbacks, settings, time_machine
+):
+    invited_patient(client, coordinator, django_capture_on_commit_callbacks)
+    time_machine.move_to(
+        timezone.now() + dt.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 60)
+    )
+    response = choose_password(client, invitation_link())
+    assert "This invitation no longer works" in response.content.decode()
+
+
+def test_coordinator_resends_an_invitation(client, coordinator):
+    enrollment = EnrollmentFactory(patient=PatientFactory(password=None))
+    enrollment.patient.set_unusable_password()
+    enrollment.patient.save()
+    response = client.post(f"/admin/diary/enrollment/{enrollment.pk}/invite/", follow=True)
+    assert "Invitation sent for 1 enrollment" in messages_of(response)
+    assert mail.outbox[-1].to == [enrollment.patient.email]
+    # She chose a password since: the action says to use "Forgot your password?".
+    enrollment.patient.set_password(PASSWORD)
+    enrollment.patient.save()
+    response = client.post(
+        "/admin/diary/enrollment/",
+        {"action": "resend_invitations", "_selected_action": [enrollment.pk]},
+        follow=True,
+    )
+    assert "already chosen a password" in messages_of(response)
+    assert len(mail.outbox) == 1
+
+
+def test_physicians_are_invited_from_the_user_list(client, coordinator):
+    doctor = PhysicianFactory()
+    response = client.post(
+        "/admin/diary/user/",
+        {"action": "send_invitations", "_selected_action": [doctor.pk]},
+        follow=True,
+    )
+    assert "Invitation sent to 1 account" in messages_of(response)
+    assert mail.outbox[-1].to == [doctor.email]
+    assert "follow your patients" in mail.outbox[-1].body
+
+
+# Status ----------------------------------------------------------------------------------
+
+
+def change_enrollment(client, enrollment, **values):
+    data = {
+        "physician": enrollment.physician_id,
+        "status": enrollment.status,
+        "withdrawn_on": "",
+        "withdrawal_reason": "",
+        "timezone": enrollment.timezone,
+        "change_reason": "Visit 3",
+        **values,
+    }
+    return client.post(f"/admin/diary/enrollment/{enrollment.pk}/change/", data)
+
+
+def test_withdrawal_needs_a_date_and_reason_and_closes_the_diary(client, coordinator):
+    enrollment = EnrollmentFactory()
+    response = change_enrollment(client, enrollment, status="withdrawn")
+    page = response.content.decode()
+    assert "Give the date of the withdrawal." in page
+    assert "Give the reason for the withdrawal." in page
+    yesterday = enrollment.local_today() - dt.timedelta(days=1)
+    response = change_enrollment(
+        client,
+        enrollment,
+        status="withdrawn",
+        withdrawn_on=yesterday.isoformat(),
+        withdrawal_reason="Moved abroad",
+        change_reason="Phone call",
+    )
+    assert response.status_code == 302, response.content.decode()
+    enrollment.refresh_from_db()
+    assert (enrollment.status, enrollment.withdrawn_on) == ("withdrawn", yesterday)
+    assert enrollment.history.first().history_change_reason == "Phone call"
+
+    client.force_login(enrollment.patient)
+    today = enrollment.local_today()
+    response = client.post(
+        f"/diary/{today:%Y-%m-%d}/",
+        {"pain": 3, "fatigue": 3, "sleep_quality": 5, "vivid_dreams": "no", "headache": "no"},
+    )
+    assert "left the study" in response.content.decode()
+    assert not DiaryEntry.objects.exists()
+
+
+def test_status_cannot_go_back(client, coordinator):
+    enrollment = EnrollmentFactory(status="completed")
+    response = change_enrollment(client, enrollment, status="active")
+    assert "its status is final" in response.content.decode()
+    enrollment.refresh_from_db()
+    assert enrollment.status == "completed"
+
+
+def test_every_change_needs_a_reason(client, coordinator):
+    enrollment = EnrollmentFactory()
+    response = change_enrollment(client, enrollment, timezone="Europe/Madrid", change_reason="")
+    assert "Say why you make this change" in response.content.decode()
+    enrollment.refresh_from_db()
+    assert enrollment.timezone == "America/Los_Angeles"
+
+
+# Blinding ---------------------------------------------------------------------------------
+
+
+def test_unblinding_a_patient_needs_a_reason_and_is_audited(client, coordinator):
+    enrollment = EnrollmentFactory()
+    response = client.post(f"/admin/diary/enrollment/{enrollment.pk}/unblind/", {"reason": " "})
+    assert response.status_code == 200
+    assert "Give a reason for unblinding" in response.content.decode()
+    enrollment.refresh_from_db()
+    assert enrollment.unblinded_at is None
+
+    physician = enrollment.physician
+    client.force_login(physician)
+    page = client.get(f"/physician/patients/{enrollment.study_id}/").content.decode()
+    assert "LDN" not in page
+
+    client.force_login(coordinator)
+    response = client.post(
+        f"/admin/diary/enrollment/{enrollment.pk}/unblind/", {"reason": "Emergency: overdose"}
+    )
+    assert response.status_code == 302
+    enrollment.refresh_from_db()
+    assert (enrollment.unblinded_by, enrollment.unblinding_reason) == (
+        coordinator,
+        "Emergency: overdose",
+    )
+    event = AuditEvent.objects.get(action=AuditAction.UNBLINDED_PATIENT)
+    assert (event.actor, event.enrollment, event.reason) == (
+        coordinator,
+        enrollment,
+        "Emergency: overdose",
+    )
+    trail = client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit/").content.decode()
+    assert "Emergency: overdose" in trail and "patient unblinded" in trail
+
+    client.force_login(physician)
+    page = client.get(f"/physician/patients/{enrollment.study_id}/").content.decode()
+    assert "LDN" in page
+
+
+def test_unblinding_the_protocol_shows_the_comparison(client, coordinator):
+    enrollment = EnrollmentFactory()
+    protocol = enrollment.protocol
+    response = client.post(f"/admin/diary/protocol/{protocol.pk}/unblind/", {"reason": ""})
+    assert "Give a reason for unblinding" in response.content.decode()
+    client.post(f"/admin/diary/protocol/{protocol.pk}/unblind/", {"reason": "Database locked"})
+    protocol.refresh_from_db()
+    assert protocol.unblinded_by == coordinator
+    assert AuditEvent.objects.get(action=AuditAction.UNBLINDED_PROTOCOL).reason == (
+        "Database locked"
+    )
+    response = client.post(f"/admin/diary/protocol/{protocol.pk}/unblind/", {"reason": "again"})
+    assert "already unblinded" in response.content.decode()
+    client.force_login(enrollment.physician)
+    assert "LDN versus placebo" in client.get("/physician/cohort/").content.decode()
+
+
+# Data corrections ------------------------------------------------------------------------
+
+
+def entry_form(enrollment, day, **values):
+    return {
+        "enrollment": enrollment.pk,
+        "date": day.isoformat(),
+        "pain": "4",
+        "fatigue": "5",
+        "sleep_quality": "6",
+        "vivid_dreams": "",
+        "headache": "",
+        "dose_taken": "unknown",
+        "tolerability": "",
+        "notes": "From the paper diary",
+        "void_reason": "",
+        "change_reason": "Paper back-up, visit 2",
+        **values,
+    }
+
+
+def test_staff_entry_needs_a_reason_and_is_marked_as_staff(client, coordinator):
+    enrollment = EnrollmentFactory()
+    day = enrollment.start_date + dt.timedelta(days=2)  # baseline
+    response = client.post(
+        "/admin/diary/diaryentry/add/", entry_form(enrollment, day, change_reason="")
+    )
+    assert "Say why you make this change" in response.content.decode()
+    assert not DiaryEntry.objects.exists()
+    response = client.post("/admin/diary/diaryentry/add/", entry_form(enrollment, day))
+    assert response.status_code == 302, response.content.decode()
+    entry = DiaryEntry.objects.get()
+    assert (entry.source, entry.pain, entry.late) == ("staff", 4, False)
+    history = entry.history.get()
+    assert (history.history_user, history.history_change_reason) == (
+        coordinator,
+        "Paper back-up, visit 2",
+    )
+
+
+def test_staff_entry_outside_the_schedule_or_with_treatment_items_is_refused(client, coordinator):
+    enrollment = EnrollmentFactory()
+    future = enrollment.local_today() + dt.timedelta(days=1)
+    response = client.post("/admin/diary/diaryentry/add/", entry_form(enrollment, future))
+    assert "is in the future" in response.content.decode()
+    baseline = enrollment.start_date
+    response = client.post(
+        "/admin/diary/diaryentry/add/", entry_form(enrollment, baseline, tolerability="90")
+    )
+    assert "tolerability must be blank outside LDN and placebo phases" in (
+        response.content.decode()
+    )
+    EntryFactory(enrollment=enrollment, date=baseline)
+    response = client.post("/admin/diary/diaryentry/add/", entry_form(enrollment, baseline))
+    assert "already has an entry for" in response.content.decode()
+    assert DiaryEntry.objects.count() == 1
+
+
+def test_correcting_and_voiding_an_entry(client, coordinator):
+    enrollment = EnrollmentFactory()
+    entry = EntryFactory(enrollment=enrollment, date=enrollment.start_date, pain=9)
+    url = f"/admin/diary/diaryentry/{entry.pk}/change/"
+    data = entry_form(enrollment, entry.date, pain="3", change_reason="Patient typo")
+    data.pop("enrollment"), data.pop("date")
+    assert client.post(url, data).status_code == 302
+    entry.refresh_from_db()
+    assert (entry.pain, entry.source) == (3, "staff")
+
+    as_of = enrollment.local_today()
+    before = summaries.summarize(Enrollment.objects.all(), as_of, unblinded=True)
+    assert before[0].patients[0].phases[0].entries == 1
+    response = client.post(url, {**data, "voided": "on", "change_reason": "Wrong patient"})
+    assert "Say why the entry is voided." in response.content.decode()
+    client.post(url, {**data, "voided": "on", "void_reason": "Belongs to FM-999"})
+    entry.refresh_from_db()
+    assert entry.voided
+    after = summaries.summarize(Enrollment.objects.all(), as_of, unblinded=True)
+    assert after[0].patients[0].phases[0].entries == 0
+    assert client.post(f"/admin/diary/diaryentry/{entry.pk}/delete/").status_code == 403
+    assert DiaryEntry.objects.filter(pk=entry.pk).exists()
+    trail = client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit/").content.decode()
+    assert "voided: False → True" in trail and "Patient typo" in trail
+
+
+# Audit trail --------------------------------------------------------------------------------
+
+
+def test_audit_trail_lists_who_when_what_and_why_and_exports_csv(client, coordinator):
+    enrollment = EnrollmentFactory()
+    change_enrollment(client, enrollment, timezone="Europe/Madrid", change_reason="Moved")
+    client.post(f"/admin/diary/enrollment/{enrollment.pk}/unblind/", {"reason": "Surgery"})
+    response = client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit.csv")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["when", "who", "object", "action", "changes", "why"]
+    changed = [r for r in rows if r[5] == "Moved"]
+    assert changed[0][1] == coordinator.username
+    assert "timezone: America/Los_Angeles → Europe/Madrid" in changed[0][4]
+    assert any(r[3] == "patient unblinded" and r[5] == "Surgery" for r in rows)
+
+
+# Lists ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/diary/enrollment/",
+        "/admin/diary/enrollment/?phase=ldn",
+        "/admin/diary/diaryentry/",
+        "/admin/diary/protocol/",
+    ],
+)
+def test_admin_lists_take_the_same_queries_for_5_and_50_enrollments(
+    client, coordinator, url, django_assert_max_num_queries
+):
+    def add(count):
+        for _ in range(count):
+            EntryFactory(enrollment=EnrollmentFactory())
+
+    add(5)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as five:
+        assert client.get(url).status_code == 200
+    add(45)
+    with CaptureQueriesContext(connection) as fifty:
+        assert client.get(url).status_code == 200
+    assert len(fifty) == len(five), [q["sql"] for q in fifty.captured_queries]
+
+
+def test_enrollment_list_search_and_filters(client, coordinator):
+    ann = EnrollmentFactory(study_id="FM-777", patient=PatientFactory(email="ann@example.org"))
+    EnrollmentFactory(study_id="FM-778")
+    for query in ("FM-777", "ann@example.org"):
+        response = client.get("/admin/diary/enrollment/", {"q": query})
+        assert list(response.context["cl"].result_list) == [ann]
+    EnrollmentFactory(study_id="FM-779", arm=builtin_arm("ldn-fm-2013", "B"))
+    response = client.get("/admin/diary/enrollment/", {"phase": "ldn"})
+    assert len(response.context["cl"].result_list) == 2  # arm A is on LDN on day 21
+    response = client.get("/admin/diary/enrollment/", {"phase": "placebo"})
+    assert [e.study_id for e in response.context["cl"].result_list] == ["FM-779"]
+    page = client.get("/admin/diary/enrollment/").content.decode()
+    assert "blinded" in page  # the arm column of a still-blinded protocol
+    open_arm = make_arm([("baseline", 7)], blinding="open", code="OPEN")
+    EnrollmentFactory(arm=open_arm, protocol=open_arm.protocol)
+    response = client.get("/admin/diary/enrollment/", {"arm": str(open_arm.pk)})
+    assert len(response.context["cl"].result_list) == 1
+    blinded_arm = builtin_arm()
+    response = client.get("/admin/diary/enrollment/", {"arm": str(blinded_arm.pk)})
+    assert len(response.context["cl"].result_list) == 0
+
+
+def test_protocol_factory_protocols_are_not_locked_until_enrolled():
+    protocol = ProtocolFactory()
+    from diary import study
+
+    assert not study.protocol_locked(protocol)

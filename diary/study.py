@@ -1,0 +1,274 @@
+"""What coordinators do to run a study: enroll, invite, unblind, version protocols.
+
+The admin calls these; each one either happens whole, with its history and audit rows,
+or not at all, and refuses with a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from diary.models import (
+    Arm,
+    AuditAction,
+    AuditEvent,
+    Blinding,
+    Enrollment,
+    EnrollmentStatus,
+    Phase,
+    Protocol,
+    Role,
+    User,
+)
+from diary.randomization import assign_arm
+
+# Status changes a coordinator may make (DOMAIN.md: screening -> active -> completed or
+# withdrawn). Nothing goes back: a mistake is corrected by a new enrollment.
+STATUS_TRANSITIONS = {
+    EnrollmentStatus.SCREENING: {EnrollmentStatus.ACTIVE, EnrollmentStatus.WITHDRAWN},
+    EnrollmentStatus.ACTIVE: {EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN},
+    EnrollmentStatus.COMPLETED: set(),
+    EnrollmentStatus.WITHDRAWN: set(),
+}
+
+
+def status_change_problem(old: str, new: str) -> str | None:
+    if old == new or new in STATUS_TRANSITIONS[old]:
+        return None
+    allowed = sorted(EnrollmentStatus(s).label.lower() for s in STATUS_TRANSITIONS[old])
+    return (
+        f"A {EnrollmentStatus(old).label.lower()} enrollment cannot become "
+        f"{EnrollmentStatus(new).label.lower()}; "
+        + (f"it can become {' or '.join(allowed)}." if allowed else "its status is final.")
+    )
+
+
+def required_reason(reason: str | None, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(f"Give a reason for {what}; it is kept in the audit trail.")
+    return reason
+
+
+# Enrollment -----------------------------------------------------------------------
+
+
+def arm_pick_problem(protocol: Protocol, arm: Arm | None) -> str | None:
+    """DOMAIN.md / issue: the arm is randomized unless picked on an open-label protocol."""
+    if arm is None:
+        return None
+    if arm.protocol_id != protocol.pk:
+        return f"Arm {arm.code} belongs to another protocol; pick an arm of {protocol.slug}."
+    if protocol.blinding != Blinding.OPEN:
+        return (
+            f"{protocol.slug} is {protocol.get_blinding_display().lower()}: its arms are "
+            "assigned by randomization only. Leave the arm blank."
+        )
+    return None
+
+
+def patient_account_problem(email: str) -> str | None:
+    user = User.objects.filter(email__iexact=email).first()
+    if user is not None and user.role != Role.PATIENT:
+        return f"{email} belongs to a {user.get_role_display().lower()} account, not a patient."
+    return None
+
+
+@transaction.atomic
+def enroll(
+    enrollment: Enrollment,
+    *,
+    email: str,
+    by: User | None,
+    first_name: str = "",
+    last_name: str = "",
+    reason: str = "Enrolled",
+) -> Enrollment:
+    """Save a new `enrollment` (study ID, physician, protocol, start date... filled in)
+    with the patient's account, created from `email` unless she already has one. The
+    arm is randomized unless an open-label arm was picked; the invitation e-mail goes
+    out once the transaction commits, so a failed enrollment invites nobody."""
+    arm = enrollment.arm if enrollment.arm_id else None
+    for problem in (arm_pick_problem(enrollment.protocol, arm), patient_account_problem(email)):
+        if problem:
+            raise ValidationError(problem)
+    patient = User.objects.filter(email__iexact=email, role=Role.PATIENT).first()
+    if patient is None:
+        patient = User(
+            username=email.lower(),
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            role=Role.PATIENT,
+        )
+        patient.set_unusable_password()  # she chooses one through the invitation
+        patient.full_clean()
+        patient.save()
+    enrollment.patient = patient
+    enrollment.timezone = enrollment.timezone or settings.TIME_ZONE
+    if arm is None:
+        assign_arm(enrollment)
+    enrollment.full_clean()
+    enrollment._history_user = by
+    enrollment._change_reason = reason
+    enrollment.save()
+    if not patient.has_usable_password():
+        transaction.on_commit(lambda: send_invitation(patient, by=by, enrollment=enrollment))
+    return enrollment
+
+
+# Invitations ----------------------------------------------------------------------
+
+
+def invitation_link(user: User) -> str:
+    """A one-time link to choose a password: Django's password-reset token, which stops
+    working once the password is set and after PASSWORD_RESET_TIMEOUT seconds."""
+    path = reverse(
+        "invitation",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    return settings.SITE_ROOT.rstrip("/") + path
+
+
+def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | None = None):
+    if not user.is_active:
+        raise ValidationError(f"{user.username}'s account is inactive; activate it first.")
+    if not user.email:
+        raise ValidationError(f"{user.username} has no e-mail address; add one first.")
+    context = {
+        "user": user,
+        "link": invitation_link(user),
+        "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+        "site_root": settings.SITE_ROOT,
+    }
+    send_mail(
+        subject=render_to_string("diary/email/invitation_subject.txt", context).strip(),
+        message=render_to_string("diary/email/invitation.txt", context),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+    AuditEvent.objects.create(
+        action=AuditAction.INVITATION_SENT,
+        actor=by,
+        user=user,
+        enrollment=enrollment,
+        protocol=enrollment.protocol if enrollment else None,
+        details={"email": user.email},
+    )
+
+
+# Blinding -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def unblind_enrollment(enrollment: Enrollment, *, by: User, reason: str) -> None:
+    """Emergency unblinding of one patient: her physician sees her arm and phases."""
+    reason = required_reason(reason, "unblinding this patient")
+    locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+    if locked.unblinded_at or locked.protocol.unblinded_at:
+        raise ValidationError(f"{locked.study_id} is already unblinded.")
+    if locked.protocol.blinding == Blinding.OPEN:
+        raise ValidationError(f"{locked.protocol.slug} is open label: nothing to unblind.")
+    locked.unblinded_at, locked.unblinded_by, locked.unblinding_reason = (
+        timezone.now(),
+        by,
+        reason,
+    )
+    locked._history_user = by
+    locked._change_reason = f"Unblinded: {reason}"
+    locked.save(update_fields=["unblinded_at", "unblinded_by", "unblinding_reason"])
+    AuditEvent.objects.create(
+        action=AuditAction.UNBLINDED_PATIENT,
+        actor=by,
+        enrollment=locked,
+        protocol=locked.protocol,
+        reason=reason,
+        details={"study_id": locked.study_id, "arm": locked.arm.code},
+    )
+    enrollment.refresh_from_db()
+
+
+@transaction.atomic
+def unblind_protocol(protocol: Protocol, *, by: User, reason: str) -> None:
+    """End-of-study unblinding: real labels and the LDN-vs-placebo comparison appear."""
+    reason = required_reason(reason, "unblinding the protocol")
+    locked = Protocol.objects.select_for_update().get(pk=protocol.pk)
+    if locked.unblinded_at:
+        raise ValidationError(f"{locked.slug} is already unblinded.")
+    if locked.blinding == Blinding.OPEN:
+        raise ValidationError(f"{locked.slug} is open label: nothing to unblind.")
+    locked.unblinded_at, locked.unblinded_by, locked.unblinding_reason = (
+        timezone.now(),
+        by,
+        reason,
+    )
+    locked._history_user = by
+    locked._change_reason = f"Unblinded: {reason}"
+    locked.save(update_fields=["unblinded_at", "unblinded_by", "unblinding_reason"])
+    AuditEvent.objects.create(
+        action=AuditAction.UNBLINDED_PROTOCOL, actor=by, protocol=locked, reason=reason
+    )
+    protocol.refresh_from_db()
+
+
+# Protocol versions ----------------------------------------------------------------
+
+
+def protocol_locked(protocol: Protocol) -> bool:
+    """Once anyone is enrolled, the arms and phases are what their data mean."""
+    return protocol.pk is not None and protocol.enrollments.exists()
+
+
+def next_version_slug(slug: str) -> str:
+    base = re.sub(r"-v\d+$", "", slug)
+    taken = set(Protocol.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    number = 2
+    while f"{base}-v{number}" in taken:
+        number += 1
+    return f"{base}-v{number}"
+
+
+@transaction.atomic
+def copy_protocol(protocol: Protocol, *, by: User | None) -> Protocol:
+    """A new version with the same arms and phases, a new seed and no enrollments."""
+    slug = next_version_slug(protocol.slug)
+    copy = Protocol(
+        slug=slug,
+        name=f"{protocol.name} ({slug.rsplit('-', 1)[1]})",
+        blinding=protocol.blinding,
+        block_size=protocol.block_size,
+    )
+    copy._history_user = by
+    copy._change_reason = f"Copied from {protocol.slug}"
+    copy.save()
+    for arm in protocol.arms.prefetch_related("phases"):
+        new_arm = Arm(protocol=copy, code=arm.code, name=arm.name)
+        new_arm._history_user = by
+        new_arm._change_reason = f"Copied from {protocol.slug}"
+        new_arm.save()
+        for phase in arm.phases.all():
+            new_phase = Phase(
+                arm=new_arm,
+                order=phase.order,
+                kind=phase.kind,
+                days=phase.days,
+                dose_mg=phase.dose_mg,
+            )
+            new_phase._history_user = by
+            new_phase._change_reason = f"Copied from {protocol.slug}"
+            new_phase.save()
+    return copy
