@@ -183,6 +183,7 @@ def _unique(names):
     return list(dict.fromkeys(names))
 
 
+_PHASE_AND_COHORT_NAMES = [f.name for f in (*PATIENT_FIGURES, *COHORT_FIGURES)]
 SUMMARY_COLUMNS = _unique(
     [
         "section",
@@ -222,8 +223,13 @@ def _csv_value(value):
 def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
     """One CSV table: a row per patient and phase (section "patient"), per cohort phase
     ("cohort") and per protocol comparison ("ldn_vs_placebo"); blank where a column
-    does not apply to the section."""
-    yield SUMMARY_COLUMNS
+    does not apply to the section. When every protocol is blinded there is no
+    comparison, and its columns are left out too."""
+    columns = SUMMARY_COLUMNS
+    if all(result.blinded for result in results):
+        comparison = {f.name for f in LDN_VS_PLACEBO_FIGURES} - set(_PHASE_AND_COHORT_NAMES)
+        columns = [column for column in SUMMARY_COLUMNS if column not in comparison]
+    yield columns
     for result in results:
         common = {
             "protocol": result.protocol.slug,
@@ -233,6 +239,7 @@ def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
         for patient in result.patients:
             for phase in patient.phases:
                 yield _row(
+                    columns,
                     section="patient",
                     study_id=patient.study_id,
                     arm=patient.arm,
@@ -242,13 +249,13 @@ def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
                     **asdict(phase),
                 )
         for row in result.cohort:
-            yield _row(section="cohort", **common, **asdict(row))
+            yield _row(columns, section="cohort", **common, **asdict(row))
         if result.ldn_vs_placebo:
-            yield _row(section="ldn_vs_placebo", **common, **asdict(result.ldn_vs_placebo))
+            yield _row(columns, section="ldn_vs_placebo", **common, **asdict(result.ldn_vs_placebo))
 
 
-def _row(**values) -> list:
-    return [_csv_value(values.get(column)) for column in SUMMARY_COLUMNS]
+def _row(columns, **values) -> list:
+    return [_csv_value(values.get(column)) for column in columns]
 
 
 def record_unblinded_export(what: str, *, user=None, protocol=None, details=None) -> None:
