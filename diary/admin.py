@@ -87,6 +87,17 @@ class ReasonAdmin(SimpleHistoryAdmin):
         obj._change_reason = reason or ("Changed" if change else "Created")
         super().save_model(request, obj, form, change)
 
+    def save_formset(self, request, form, formset, change):
+        """Inline rows (an arm's phases, a protocol's arms) share the form's reason."""
+        reason = form.cleaned_data.get("change_reason") or ("Changed" if change else "Created")
+        for obj in formset.save(commit=False):
+            obj._change_reason = reason
+            obj.save()
+        for obj in formset.deleted_objects:
+            obj._change_reason = reason
+            obj.delete()
+        formset.save_m2m()
+
     def has_delete_permission(self, request, obj=None):
         return False  # clinical records are corrected, never deleted
 

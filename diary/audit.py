@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from diary.models import AuditAction, AuditEvent, DiaryEntry, Enrollment, Protocol
+from diary.models import (
+    Arm,
+    AuditAction,
+    AuditEvent,
+    DiaryEntry,
+    Enrollment,
+    Phase,
+    Protocol,
+)
 
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 # Bookkeeping columns that change with every save and say nothing to a reader.
@@ -85,7 +93,7 @@ def _history_rows(records, name_of) -> Iterator[TrailRow]:
 
 
 def trail(enrollment: Enrollment) -> list[TrailRow]:
-    """The enrollment's whole trail, oldest first (five queries)."""
+    """The enrollment's whole trail, oldest first (six queries)."""
     rows: list[TrailRow] = []
     history_order = ["id", "history_date", "history_id"]
     rows += _history_rows(
@@ -105,6 +113,18 @@ def trail(enrollment: Enrollment) -> list[TrailRow]:
         .select_related("history_user")
         .order_by(*history_order),
         lambda record: f"Protocol {record.slug}",
+    )
+    rows += _history_rows(
+        Arm.history.filter(protocol_id=enrollment.protocol_id)
+        .select_related("history_user")
+        .order_by(*history_order),
+        lambda record: f"Arm {record.code}",
+    )
+    rows += _history_rows(
+        Phase.history.filter(arm__protocol_id=enrollment.protocol_id)
+        .select_related("history_user", "arm")
+        .order_by(*history_order),
+        lambda record: f"Arm {record.arm.code}, phase {record.order}",
     )
     events = AuditEvent.objects.filter(
         Q(enrollment=enrollment)

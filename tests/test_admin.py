@@ -11,7 +11,15 @@ from django.core import mail
 from django.utils import timezone
 
 from diary import summaries
-from diary.models import AuditAction, AuditEvent, DiaryEntry, Enrollment, Protocol, User
+from diary.models import (
+    AuditAction,
+    AuditEvent,
+    DiaryEntry,
+    Enrollment,
+    Phase,
+    Protocol,
+    User,
+)
 from tests.factories import (
     PASSWORD,
     CoordinatorFactory,
@@ -129,6 +137,8 @@ def test_coordinator_creates_a_protocol_then_its_phases_on_the_arm(client, coord
     )
     assert response.status_code == 302, response.content.decode()
     assert [(p.kind, p.days) for p in arm.phases.all()] == [("baseline", 14), ("ldn", 56)]
+    reasons = {r.history_change_reason for r in Phase.history.filter(arm=arm)}
+    assert reasons == {"Schedule from the protocol document"}
     page = client.get(f"/admin/diary/protocol/{arm.protocol_id}/change/").content.decode()
     assert "Baseline 14 d → LDN 56 d (4.5 mg)" in page
 
