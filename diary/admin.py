@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
@@ -736,6 +737,7 @@ class EnrollmentAdmin(ReasonAdmin):
             **self.admin_site.each_context(request),
             "title": f"Audit trail of {enrollment.study_id}",
             "enrollment": enrollment,
+            "time_zone": settings.TIME_ZONE,
             "rows": audit.trail(enrollment),
             "opts": self.model._meta,
         }

@@ -51,33 +51,61 @@ class TrailRow:
         ]
 
 
-def _value(record, field) -> str:
+def _value(record, field, names) -> str:
     value = getattr(record, field.attname)
     if value is None or value == "":
         return "blank"
+    if field.is_relation:
+        return names.get((field.related_model, value), str(value))
     if field.choices:
         return str(dict(field.flatchoices).get(value, value))
     return str(value)
 
 
-def _history_rows(records, name_of) -> Iterator[TrailRow]:
+def _fields(record_class):
+    return [
+        f
+        for f in record_class.instance_type._meta.concrete_fields
+        if f.attname not in SKIPPED and not f.attname.startswith("history_")
+    ]
+
+
+def related_names(record_lists) -> dict:
+    """{(model, pk): name} for every account, arm, protocol or enrollment the records
+    point at, one query per related model, so the trail shows names, not numbers."""
+    wanted: dict = {}
+    for records in record_lists:
+        for record in records:
+            for field in _fields(type(record)):
+                value = getattr(record, field.attname)
+                if field.is_relation and value is not None:
+                    wanted.setdefault(field.related_model, set()).add(value)
+    names = {}
+    for model, pks in wanted.items():
+        for pk, obj in model._default_manager.in_bulk(pks).items():
+            name_attribute = next(
+                (a for a in ("username", "study_id", "code", "slug") if hasattr(obj, a)), None
+            )
+            names[(model, pk)] = getattr(obj, name_attribute) if name_attribute else str(obj)
+    return names
+
+
+def _history_rows(records, name_of, names) -> Iterator[TrailRow]:
     """Rows for history records ordered by object and time, each compared with the
     object's previous record."""
     previous = {}
     for record in records:
-        fields = [
-            f
-            for f in record.instance_type._meta.concrete_fields
-            if f.attname not in SKIPPED and not f.attname.startswith("history_")
-        ]
+        fields = _fields(type(record))
         before = previous.get(record.id)
         if before is None:
             changes = "; ".join(
-                f"{f.name}: {_value(record, f)}" for f in fields if _value(record, f) != "blank"
+                f"{f.name}: {_value(record, f, names)}"
+                for f in fields
+                if _value(record, f, names) != "blank"
             )
         else:
             changes = "; ".join(
-                f"{f.name}: {_value(before, f)} → {_value(record, f)}"
+                f"{f.name}: {_value(before, f, names)} → {_value(record, f, names)}"
                 for f in fields
                 if getattr(before, f.attname) != getattr(record, f.attname)
             )
@@ -93,39 +121,30 @@ def _history_rows(records, name_of) -> Iterator[TrailRow]:
 
 
 def trail(enrollment: Enrollment) -> list[TrailRow]:
-    """The enrollment's whole trail, oldest first (six queries)."""
+    """The enrollment's whole trail, oldest first, in a fixed number of queries."""
+    order = ["id", "history_date", "history_id"]
+    protocol_id = enrollment.protocol_id
+    sources = [
+        (Enrollment.history.filter(id=enrollment.pk), lambda r: f"Enrollment {r.study_id}"),
+        (
+            DiaryEntry.history.filter(enrollment_id=enrollment.pk),
+            lambda r: f"Entry {r.date:%Y-%m-%d}",
+        ),
+        (Protocol.history.filter(id=protocol_id), lambda r: f"Protocol {r.slug}"),
+        (Arm.history.filter(protocol_id=protocol_id), lambda r: f"Arm {r.code}"),
+        (
+            Phase.history.filter(arm__protocol_id=protocol_id).select_related("arm"),
+            lambda r: f"Arm {r.arm.code}, phase {r.order}",
+        ),
+    ]
+    loaded = [
+        (list(records.select_related("history_user").order_by(*order)), name_of)
+        for records, name_of in sources
+    ]
+    names = related_names(records for records, _ in loaded)
     rows: list[TrailRow] = []
-    history_order = ["id", "history_date", "history_id"]
-    rows += _history_rows(
-        Enrollment.history.filter(id=enrollment.pk)
-        .select_related("history_user")
-        .order_by(*history_order),
-        lambda record: f"Enrollment {record.study_id}",
-    )
-    rows += _history_rows(
-        DiaryEntry.history.filter(enrollment_id=enrollment.pk)
-        .select_related("history_user")
-        .order_by(*history_order),
-        lambda record: f"Entry {record.date:%Y-%m-%d}",
-    )
-    rows += _history_rows(
-        Protocol.history.filter(id=enrollment.protocol_id)
-        .select_related("history_user")
-        .order_by(*history_order),
-        lambda record: f"Protocol {record.slug}",
-    )
-    rows += _history_rows(
-        Arm.history.filter(protocol_id=enrollment.protocol_id)
-        .select_related("history_user")
-        .order_by(*history_order),
-        lambda record: f"Arm {record.code}",
-    )
-    rows += _history_rows(
-        Phase.history.filter(arm__protocol_id=enrollment.protocol_id)
-        .select_related("history_user", "arm")
-        .order_by(*history_order),
-        lambda record: f"Arm {record.arm.code}, phase {record.order}",
-    )
+    for records, name_of in loaded:
+        rows += _history_rows(records, name_of, names)
     events = AuditEvent.objects.filter(
         Q(enrollment=enrollment)
         | Q(protocol_id=enrollment.protocol_id, enrollment=None)

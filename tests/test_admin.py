@@ -659,3 +659,25 @@ def test_protocol_factory_protocols_are_not_locked_until_enrolled():
     from diary import study
 
     assert not study.protocol_locked(protocol)
+
+
+def test_audit_trail_names_accounts_and_takes_fixed_queries(
+    client, coordinator, django_assert_num_queries
+):
+    from diary import audit
+
+    enrollment = EnrollmentFactory(physician=PhysicianFactory(username="dr-ames"))
+    for offset in range(2):
+        EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
+    rows = audit.trail(enrollment)
+    created = next(r for r in rows if r.object.startswith("Enrollment"))
+    assert "physician: dr-ames" in created.changes
+    assert f"patient: {enrollment.patient.username}" in created.changes
+    # history of enrollment, entries, protocol, arms, phases; names of users, arms,
+    # protocols, enrollments; the audit events
+    with django_assert_num_queries(10):
+        audit.trail(enrollment)
+    for offset in range(2, 12):
+        EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
+    with django_assert_num_queries(10):
+        audit.trail(enrollment)
