@@ -26,6 +26,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from diary import audit, study
 from diary.models import (
+    DIARY_ITEMS,
     Arm,
     AuditEvent,
     Blinding,
@@ -258,6 +259,29 @@ class UnblindForm(forms.Form):
         return study.required_reason(self.cleaned_data.get("reason"), "unblinding")
 
 
+def unblind_page(model_admin, request, subject, *, unblind, title, explanation, done, back):
+    """Ask for the reason, then unblind `subject` (a protocol or an enrollment)."""
+    form = UnblindForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            unblind(subject, by=request.user, reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            model_admin.message_user(request, done())
+            return redirect(back, subject.pk)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "subject": subject,
+        "explanation": explanation,
+        "cancel_url": reverse(back, args=[subject.pk]),
+        "opts": model_admin.model._meta,
+    }
+    return TemplateResponse(request, "admin/diary/unblind.html", context)
+
+
 @admin.register(Protocol)
 class ProtocolAdmin(ReasonAdmin):
     form = ProtocolForm
@@ -331,35 +355,23 @@ class ProtocolAdmin(ReasonAdmin):
         protocol = get_object_or_404(Protocol, pk=pk)
         if not self.has_change_permission(request, protocol):
             raise Http404
-        form = UnblindForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                study.unblind_protocol(
-                    protocol, by=request.user, reason=form.cleaned_data["reason"]
-                )
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                self.message_user(
-                    request,
-                    f"{protocol.slug} is unblinded: physicians now see arms, treatment "
-                    "phases and the LDN-versus-placebo comparison.",
-                )
-                return redirect("admin:diary_protocol_change", protocol.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Unblind protocol {protocol.slug}",
-            "form": form,
-            "subject": protocol,
-            "explanation": (
+        return unblind_page(
+            self,
+            request,
+            protocol,
+            unblind=study.unblind_protocol,
+            title=f"Unblind protocol {protocol.slug}",
+            explanation=(
                 "Unblinding the whole protocol ends the blind for everyone: physicians "
                 "see each patient's arm and treatment phases and the LDN-versus-placebo "
                 "comparison. It cannot be undone."
             ),
-            "cancel_url": reverse("admin:diary_protocol_change", args=[protocol.pk]),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/diary/unblind.html", context)
+            done=lambda: (
+                f"{protocol.slug} is unblinded: physicians now see arms, treatment "
+                "phases and the LDN-versus-placebo comparison."
+            ),
+            back="admin:diary_protocol_change",
+        )
 
 
 # Enrollments ------------------------------------------------------------------------
@@ -694,35 +706,23 @@ class EnrollmentAdmin(ReasonAdmin):
 
     def unblind_view(self, request, pk):
         enrollment = self._enrollment(request, pk)
-        form = UnblindForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                study.unblind_enrollment(
-                    enrollment, by=request.user, reason=form.cleaned_data["reason"]
-                )
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                self.message_user(
-                    request,
-                    f"{enrollment.study_id} is unblinded (arm {enrollment.arm.code}); her "
-                    "physician now sees her arm and treatment phases.",
-                )
-                return redirect("admin:diary_enrollment_change", enrollment.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Unblind {enrollment.study_id}",
-            "form": form,
-            "subject": enrollment,
-            "explanation": (
+        return unblind_page(
+            self,
+            request,
+            enrollment,
+            unblind=study.unblind_enrollment,
+            title=f"Unblind {enrollment.study_id}",
+            explanation=(
                 "Emergency unblinding of this one patient: her physician will see her arm "
                 "and treatment phases. The rest of the protocol stays blinded. It cannot "
                 "be undone."
             ),
-            "cancel_url": reverse("admin:diary_enrollment_change", args=[enrollment.pk]),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/diary/unblind.html", context)
+            done=lambda: (
+                f"{enrollment.study_id} is unblinded (arm {enrollment.arm.code}); "
+                "her physician now sees her arm and treatment phases."
+            ),
+            back="admin:diary_enrollment_change",
+        )
 
     def invite_view(self, request, pk):
         enrollment = self._enrollment(request, pk)
@@ -760,16 +760,7 @@ class EnrollmentAdmin(ReasonAdmin):
 # Diary entries ----------------------------------------------------------------------
 
 
-ITEM_FIELDS = [
-    "pain",
-    "fatigue",
-    "sleep_quality",
-    "vivid_dreams",
-    "headache",
-    "dose_taken",
-    "tolerability",
-    "notes",
-]
+ITEM_FIELDS = DIARY_ITEMS
 
 
 class StaffEntryForm(ReasonForm):

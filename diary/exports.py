@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.models import AuditAction, AuditEvent, DiaryEntry, shell_actor
+from diary.models import DIARY_ITEMS, AuditAction, AuditEvent, DiaryEntry, shell_actor
 from diary.summaries import ProtocolSummary, protocol_blinded
 
 ENTRY_COLUMNS = [
@@ -23,14 +23,7 @@ ENTRY_COLUMNS = [
     "date",
     "phase_order",
     "phase",
-    "pain",
-    "fatigue",
-    "sleep_quality",
-    "vivid_dreams",
-    "headache",
-    "dose_taken",
-    "tolerability",
-    "notes",
+    *DIARY_ITEMS,
     "source",
     "late",
     "voided",

@@ -7,7 +7,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout, Submit
 from django import forms
 
-from diary.models import DiaryEntry, Protocol, Role, User
+from diary.models import DIARY_ITEMS, DiaryEntry, Protocol, Role, User
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -117,16 +117,7 @@ class DiaryEntryForm(forms.ModelForm):
 
     class Meta:
         model = DiaryEntry
-        fields = [
-            "pain",
-            "fatigue",
-            "sleep_quality",
-            "vivid_dreams",
-            "headache",
-            "dose_taken",
-            "tolerability",
-            "notes",
-        ]
+        fields = DIARY_ITEMS
 
     def __init__(
         self, *args, treatment_phase: bool, action: str, submit_label: str = "Save", **kwargs

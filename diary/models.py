@@ -163,6 +163,17 @@ class Phase(models.Model):
         return self.kind in TREATMENT_KINDS
 
 
+# The diary items of DOMAIN.md, in the order they are asked.
+DIARY_ITEMS = [
+    "pain",
+    "fatigue",
+    "sleep_quality",
+    "vivid_dreams",
+    "headache",
+    "dose_taken",
+    "tolerability",
+    "notes",
+]
 # Diary items asked only in ldn/placebo phases (DOMAIN.md); blank elsewhere.
 TREATMENT_ONLY_ITEMS = ("dose_taken", "tolerability")
 

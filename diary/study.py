@@ -174,6 +174,14 @@ def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | Non
 # Blinding -------------------------------------------------------------------------
 
 
+def _mark_unblinded(obj, by: User, reason: str) -> None:
+    """Who, when and why on the row (an enrollment or a protocol) and in its history."""
+    obj.unblinded_at, obj.unblinded_by, obj.unblinding_reason = timezone.now(), by, reason
+    obj._history_user = by
+    obj._change_reason = f"Unblinded: {reason}"
+    obj.save(update_fields=["unblinded_at", "unblinded_by", "unblinding_reason"])
+
+
 @transaction.atomic
 def unblind_enrollment(enrollment: Enrollment, *, by: User, reason: str) -> None:
     """Emergency unblinding of one patient: her physician sees her arm and phases."""
@@ -183,14 +191,7 @@ def unblind_enrollment(enrollment: Enrollment, *, by: User, reason: str) -> None
         raise ValidationError(f"{locked.study_id} is already unblinded.")
     if locked.protocol.blinding == Blinding.OPEN:
         raise ValidationError(f"{locked.protocol.slug} is open label: nothing to unblind.")
-    locked.unblinded_at, locked.unblinded_by, locked.unblinding_reason = (
-        timezone.now(),
-        by,
-        reason,
-    )
-    locked._history_user = by
-    locked._change_reason = f"Unblinded: {reason}"
-    locked.save(update_fields=["unblinded_at", "unblinded_by", "unblinding_reason"])
+    _mark_unblinded(locked, by, reason)
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_PATIENT,
         actor=by,
@@ -211,14 +212,7 @@ def unblind_protocol(protocol: Protocol, *, by: User, reason: str) -> None:
         raise ValidationError(f"{locked.slug} is already unblinded.")
     if locked.blinding == Blinding.OPEN:
         raise ValidationError(f"{locked.slug} is open label: nothing to unblind.")
-    locked.unblinded_at, locked.unblinded_by, locked.unblinding_reason = (
-        timezone.now(),
-        by,
-        reason,
-    )
-    locked._history_user = by
-    locked._change_reason = f"Unblinded: {reason}"
-    locked.save(update_fields=["unblinded_at", "unblinded_by", "unblinding_reason"])
+    _mark_unblinded(locked, by, reason)
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_PROTOCOL, actor=by, protocol=locked, reason=reason
     )
