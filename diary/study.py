@@ -78,6 +78,22 @@ def arm_pick_problem(protocol: Protocol, arm: Arm | None) -> str | None:
     return None
 
 
+def schedule_problem(protocol: Protocol, arm: Arm | None) -> str | None:
+    """Why nobody can be enrolled into `protocol` (or its picked `arm`) yet."""
+    arms = [arm] if arm is not None else list(protocol.arms.all())
+    if not arms:
+        return f"{protocol.slug} has no arms yet; add its arms and their phases first."
+    empty = [a.code for a in arms if not a.phases.exists()]
+    if empty:
+        return f"Arm {', '.join(empty)} of {protocol.slug} has no phases yet; add them first."
+    if arm is None and protocol.block_size % len(arms):
+        return (
+            f"{protocol.slug} randomizes in blocks of {protocol.block_size}, which is not a "
+            f"multiple of its {len(arms)} arms; fix the block size before enrolling."
+        )
+    return None
+
+
 def patient_account_problem(email: str) -> str | None:
     user = User.objects.filter(email__iexact=email).first()
     if user is not None and user.role != Role.PATIENT:

@@ -256,6 +256,20 @@ def test_picking_an_arm_works_on_an_open_label_protocol(client, coordinator):
     assert (enrollment.arm, enrollment.randomization_number) == (arm, None)
 
 
+def test_a_protocol_that_cannot_randomize_is_refused_with_a_message(client, coordinator):
+    protocol = ProtocolFactory(blinding="double", block_size=4)
+    response = client.post("/admin/diary/enrollment/add/", enrollment_form(protocol))
+    assert "has no arms yet" in response.content.decode()
+    for code in "ABC":
+        make_arm([("baseline", 7)], code=code, protocol=protocol)
+    response = client.post("/admin/diary/enrollment/add/", enrollment_form(protocol))
+    assert "not a multiple of its 3 arms" in response.content.decode()
+    make_arm([], code="D", protocol=protocol)
+    response = client.post("/admin/diary/enrollment/add/", enrollment_form(protocol))
+    assert "Arm D of" in response.content.decode()
+    assert not Enrollment.objects.exists()
+
+
 def test_an_arm_of_another_protocol_is_refused(client, coordinator):
     protocol = make_arm([("baseline", 7)], blinding="open").protocol
     other = builtin_arm("ldn-fm-2009", "P")
