@@ -147,14 +147,15 @@ LOCKED_MESSAGE = (
 )
 
 
-class PhaseInline(admin.TabularInline):
-    model = Phase
-    extra = 0
-    ordering = ["order"]
-    fields = ["order", "kind", "days", "dose_mg"]
+class LockedInline(admin.TabularInline):
+    """Rows of a protocol's schedule: read only once the protocol has enrollments."""
 
-    def _locked(self, obj):
-        return obj is not None and study.protocol_locked(obj.protocol)
+    @staticmethod
+    def protocol_of(parent):
+        raise NotImplementedError
+
+    def _locked(self, parent):
+        return parent is not None and study.protocol_locked(self.protocol_of(parent))
 
     def has_add_permission(self, request, obj=None):
         return not self._locked(obj) and super().has_add_permission(request, obj)
@@ -167,6 +168,25 @@ class PhaseInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return True
+
+
+def warn_if_locked(model_admin, request, protocol) -> None:
+    if protocol is not None and study.protocol_locked(protocol):
+        count = protocol.enrollments.count()
+        model_admin.message_user(
+            request, LOCKED_MESSAGE.format(slug=protocol.slug, count=count), messages.INFO
+        )
+
+
+class PhaseInline(LockedInline):
+    model = Phase
+    extra = 0
+    ordering = ["order"]
+    fields = ["order", "kind", "days", "dose_mg"]
+
+    @staticmethod
+    def protocol_of(arm):
+        return arm.protocol
 
 
 class ArmForm(ReasonForm):
@@ -198,11 +218,7 @@ class ArmAdmin(ReasonAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         arm = self.get_object(request, object_id)
-        if arm is not None and study.protocol_locked(arm.protocol):
-            count = arm.protocol.enrollments.count()
-            self.message_user(
-                request, LOCKED_MESSAGE.format(slug=arm.protocol.slug, count=count), messages.INFO
-            )
+        warn_if_locked(self, request, arm.protocol if arm else None)
         return super().change_view(request, object_id, form_url, extra_context)
 
 
@@ -214,31 +230,23 @@ def schedule_text(arm) -> str:
     return " → ".join(parts) or "no phases yet"
 
 
-class ArmInline(admin.TabularInline):
+class ArmInline(LockedInline):
     model = Arm
     extra = 0
     fields = ["code", "name", "schedule"]
     readonly_fields = ["schedule"]
     show_change_link = True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("phases")  # one query
+
     @admin.display(description="Phases (open the arm to edit them)")
     def schedule(self, arm):
         return schedule_text(arm) if arm.pk else "save first, then add its phases"
 
-    def _locked(self, obj):
-        return obj is not None and study.protocol_locked(obj)
-
-    def has_add_permission(self, request, obj=None):
-        return not self._locked(obj) and super().has_add_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return not self._locked(obj) and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return not self._locked(obj) and super().has_delete_permission(request, obj)
-
-    def has_view_permission(self, request, obj=None):
-        return True
+    @staticmethod
+    def protocol_of(protocol):
+        return protocol
 
 
 class ProtocolForm(ReasonForm):
@@ -309,11 +317,7 @@ class ProtocolAdmin(ReasonAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         protocol = self.get_object(request, object_id)
-        if protocol is not None and study.protocol_locked(protocol):
-            count = protocol.enrollments.count()
-            self.message_user(
-                request, LOCKED_MESSAGE.format(slug=protocol.slug, count=count), messages.INFO
-            )
+        warn_if_locked(self, request, protocol)
         extra_context = {
             **(extra_context or {}),
             "can_unblind": protocol is not None
