@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the switch's cookie, else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -115,7 +117,12 @@ PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 # any request.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The patient side and its e-mails are translated; each language is named in itself.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Date formats of the diary pages per language (config/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 # The study's default time zone: an enrollment's diary day is computed in its own
 # time zone, which defaults to this one.
 TIME_ZONE = os.getenv("TIME_ZONE", "America/Los_Angeles")
@@ -150,6 +157,9 @@ if os.getenv("EMAIL_HOST"):
     EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "True")
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# Reminder e-mails: how long "Pause reminders" in an e-mail pauses them.
+REMINDER_SNOOZE_DAYS = envint("REMINDER_SNOOZE_DAYS", 7)
 
 # DOMAIN.md: a patient may create or change day D until the end of day D + grace.
 DIARY_GRACE_DAYS = envint("DIARY_GRACE_DAYS", 1)

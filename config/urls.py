@@ -9,6 +9,9 @@ admin.site.site_title = "LDN Diary admin"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("manifest.webmanifest", views.manifest, name="manifest"),
+    path("i18n/setlang/", views.set_language, name="set_language"),
+    path("reminders/<str:token>/", views.reminder_link, name="reminder_link"),
     path(
         "accounts/invite/<uidb64>/<token>/",
         views.InvitationView.as_view(),

@@ -7,6 +7,7 @@ Views never filter patient data by hand.
 
 from __future__ import annotations
 
+from django.core import signing
 from django.http import Http404
 
 from diary.models import Enrollment, EnrollmentStatus
@@ -56,3 +57,22 @@ def own_enrollment(user) -> Enrollment | None:
         enrollments,
         key=lambda e: (_STATUS_PREFERENCE.index(e.status), -e.start_date.toordinal()),
     )
+
+
+REMINDER_LINK_SALT = "diary.reminders"
+
+
+def reminder_link_token(enrollment: Enrollment) -> str:
+    """The secret of a reminder e-mail's pause/stop link: signed, so it works without
+    signing in and cannot be made up for another enrollment. It does not expire: an old
+    e-mail can always stop the reminders."""
+    return signing.dumps(enrollment.pk, salt=REMINDER_LINK_SALT)
+
+
+def enrollment_for_reminder_link(token: str) -> Enrollment:
+    """The enrollment whose reminders the link in an e-mail controls."""
+    try:
+        pk = signing.loads(token, salt=REMINDER_LINK_SALT)
+        return Enrollment.objects.select_related("patient").get(pk=pk)
+    except (signing.BadSignature, Enrollment.DoesNotExist):
+        raise Http404("This link is not valid.") from None

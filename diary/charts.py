@@ -36,3 +36,82 @@ def cohort_pain(result) -> dict:
         "sd": [round(row.pain_sd, 2) if row.pain_sd is not None else None for row in rows],
         "patients": [row.patients for row in rows],
     }
+
+
+# The patient's own trend: an inline SVG drawn on the server, so it needs no script,
+# weighs a few kilobytes and shows with JavaScript off.
+TREND_WIDTH, TREND_HEIGHT = 600, 220
+TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 34, 8, 26, 24
+
+
+def pain_trend(enrollment, entries, today: dt.date, blinded: bool) -> dict | None:
+    """Her daily pain from day 1 to today, with her phases (neutral labels while she is
+    blinded) as bands behind it. None before she has recorded any pain."""
+    last = enrollment.last_data_day()
+    if last is None:
+        return None
+    end = min(today, last)
+    pain_on = {entry.date: entry.pain for entry in entries if not entry.voided}
+    if end < enrollment.start_date or not any(enrollment.start_date <= d <= end for d in pain_on):
+        return None
+    days = (end - enrollment.start_date).days + 1
+    plot_w = TREND_WIDTH - TREND_LEFT - TREND_RIGHT
+    plot_h = TREND_HEIGHT - TREND_TOP - TREND_BOTTOM
+    step = plot_w / max(days - 1, 1)
+
+    def x(day: dt.date) -> float:
+        return round(TREND_LEFT + (day - enrollment.start_date).days * step, 1)
+
+    def y(pain: int) -> float:
+        return round(TREND_TOP + (10 - pain) / 10 * plot_h, 1)
+
+    # One polyline per run of recorded days: a missed day leaves a gap. Dots mark each
+    # day while they fit, and always a day recorded alone.
+    lines, points, single, run = [], [], [], []
+    for n in range(days + 1):
+        day = enrollment.start_date + dt.timedelta(days=n)
+        pain = pain_on.get(day) if n < days else None
+        if pain is None:
+            if len(run) > 1:
+                lines.append(" ".join(f"{px},{py}" for px, py in run))
+            elif run:
+                single.append({"x": run[0][0], "y": run[0][1]})
+            run = []
+            continue
+        run.append((x(day), y(pain)))
+        points.append({"x": x(day), "y": y(pain)})
+    bands = []
+    for i, span in enumerate(enrollment.schedule):
+        if span.start > end:
+            break
+        left = x(span.start) - (step / 2 if span.start > enrollment.start_date else 0)
+        right = x(min(span.end, end)) + (step / 2 if span.end < end else 0)
+        bands.append(
+            {
+                "x": round(max(left, TREND_LEFT), 1),
+                "width": round(min(right, TREND_LEFT + plot_w) - max(left, TREND_LEFT), 1),
+                "label": span.patient_label(blinded),
+                "label_x": round((max(left, TREND_LEFT) + min(right, TREND_LEFT + plot_w)) / 2, 1),
+                "shade": i % 2,
+            }
+        )
+    recorded = [pain_on[d] for d in sorted(pain_on) if enrollment.start_date <= d <= end]
+    return {
+        "width": TREND_WIDTH,
+        "height": TREND_HEIGHT,
+        "left": TREND_LEFT,
+        "right": TREND_WIDTH - TREND_RIGHT,
+        "top": TREND_TOP,
+        "bottom": TREND_HEIGHT - TREND_BOTTOM,
+        "grid": [{"value": v, "y": y(v)} for v in (0, 5, 10)],
+        "lines": lines,
+        "points": points if len(points) <= 60 else single,
+        "bands": bands,
+        "start": enrollment.start_date,
+        "end": end,
+        "recorded_days": len(recorded),
+        "days": days,
+        "latest": recorded[-1],
+        "low": min(recorded),
+        "high": max(recorded),
+    }

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout, Submit
 from django import forms
+from django.conf import settings
+from django.utils.formats import time_format
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from diary.models import DIARY_ITEMS, DiaryEntry, Protocol, Role, User
 
-YES_NO = [("yes", "Yes"), ("no", "No")]
+YES_NO = [("yes", _("Yes")), ("no", _("No"))]
 
 
 def to_bool(value: str) -> bool | None:
@@ -17,26 +23,26 @@ def to_bool(value: str) -> bool | None:
 
 
 class ScaleField(forms.IntegerField):
-    """A 0..N rating shown as a row of choices with its anchors written out."""
+    """A low..high rating shown as a row of choices with its anchors written out at
+    both ends."""
 
-    def __init__(self, *, name: str, low: int, high: int, anchors: tuple[str, str], **kwargs):
+    def __init__(self, *, low: int, high: int, anchors, required_message, range_message, **kw):
         self.anchors = anchors
-        message = f"{name} must be a whole number between {low} and {high}."
         super().__init__(
             min_value=low,
             max_value=high,
             error_messages={
-                "required": f"Choose your {name.lower()} score from {low} to {high}.",
-                "invalid": message,
-                "min_value": message,
-                "max_value": message,
+                "required": required_message,
+                "invalid": range_message,
+                "min_value": range_message,
+                "max_value": range_message,
             },
-            **kwargs,
+            **kw,
         )
 
 
 class YesNoField(forms.TypedChoiceField):
-    def __init__(self, *, required_message: str, **kwargs):
+    def __init__(self, *, required_message, **kwargs):
         super().__init__(
             choices=YES_NO,
             coerce=to_bool,
@@ -44,74 +50,80 @@ class YesNoField(forms.TypedChoiceField):
             widget=forms.RadioSelect,
             error_messages={
                 "required": required_message,
-                "invalid_choice": "Answer yes or no.",
+                "invalid_choice": _("Answer yes or no."),
             },
             **kwargs,
         )
 
 
 def rating_widget(low: int, high: int) -> forms.RadioSelect:
-    return forms.RadioSelect(
-        choices=[(i, str(i)) for i in range(low, high + 1)], attrs={"class": "scale"}
-    )
+    return forms.RadioSelect(choices=[(i, str(i)) for i in range(low, high + 1)])
 
 
 class DiaryEntryForm(forms.ModelForm):
-    """Today's questions. dose_taken and tolerability are asked (and required) only in
-    ldn/placebo phases; elsewhere they are not shown and stay blank."""
+    """Today's questions (DOMAIN.md). dose_taken and tolerability are asked (and
+    required) only in ldn/placebo phases; elsewhere they are not shown and stay blank."""
 
     pain = ScaleField(
-        name="Pain",
         low=0,
         high=10,
-        anchors=("0 = no pain", "10 = worst pain imaginable"),
-        label="Your average pain over the last 24 hours",
+        anchors=(_("0 = no pain"), _("10 = worst pain imaginable")),
+        label=_("Your average pain over the last 24 hours"),
+        required_message=_("Choose your pain score from 0 to 10."),
+        range_message=_("Pain must be a whole number between 0 and 10."),
         widget=rating_widget(0, 10),
     )
     fatigue = ScaleField(
-        name="Fatigue",
         low=0,
         high=10,
-        anchors=("0 = no fatigue", "10 = worst fatigue imaginable"),
-        label="Your average fatigue over the last 24 hours",
+        anchors=(_("0 = no fatigue"), _("10 = worst fatigue imaginable")),
+        label=_("Your average fatigue over the last 24 hours"),
+        required_message=_("Choose your fatigue score from 0 to 10."),
+        range_message=_("Fatigue must be a whole number between 0 and 10."),
         widget=rating_widget(0, 10),
     )
     sleep_quality = ScaleField(
-        name="Sleep quality",
         low=0,
         high=10,
-        anchors=("0 = very poorly", "10 = very well"),
-        label="How well did you sleep last night?",
+        anchors=(_("0 = very poorly"), _("10 = very well")),
+        label=_("How well did you sleep last night?"),
+        required_message=_("Choose your sleep quality score from 0 to 10."),
+        range_message=_("Sleep quality must be a whole number between 0 and 10."),
         widget=rating_widget(0, 10),
     )
     vivid_dreams = YesNoField(
-        label="Did you have vivid or unusual dreams last night?",
-        required_message="Answer yes or no: did you have vivid or unusual dreams?",
+        label=_("Did you have vivid or unusual dreams last night?"),
+        required_message=_("Answer yes or no: did you have vivid or unusual dreams?"),
     )
     headache = YesNoField(
-        label="Did you have a headache today?",
-        required_message="Answer yes or no: did you have a headache today?",
+        label=_("Did you have a headache today?"),
+        required_message=_("Answer yes or no: did you have a headache today?"),
     )
     dose_taken = YesNoField(
-        label="Did you take today's study capsule?",
-        required_message="Answer yes or no: did you take today's study capsule?",
+        label=_("Did you take today's study capsule?"),
+        required_message=_("Answer yes or no: did you take today's study capsule?"),
     )
     tolerability = ScaleField(
-        name="Tolerability",
         low=0,
         high=100,
-        anchors=("0 = not at all", "100 = perfectly"),
-        label="How well are you tolerating the study capsules? (0 to 100)",
-        widget=forms.NumberInput(attrs={"min": 0, "max": 100, "step": 1, "inputmode": "numeric"}),
+        anchors=(_("0 = not at all"), _("100 = perfectly")),
+        label=_("How well are you tolerating the study capsules? (0 to 100)"),
+        required_message=_("Enter how well you tolerate the capsules, from 0 to 100."),
+        range_message=_("Tolerability must be a whole number between 0 and 100."),
+        widget=forms.NumberInput(
+            attrs={"min": 0, "max": 100, "step": 1, "inputmode": "numeric", "class": "w-auto"}
+        ),
     )
     notes = forms.CharField(
-        label="Anything else (side effects, events)?",
+        label=_("Anything else (side effects, events)?"),
         required=False,
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": 1000}),
         error_messages={
-            "max_length": "Notes can be at most %(limit_value)d characters "
-            "(you wrote %(show_value)d); please shorten them."
+            "max_length": _(
+                "Notes can be at most %(limit_value)d characters "
+                "(you wrote %(show_value)d); please shorten them."
+            )
         },
     )
 
@@ -132,7 +144,11 @@ class DiaryEntryForm(forms.ModelForm):
                 self.initial[name] = {True: "yes", False: "no"}.get(value)
         for field in self.fields.values():
             if isinstance(field, ScaleField):
-                field.help_text = " · ".join(field.anchors)
+                # The two anchors sit under the two ends of the row.
+                field.help_text = format_html(
+                    '<span class="anchor">{}</span> <span class="anchor">{}</span>',
+                    *field.anchors,
+                )
         self.helper = FormHelper()
         self.helper.form_class = "diary-form"
         self.helper.form_action = action
@@ -140,12 +156,16 @@ class DiaryEntryForm(forms.ModelForm):
         # visually hidden radios.
         self.helper.attrs = {"novalidate": ""}
         self.helper.layout = Layout(
-            *(
-                InlineRadios(name) if isinstance(field.widget, forms.RadioSelect) else Field(name)
-                for name, field in self.fields.items()
-            )
+            *(self._item(name, field) for name, field in self.fields.items())
         )
         self.helper.add_input(Submit("save", submit_label, css_class="btn-lg w-100"))
+
+    @staticmethod
+    def _item(name, field):
+        if not isinstance(field.widget, forms.RadioSelect):
+            return Field(name)
+        kind = "item-scale" if isinstance(field, ScaleField) else "item-yesno"
+        return InlineRadios(name, wrapper_class=kind)
 
     def _post_clean(self):
         super()._post_clean()
@@ -153,6 +173,41 @@ class DiaryEntryForm(forms.ModelForm):
         if "dose_taken" not in self.fields:
             self.instance.dose_taken = None
             self.instance.tolerability = None
+
+
+class ReminderSettingsForm(forms.Form):
+    """The patient's own settings: her daily reminder time (in her time zone) and the
+    language of her diary and e-mails."""
+
+    reminder_time = forms.TypedChoiceField(
+        label=_("Daily reminder e-mail"),
+        required=False,
+        coerce=dt.time.fromisoformat,
+        empty_value=None,
+        error_messages={"invalid_choice": _("Choose a time from the list, or no reminders.")},
+    )
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=settings.LANGUAGES,
+        error_messages={"invalid_choice": _("Choose English or Spanish.")},
+    )
+
+    def __init__(self, *args, enrollment, **kwargs):
+        super().__init__(*args, **kwargs)
+        times = [dt.time(hour, minute) for hour in range(5, 24) for minute in (0, 30)]
+        current = enrollment.reminder_time
+        if current and current not in times:
+            times = sorted([*times, current])
+        self.fields["reminder_time"].choices = [
+            ("", _("No reminders")),
+            *((t.isoformat("minutes"), time_format(t)) for t in times),
+        ]
+        self.fields["reminder_time"].help_text = _(
+            "Sent at this time in your time zone (%(zone)s), only on days you have not "
+            "filled in yet."
+        ) % {"zone": enrollment.timezone}
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("save", _("Save settings"), css_class="btn-lg w-100"))
 
 
 class CohortFilterForm(forms.Form):

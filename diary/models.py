@@ -18,6 +18,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 from simple_history.models import HistoricalRecords
 
 from diary import phases
@@ -37,6 +38,9 @@ class User(AbstractUser):
     the pseudonymous enrollment."""
 
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.PATIENT)
+    # The language of her pages and e-mails (reminders are sent outside any request):
+    # the one she last chose, or the one her browser asked for when she signed in.
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True)
 
     objects = UserManager()
 
@@ -190,6 +194,12 @@ def validate_timezone(value: str) -> None:
         )
 
 
+def default_reminder_time() -> dt.time:
+    """Reminders are on unless the patient turns them off: the trials' handhelds
+    prompted every evening."""
+    return dt.time(20, 0)
+
+
 class EnrollmentStatus(models.TextChoices):
     SCREENING = "screening", "Screening"
     ACTIVE = "active", "Active"
@@ -294,6 +304,18 @@ class Enrollment(models.Model):
         related_name="+",
     )
     unblinding_reason = models.TextField(blank=True)
+    reminder_time = models.TimeField(
+        null=True,
+        blank=True,
+        default=default_reminder_time,
+        help_text="Local time (in the enrollment's time zone) of the daily reminder e-mail, "
+        "sent only if the day is not recorded yet; blank = no reminders.",
+    )
+    reminders_paused_until = models.DateField(
+        null=True,
+        blank=True,
+        help_text="No reminders up to and including this day (the patient's snooze).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EnrollmentQuerySet.as_manager()
@@ -385,31 +407,39 @@ class Enrollment(models.Model):
         withdrawal.
         """
         if day > today:
-            return "This day has not started yet; you can fill it in on the day itself."
+            return gettext("This day has not started yet; you can fill it in on the day itself.")
         if day < self.start_date:
-            return (
-                f"This day is before your study started ({date_format(self.start_date)}), "
-                "so it has no diary entry."
-            )
+            return gettext(
+                "This day is before your study started (%(start)s), so it has no diary entry."
+            ) % {"start": date_format(self.start_date)}
         if self.withdrawn_on and day > self.withdrawn_on:
-            return "This day is after you left the study, so it has no diary entry."
+            return gettext("This day is after you left the study, so it has no diary entry.")
         if not self.contains(day):
-            return "This day is after the end of your study schedule, so it has no diary entry."
+            return gettext(
+                "This day is after the end of your study schedule, so it has no diary entry."
+            )
         if self.status != EnrollmentStatus.ACTIVE:
             return {
-                EnrollmentStatus.SCREENING: (
+                EnrollmentStatus.SCREENING: gettext(
                     "Your enrollment has not started yet; the study team will activate it."
                 ),
-                EnrollmentStatus.COMPLETED: "You have completed the study; the diary is closed.",
-                EnrollmentStatus.WITHDRAWN: "You have left the study; the diary is closed.",
+                EnrollmentStatus.COMPLETED: gettext(
+                    "You have completed the study; the diary is closed."
+                ),
+                EnrollmentStatus.WITHDRAWN: gettext(
+                    "You have left the study; the diary is closed."
+                ),
             }[self.status]
         grace = settings.DIARY_GRACE_DAYS
         if today > day + dt.timedelta(days=grace):
-            return (
-                "This day is locked: a day can be filled in or corrected until the end "
-                f"of the {'next day' if grace == 1 else f'{grace}th day after it'}. "
-                "If something needs fixing, ask your study coordinator."
-            )
+            return ngettext(
+                "This day is locked: a day can be filled in or corrected until the end of "
+                "the next day. If something needs fixing, ask your study coordinator.",
+                "This day is locked: a day can be filled in or corrected until the end of "
+                "the %(grace)d days after it. If something needs fixing, ask your study "
+                "coordinator.",
+                grace,
+            ) % {"grace": grace}
         return None
 
     def staff_entry_problems(self, day: dt.date, values: dict, today: dt.date) -> list[str]:
@@ -604,3 +634,24 @@ class AuditEvent(models.Model):
     @property
     def who(self) -> str:
         return self.actor.username if self.actor_id else self.actor_name
+
+
+class Reminder(models.Model):
+    """The "already sent" mark of one reminder e-mail: one row per enrollment and diary
+    day. The unique constraint lets only one copy of send_reminders (on any server) claim
+    a day; the row is written before the e-mail goes out."""
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="reminders")
+    date = models.DateField(help_text="The diary day reminded of, in the patient's time zone.")
+    claimed_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment", "date"], name="one_reminder_per_enrollment_and_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment} {self.date}"

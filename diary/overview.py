@@ -82,6 +82,25 @@ def enrollment_status_row(
     )
 
 
+def last_week(enrollment, entries, today: dt.date) -> list[dict]:
+    """The last 7 diary days up to today: recorded, missing (still fillable or not), or
+    not a diary day. For the strip on her diary home."""
+    recorded = {entry.date for entry in entries}
+    week = []
+    for back in range(6, -1, -1):
+        day = today - dt.timedelta(days=back)
+        if not enrollment.contains(day):
+            state = "none"
+        elif day in recorded:
+            state = "done"
+        elif enrollment.patient_entry_refusal(day, today) is None:
+            state = "open"
+        else:
+            state = "missed"
+        week.append({"date": day, "state": state, "is_today": day == today})
+    return week
+
+
 @dataclass
 class DayRow:
     date: dt.date
@@ -92,7 +111,8 @@ class DayRow:
 
 
 def history_days(enrollment: Enrollment, entries, today: dt.date, user) -> list[DayRow]:
-    """Every day of the enrollment up to today, newest first, with its entry or a gap."""
+    """Every day of the enrollment up to today, newest first, with its entry or a gap
+    (the patient's history, labels in her language)."""
     by_date = {entry.date: entry for entry in entries}
     blinded = enrollment.is_blinded_for(user)
     last = enrollment.last_data_day()
@@ -106,7 +126,7 @@ def history_days(enrollment: Enrollment, entries, today: dt.date, user) -> list[
             DayRow(
                 date=day,
                 entry=by_date.get(day),
-                phase_label=span.label(blinded) if span else None,
+                phase_label=span.patient_label(blinded) if span else None,
                 study_day=enrollment.schedule.study_day(day),
                 editable=enrollment.patient_entry_refusal(day, today) is None,
             )

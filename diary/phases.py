@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils.translation import gettext, pgettext
 
 
 class PhaseKind(models.TextChoices):
@@ -57,6 +58,19 @@ class PhaseSpan:
         if blinded and self.is_treatment:
             return treatment_label(self.treatment_number)
         return PhaseKind(self.kind).label
+
+    def patient_label(self, blinded: bool) -> str:
+        """`label` in the language of the patient's page. Staff pages and exports keep
+        DOMAIN.md's English labels."""
+        if blinded and self.is_treatment:
+            return gettext("Treatment period %(number)s") % {"number": self.treatment_number}
+        return {
+            PhaseKind.BASELINE: pgettext("phase", "Baseline"),
+            PhaseKind.LDN: pgettext("phase", "LDN"),
+            PhaseKind.PLACEBO: pgettext("phase", "Placebo"),
+            PhaseKind.WASHOUT: pgettext("phase", "Washout"),
+            PhaseKind.FOLLOWUP: pgettext("phase", "Follow-up"),
+        }[self.kind]
 
     def contains(self, day: dt.date) -> bool:
         return self.start <= day <= self.end

@@ -23,6 +23,7 @@ app_name = "diary"
 urlpatterns = [
     path("diary/", views.today, name="today"),
     path("diary/history/", views.history, name="history"),
+    path("diary/settings/", views.reminder_settings, name="settings"),
     path("diary/<isodate:day>/", views.day, name="day"),
     path("physician/", views.physician_home, name="physician_home"),
     path("physician/cohort/", views.cohort, name="cohort"),

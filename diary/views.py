@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone
-from django.utils.formats import date_format
+from django.utils import timezone, translation
+from django.utils.formats import date_format, time_format
+from django.utils.translation import gettext as _
+from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
-from diary import access, charts, summaries
+from diary import access, charts, reminders, summaries
 from diary.exports import (
     csv_lines,
     entry_rows,
@@ -25,9 +30,9 @@ from diary.exports import (
     summary_rows,
 )
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.forms import CohortFilterForm, DiaryEntryForm, ExportForm
-from diary.models import DiaryEntry, EntryRefused
-from diary.overview import enrollment_status_row, history_days, phase_days
+from diary.forms import CohortFilterForm, DiaryEntryForm, ExportForm, ReminderSettingsForm
+from diary.models import DiaryEntry, EntryRefused, default_reminder_time
+from diary.overview import enrollment_status_row, history_days, last_week, phase_days
 
 ENTRY_FIELDS = DiaryEntryForm.Meta.fields
 
@@ -46,6 +51,35 @@ def home(request):
     if user.is_physician or user.is_coordinator:
         return redirect("diary:physician_home")
     raise Http404("Nothing here for this account.")
+
+
+@login_not_required
+@require_GET
+def manifest(request):
+    """The web app manifest: the diary can be added to a phone's home screen."""
+    data = {
+        "name": _("Pain Diary"),
+        "short_name": _("Pain Diary"),
+        "description": _("Your daily pain diary for the LDN study."),
+        "lang": translation.get_language(),
+        "start_url": reverse("diary:today"),
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0b5ed7",
+        "icons": [
+            {"src": static("icons/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": static("icons/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+            {
+                "src": static("icons/icon-maskable-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+            {"src": static("icons/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
+        ],
+    }
+    return JsonResponse(data, content_type="application/manifest+json")
 
 
 # Patient side ----------------------------------------------------------------------
@@ -71,30 +105,42 @@ def day(request, day: dt.date):
 
 def _entry_page(request, enrollment, day: dt.date):
     today = enrollment.local_today()
+    is_today = day == today
     span = enrollment.schedule.span_on(day)
     blinded = enrollment.is_blinded_for(request.user)
-    entry = enrollment.entries.filter(date=day).first()
+    # Today's page shows her progress and trend, which need every day so far; a past
+    # day's page only needs its own entry.
+    entries = list(
+        enrollment.entries.counting() if is_today else enrollment.entries.filter(date=day)
+    )
+    entry = next((e for e in entries if e.date == day), None)
     refusal = enrollment.patient_entry_refusal(day, today)
     context = {
         "enrollment": enrollment,
         "day": day,
         "today": today,
-        "is_today": day == today,
+        "is_today": is_today,
         "span": span,
-        "phase_label": span.label(blinded) if span else None,
+        "phase_label": span.patient_label(blinded) if span else None,
         "phase_day": (day - span.start).days + 1 if span else None,
         "study_day": enrollment.schedule.study_day(day),
         "entry": entry,
         "refusal": refusal,
         "form": None,
     }
+    if is_today:
+        context["week"] = last_week(enrollment, entries, today)
+        context["trend"] = charts.pain_trend(enrollment, entries, today, blinded)
     if refusal:
         if request.method == "POST":
-            messages.error(request, f"Nothing was saved. {refusal}")
+            messages.error(request, _("Nothing was saved. %(why)s") % {"why": refusal})
             return render(request, "diary/entry_form.html", context, status=403)
         return render(request, "diary/entry_form.html", context)
 
-    label = "Save today's entry" if day == today else f"Save {date_format(day)}"
+    if is_today:
+        label = _("Save today's entry")
+    else:
+        label = _("Save %(day)s") % {"day": date_format(day, "DIARY_DAY_FORMAT")}
     # The form names its day in the URL it posts to: a form opened before midnight and
     # sent after it still saves the day it showed.
     form = DiaryEntryForm(
@@ -109,21 +155,38 @@ def _entry_page(request, enrollment, day: dt.date):
         if not span.is_treatment:
             values["dose_taken"] = values["tolerability"] = None
         try:
-            _, changed = enrollment.record_patient_entry(day, values, request.user)
+            _entry, changed = enrollment.record_patient_entry(day, values, request.user)
         except EntryRefused as refused:
-            messages.error(request, f"Nothing was saved. {refused}")
+            messages.error(request, _("Nothing was saved. %(why)s") % {"why": refused})
             return redirect("diary:day", day)
-        when = "today" if day == today else date_format(day)
-        if changed:
-            verb = "updated" if entry else "saved"
-            messages.success(request, f"Thank you. Your entry for {when} is {verb}.")
-        else:
-            messages.info(request, f"Your entry for {when} was already up to date.")
-        return redirect("diary:day", day) if day != today else redirect("diary:today")
+        messages.add_message(request, *_saved_message(day, today, changed, entry is not None))
+        return redirect("diary:day", day) if not is_today else redirect("diary:today")
     if request.method == "POST":
-        messages.error(request, "Nothing was saved yet: please fix the answers marked below.")
+        messages.error(request, _("Nothing was saved yet: please fix the answers marked below."))
     context["form"] = form
     return render(request, "diary/entry_form.html", context, status=400 if form.errors else 200)
+
+
+def _saved_message(day, today, changed: bool, existed: bool) -> tuple[int, str]:
+    if not changed:
+        if day == today:
+            return messages.INFO, _("Your entry for today was already up to date.")
+        return messages.INFO, _("Your entry for %(day)s was already up to date.") % {
+            "day": date_format(day, "DIARY_DAY_FORMAT")
+        }
+    if day == today:
+        text = (
+            _("Thank you. Your entry for today is updated.")
+            if existed
+            else _("Thank you. Your entry for today is saved.")
+        )
+        return messages.SUCCESS, text
+    text = (
+        _("Thank you. Your entry for %(day)s is updated.")
+        if existed
+        else _("Thank you. Your entry for %(day)s is saved.")
+    )
+    return messages.SUCCESS, text % {"day": date_format(day, "DIARY_DAY_FORMAT")}
 
 
 @never_cache
@@ -139,6 +202,103 @@ def history(request):
         "days": history_days(enrollment, entries, today, request.user),
     }
     return render(request, "diary/entry_list.html", context)
+
+
+@never_cache
+def reminder_settings(request):
+    """Her reminder time and language, changed by herself."""
+    enrollment = access.own_enrollment(request.user)
+    if enrollment is None:
+        return render(request, "diary/enrollment_missing.html")
+    initial = {
+        "reminder_time": enrollment.reminder_time and enrollment.reminder_time.isoformat("minutes"),
+        "language": translation.get_language(),
+    }
+    form = ReminderSettingsForm(request.POST or None, initial=initial, enrollment=enrollment)
+    if request.method == "POST" and form.is_valid():
+        time = form.cleaned_data["reminder_time"]
+        if time != enrollment.reminder_time or enrollment.reminders_paused_until:
+            reminders.set_time(enrollment, time, how="diary settings")
+        language = form.cleaned_data["language"]
+        response = redirect("diary:settings")
+        remember_language(request, response, language)
+        with translation.override(language):
+            messages.success(request, _("Your settings are saved."))
+        return response
+    context = {"enrollment": enrollment, "form": form, "today": enrollment.local_today()}
+    return render(request, "diary/settings.html", context, status=400 if form.errors else 200)
+
+
+@login_not_required
+@csrf_exempt  # the signed link itself is the credential; nothing else is at stake
+@never_cache
+def reminder_link(request, token: str):
+    """The link of a reminder e-mail: pause or stop her reminders without signing in.
+
+    GET only shows the choices (mail scanners open links); POST changes them. A mail
+    program's one-click unsubscribe (RFC 8058) posts List-Unsubscribe=One-Click.
+    """
+    enrollment = access.enrollment_for_reminder_link(token)
+    today = enrollment.local_today()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if request.POST.get("List-Unsubscribe") == "One-Click":
+            action = "stop"
+        if action == "pause":
+            reminders.pause(enrollment, today, how="link in a reminder e-mail")
+            messages.success(
+                request,
+                _("Reminders are paused until %(day)s.")
+                % {"day": date_format(enrollment.reminders_paused_until, "DIARY_DAY_FORMAT")},
+            )
+        elif action == "stop":
+            reminders.stop(enrollment, how="link in a reminder e-mail")
+            messages.success(request, _("Reminders are stopped. You will get no more."))
+        elif action == "resume":
+            time = enrollment.reminder_time or default_reminder_time()
+            reminders.set_time(enrollment, time, how="link in a reminder e-mail")
+            messages.success(
+                request,
+                _("Reminders are on again, daily at %(time)s.") % {"time": time_format(time)},
+            )
+        else:
+            messages.error(request, _("Choose one of the buttons below."))
+            return render(
+                request, "diary/reminder_link.html", {"enrollment": enrollment}, status=400
+            )
+        return redirect("reminder_link", token)
+    context = {
+        "enrollment": enrollment,
+        "paused": enrollment.reminders_paused_until and enrollment.reminders_paused_until >= today,
+        "snooze_days": settings.REMINDER_SNOOZE_DAYS,
+    }
+    return render(request, "diary/reminder_link.html", context)
+
+
+@login_not_required
+@require_POST
+def set_language(request):
+    """The language switch: Django's set_language (a cookie), and for a signed-in user
+    also her account, so her reminder e-mails follow."""
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language")
+    if translation.check_for_language(language):
+        remember_language(request, response, language)
+    return response
+
+
+def remember_language(request, response, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    user = request.user
+    if user.is_authenticated and user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])
 
 
 # Physician side --------------------------------------------------------------------
@@ -282,5 +442,5 @@ class InvitationView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        messages.success(self.request, "Your password is saved and you are signed in.")
+        messages.success(self.request, _("Your password is saved and you are signed in."))
         return response

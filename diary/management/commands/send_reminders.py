@@ -1,0 +1,24 @@
+"""E-mail today's reminder to every patient who is due one (diary/reminders.py).
+
+Run it every few minutes (cron or a systemd timer, see README); several copies may run
+at once on different servers: each reminder is still sent once.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from diary.reminders import send_due_reminders
+
+
+class Command(BaseCommand):
+    help = "Send the daily reminder e-mails that are due now (safe to run every few minutes)."
+
+    def handle(self, *args, **options):
+        result = send_due_reminders()
+        self.stdout.write(
+            f"Sent {result.sent} reminder{'s' if result.sent != 1 else ''}"
+            f"; {result.failed} failed (retried on the next run)"
+            f"; {result.already_claimed} already taken by another run."
+        )
+        if result.failed:
+            # A non-zero exit makes cron / systemd report the failure; the log has why.
+            raise CommandError(f"{result.failed} reminder(s) could not be sent; see the log.")
