@@ -44,7 +44,7 @@ format: $(VENV)/.dev
 vendor:
 	npm install --no-audit --no-fund
 	mkdir -p static/vendor/bootstrap static/vendor/chartjs
-	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/js/bootstrap.bundle.min.js node_modules/bootstrap/LICENSE static/vendor/bootstrap/
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/LICENSE static/vendor/bootstrap/
 	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md static/vendor/chartjs/
 	# No source maps are shipped; their references would break the manifest storage.
 	sed -i '/sourceMappingURL/d' static/vendor/bootstrap/*.min.* static/vendor/chartjs/*.min.js

@@ -103,6 +103,7 @@ def pain_trend(enrollment, entries, today: dt.date, blinded: bool) -> dict | Non
         "right": TREND_WIDTH - TREND_RIGHT,
         "top": TREND_TOP,
         "bottom": TREND_HEIGHT - TREND_BOTTOM,
+        "plot_height": plot_h,
         "grid": [{"value": v, "y": y(v)} for v in (0, 5, 10)],
         "lines": lines,
         "points": points if len(points) <= 60 else single,

@@ -108,7 +108,7 @@ class DiaryEntryForm(forms.ModelForm):
         high=100,
         anchors=(_("0 = not at all"), _("100 = perfectly")),
         label=_("How well are you tolerating the study capsules? (0 to 100)"),
-        required_message=_("Enter how well you tolerate the capsules, from 0 to 100."),
+        required_message=_("Choose your tolerability score from 0 to 100."),
         range_message=_("Tolerability must be a whole number between 0 and 100."),
         widget=forms.NumberInput(
             attrs={"min": 0, "max": 100, "step": 1, "inputmode": "numeric", "class": "w-auto"}

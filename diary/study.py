@@ -15,7 +15,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -171,12 +171,11 @@ def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | Non
         "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
         "site_root": settings.SITE_ROOT,
     }
-    send_mail(
-        subject=render_to_string("diary/email/invitation_subject.txt", context).strip(),
-        message=render_to_string("diary/email/invitation.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-    )
+    # In her language: the one the coordinator noted, else the study's default.
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        subject = render_to_string("diary/email/invitation_subject.txt", context).strip()
+        message = render_to_string("diary/email/invitation.txt", context)
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])
     AuditEvent.objects.create(
         action=AuditAction.INVITATION_SENT,
         actor=by,

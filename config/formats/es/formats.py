@@ -1,0 +1,4 @@
+# Date formats of the patient's pages in Spanish (FORMAT_MODULE_PATH).
+DIARY_DAY_FORMAT = r"l j \d\e F \d\e Y"  # miércoles 25 de noviembre de 2026
+SHORT_DAY_FORMAT = "D j M"  # mié 25 nov
+WEEKDAY_FORMAT = "D"  # mié
