@@ -66,13 +66,13 @@ def reminder_link_token(enrollment: Enrollment) -> str:
     """The secret of a reminder e-mail's pause/stop link: signed, so it works without
     signing in and cannot be made up for another enrollment. It does not expire: an old
     e-mail can always stop the reminders."""
-    return signing.dumps(enrollment.pk, salt=REMINDER_LINK_SALT)
+    return signing.Signer(salt=REMINDER_LINK_SALT).sign_object(enrollment.pk)
 
 
 def enrollment_for_reminder_link(token: str) -> Enrollment:
     """The enrollment whose reminders the link in an e-mail controls."""
     try:
-        pk = signing.loads(token, salt=REMINDER_LINK_SALT)
+        pk = signing.Signer(salt=REMINDER_LINK_SALT).unsign_object(token)
         return Enrollment.objects.select_related("patient").get(pk=pk)
     except (signing.BadSignature, Enrollment.DoesNotExist):
         raise Http404("This link is not valid.") from None

@@ -244,35 +244,32 @@ def reminder_link(request, token: str):
         action = request.POST.get("action")
         if request.POST.get("List-Unsubscribe") == "One-Click":
             action = "stop"
-        if action == "pause":
-            reminders.pause(enrollment, today, how="link in a reminder e-mail")
-            messages.success(
-                request,
-                _("Reminders are paused until %(day)s.")
-                % {"day": date_format(enrollment.reminders_paused_until, "DIARY_DAY_FORMAT")},
-            )
-        elif action == "stop":
-            reminders.stop(enrollment, how="link in a reminder e-mail")
-            messages.success(request, _("Reminders are stopped. You will get no more."))
-        elif action == "resume":
-            time = enrollment.reminder_time or default_reminder_time()
-            reminders.set_time(enrollment, time, how="link in a reminder e-mail")
-            messages.success(
-                request,
-                _("Reminders are on again, daily at %(time)s.") % {"time": time_format(time)},
-            )
-        else:
-            messages.error(request, _("Choose one of the buttons below."))
-            return render(
-                request, "diary/reminder_link.html", {"enrollment": enrollment}, status=400
-            )
-        return redirect("reminder_link", token)
+        if action in ("pause", "stop", "resume"):
+            messages.success(request, _change_reminders(enrollment, action, today))
+            return redirect("reminder_link", token)
+        messages.error(request, _("Choose one of the buttons below."))
+    paused_until = enrollment.reminders_paused_until
     context = {
         "enrollment": enrollment,
-        "paused": enrollment.reminders_paused_until and enrollment.reminders_paused_until >= today,
+        "paused": bool(paused_until and paused_until >= today),
         "snooze_days": settings.REMINDER_SNOOZE_DAYS,
     }
-    return render(request, "diary/reminder_link.html", context)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "diary/reminder_link.html", context, status=status)
+
+
+def _change_reminders(enrollment, action: str, today: dt.date) -> str:
+    how = "link in a reminder e-mail"
+    if action == "pause":
+        reminders.pause(enrollment, today, how=how)
+        day = date_format(enrollment.reminders_paused_until, "DIARY_DAY_FORMAT")
+        return _("Reminders are paused until %(day)s.") % {"day": day}
+    if action == "stop":
+        reminders.stop(enrollment, how=how)
+        return _("Reminders are stopped. You will get no more.")
+    time = enrollment.reminder_time or default_reminder_time()
+    reminders.set_time(enrollment, time, how=how)
+    return _("Reminders are on again, daily at %(time)s.") % {"time": time_format(time)}
 
 
 @login_not_required
