@@ -125,7 +125,7 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["username", "email", "role", "is_active", "has_password", "last_login"]
     list_filter = ["role", "is_active"]
     search_fields = ["username", "email", "first_name", "last_name"]
-    fieldsets = [*BaseUserAdmin.fieldsets, ("Study role", {"fields": ["role"]})]
+    fieldsets = [*BaseUserAdmin.fieldsets, ("Study role", {"fields": ["role", "language"]})]
     add_fieldsets = [*BaseUserAdmin.add_fieldsets, ("Study role", {"fields": ["role", "email"]})]
     actions = [send_invitations]
 
@@ -447,10 +447,26 @@ class EnrollmentAddForm(forms.ModelForm):
     )
     first_name = forms.CharField(required=False, label="Patient's first name")
     last_name = forms.CharField(required=False, label="Patient's last name")
+    language = forms.ChoiceField(
+        label="Patient's language",
+        choices=settings.LANGUAGES,
+        initial=settings.LANGUAGE_CODE,
+        required=False,
+        help_text="Of her invitation and reminder e-mails; she can switch her pages herself.",
+    )
 
     class Meta:
         model = Enrollment
-        fields = ["study_id", "physician", "protocol", "arm", "start_date", "timezone", "status"]
+        fields = [
+            "study_id",
+            "physician",
+            "protocol",
+            "arm",
+            "start_date",
+            "timezone",
+            "reminder_time",
+            "status",
+        ]
         help_texts = {
             "study_id": "Pseudonymous and unique, e.g. FM-013. No names or initials.",
             "arm": "Leave blank to randomize (required on blinded protocols). "
@@ -488,7 +504,15 @@ class EnrollmentAddForm(forms.ModelForm):
 class EnrollmentChangeForm(ReasonForm):
     class Meta:
         model = Enrollment
-        fields = ["physician", "status", "withdrawn_on", "withdrawal_reason", "timezone"]
+        fields = [
+            "physician",
+            "status",
+            "withdrawn_on",
+            "withdrawal_reason",
+            "timezone",
+            "reminder_time",
+            "reminders_paused_until",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -594,7 +618,10 @@ class EnrollmentAdmin(ReasonAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [
-                ("Patient", {"fields": ["study_id", "email", "first_name", "last_name"]}),
+                (
+                    "Patient",
+                    {"fields": ["study_id", "email", "first_name", "last_name", "language"]},
+                ),
                 (
                     "Enrollment",
                     {
@@ -604,6 +631,7 @@ class EnrollmentAdmin(ReasonAdmin):
                             "arm",
                             "start_date",
                             "timezone",
+                            "reminder_time",
                             "status",
                         ]
                     },
@@ -625,6 +653,7 @@ class EnrollmentAdmin(ReasonAdmin):
                 },
             ),
             ("Status", {"fields": ["status", "withdrawn_on", "withdrawal_reason"]}),
+            ("Reminders", {"fields": ["reminder_time", "reminders_paused_until"]}),
             ("Blinding", {"fields": ["unblinded_at", "unblinded_by", "unblinding_reason"]}),
             ("Why", {"fields": ["change_reason"]}),
         ]
@@ -671,6 +700,7 @@ class EnrollmentAdmin(ReasonAdmin):
             email=form.cleaned_data["email"],
             first_name=form.cleaned_data.get("first_name", ""),
             last_name=form.cleaned_data.get("last_name", ""),
+            language=form.cleaned_data.get("language", ""),
             by=request.user,
         )
 

@@ -109,6 +109,7 @@ def enroll(
     by: User | None,
     first_name: str = "",
     last_name: str = "",
+    language: str = "",
     reason: str = "Enrolled",
 ) -> Enrollment:
     """Save a new `enrollment` (study ID, physician, protocol, start date... filled in)
@@ -126,6 +127,7 @@ def enroll(
             email=email,
             first_name=first_name,
             last_name=last_name,
+            language=language,
             role=Role.PATIENT,
         )
         patient.set_unusable_password()  # she chooses one through the invitation

@@ -342,7 +342,7 @@ def test_choosing_spanish_switches_her_pages_and_emails(patient_client):
     response = patient_client.post(
         "/diary/settings/", {"reminder_time": "20:00", "language": "es"}, follow=True
     )
-    assert "Sus ajustes están guardados." in response.content.decode()
+    assert "Su configuración se guardó." in response.content.decode()
     assert response.client.cookies["django_language"].value == "es"
     patient_client.enrollment.patient.refresh_from_db()
     assert patient_client.enrollment.patient.language == "es"

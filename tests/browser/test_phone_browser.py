@@ -225,7 +225,7 @@ def test_patient_pages_have_no_accessibility_violations(
     page.goto(f"{live_server.url}/diary/")
     page.get_by_role("button", name="Español").tap()
     expect(page.locator("html")).to_have_attribute("lang", "es")
-    expect(page.get_by_role("button", name="Guardar la entrada de hoy")).to_be_visible()
+    expect(page.get_by_role("button", name="Guardar el registro de hoy")).to_be_visible()
     assert_fits_the_screen(page)
     assert_no_axe_violations(page, "Spanish diary")
     page.screenshot(path=str(artifacts / "phone-diary-360-es.png"), full_page=True)
