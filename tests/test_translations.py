@@ -290,3 +290,12 @@ def test_every_message_of_the_catalog_is_translated_and_compiled():
         else:
             translated = compiled.gettext(msgid)
             assert translated != msgid or msgid in SAME_IN_BOTH, f"{msgid} is not compiled"
+
+
+def test_the_pain_chart_keeps_decimal_points_in_spanish(client, enrollment):
+    client.force_login(enrollment.patient)
+    page = client.get("/diary/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    coordinates = re.findall(r'\s(?:x|y|x1|x2|y1|y2|cx|cy|width|height)="([^"]*)"', svg)
+    assert len(coordinates) > 10
+    assert all(re.fullmatch(r"-?\d+(\.\d+)?", value) for value in coordinates), coordinates
