@@ -24,6 +24,7 @@ from diary.models import (
 )
 
 PASSWORD = "ldn-demo-2026"
+SPANISH_SPEAKING = {"patient2": "es"}
 
 # study_id, patient, physician, protocol, arm, days since start (day 1 = 0),
 # status, withdrawn after N days, time zone
@@ -114,6 +115,8 @@ class Command(BaseCommand):
             self.stdout.write(f"  {physician}   physician of {ids}")
         for row in DEMO_ENROLLMENTS:
             note = row[6] + (", can record today" if row[6] == "active" else "")
+            if row[1] in SPANISH_SPEAKING:
+                note += ", e-mails in Spanish"
             self.stdout.write(f"  {row[1]}     {row[0]} ({row[3]}, {note})")
 
     def seed(self) -> int:
@@ -134,6 +137,8 @@ class Command(BaseCommand):
                 user.set_password(PASSWORD)
                 if role == Role.COORDINATOR:
                     user.is_superuser = True
+                # A Spanish-speaking patient: her reminder e-mails are in Spanish.
+                user.language = SPANISH_SPEAKING.get(username, "")
                 user.save()
                 created += 1
             users[username] = user
