@@ -624,17 +624,7 @@ class EnrollmentAdmin(ReasonAdmin):
                 ),
                 (
                     "Enrollment",
-                    {
-                        "fields": [
-                            "physician",
-                            "protocol",
-                            "arm",
-                            "start_date",
-                            "timezone",
-                            "reminder_time",
-                            "status",
-                        ]
-                    },
+                    {"fields": [f for f in EnrollmentAddForm.Meta.fields if f != "study_id"]},
                 ),
             ]
         return [
