@@ -85,7 +85,7 @@ def enrollment_status_row(
 def last_week(enrollment, entries, today: dt.date) -> list[dict]:
     """The last 7 diary days up to today: recorded, missing (still fillable or not), or
     not a diary day. For the strip on her diary home."""
-    recorded = {entry.date for entry in entries}
+    recorded = {entry.date for entry in entries if not entry.voided}
     week = []
     for back in range(6, -1, -1):
         day = today - dt.timedelta(days=back)

@@ -110,9 +110,7 @@ def _entry_page(request, enrollment, day: dt.date):
     blinded = enrollment.is_blinded_for(request.user)
     # Today's page shows her progress and trend, which need every day so far; a past
     # day's page only needs its own entry.
-    entries = list(
-        enrollment.entries.counting() if is_today else enrollment.entries.filter(date=day)
-    )
+    entries = list(enrollment.entries.all() if is_today else enrollment.entries.filter(date=day))
     entry = next((e for e in entries if e.date == day), None)
     refusal = enrollment.patient_entry_refusal(day, today)
     context = {
