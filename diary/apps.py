@@ -1,15 +1,5 @@
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_logged_in
-from django.utils import translation
-
-
-def remember_browser_language(sender, request, user, **kwargs):
-    """Until she picks a language herself, her e-mails (reminders are sent outside any
-    request) use the one her browser asked for when she signed in."""
-    language = translation.get_language_from_request(request) if request else None
-    if not user.language and language:
-        user.language = language
-        user.save(update_fields=["language"])
 
 
 class DiaryConfig(AppConfig):
@@ -18,4 +8,6 @@ class DiaryConfig(AppConfig):
     verbose_name = "LDN diary"
 
     def ready(self):
+        from diary.languages import remember_browser_language
+
         user_logged_in.connect(remember_browser_language, dispatch_uid="diary-language")

@@ -299,3 +299,11 @@ def test_the_pain_chart_keeps_decimal_points_in_spanish(client, enrollment):
     coordinates = re.findall(r'\s(?:x|y|x1|x2|y1|y2|cx|cy|width|height)="([^"]*)"', svg)
     assert len(coordinates) > 10
     assert all(re.fullmatch(r"-?\d+(\.\d+)?", value) for value in coordinates), coordinates
+
+
+def test_staff_pages_stay_in_english_for_a_spanish_browser(client, enrollment):
+    client.force_login(enrollment.physician)
+    page = client.get("/physician/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert '<html lang="en">' in page
+    assert "Sign out" in page
+    assert "Español" not in page  # no language switch on staff pages

@@ -1,0 +1,33 @@
+"""Which language a page and an e-mail are in.
+
+The patient side is in English or Spanish (LocaleMiddleware: the switch's cookie, else
+the browser's Accept-Language). Staff pages and exports stay in English, the language
+DOMAIN.md names things in, whatever the browser asks for.
+"""
+
+from django.utils import translation
+
+STAFF_PREFIXES = ("/admin/", "/physician/", "/exports/")
+
+
+class StaffPagesInEnglishMiddleware:
+    """After LocaleMiddleware: staff pages are English only, so a Spanish browser never
+    gets a page half in Django's Spanish and half in the study's English."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path_info.startswith(STAFF_PREFIXES):
+            translation.activate("en")
+            request.LANGUAGE_CODE = "en"
+        return self.get_response(request)
+
+
+def remember_browser_language(sender, request, user, **kwargs):
+    """Until she picks a language herself, her e-mails (reminders are sent outside any
+    request) use the one her browser asked for when she signed in."""
+    language = translation.get_language_from_request(request) if request else None
+    if not user.language and language:
+        user.language = language
+        user.save(update_fields=["language"])
