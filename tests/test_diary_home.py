@@ -93,3 +93,16 @@ def test_the_manifest_is_public_and_names_the_start_page(client):
     assert data["name"] == "Pain Diary"
     spanish = client.get("/manifest.webmanifest", HTTP_ACCEPT_LANGUAGE="es").json()
     assert spanish["name"] == "Diario del dolor"
+
+
+def test_the_last_saved_time_is_in_her_time_zone(client):
+    arm = make_arm([("baseline", 28)])
+    enrollment = EnrollmentFactory(
+        arm=arm, protocol=arm.protocol, timezone="America/New_York", start_date=TODAY
+    )
+    client.force_login(enrollment.patient)
+    new_york = ZoneInfo("America/New_York")
+    with time_machine.travel(dt.datetime(2026, 3, 20, 4, 47, tzinfo=new_york), tick=False):
+        EntryFactory(enrollment=enrollment, date=TODAY)
+        page = client.get("/diary/").content.decode()
+    assert "(last saved 4:47 a.m.)" in page
