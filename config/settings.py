@@ -124,6 +124,9 @@ LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # Date formats of the diary pages per language (config/formats/<lang>/formats.py).
 FORMAT_MODULE_PATH = ["config.formats"]
+# The language switch's cookie (Django's set_language and the patient's settings page).
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 # The study's default time zone: an enrollment's diary day is computed in its own
 # time zone, which defaults to this one.
 TIME_ZONE = os.getenv("TIME_ZONE", "America/Los_Angeles")
@@ -169,6 +172,7 @@ DIARY_GRACE_DAYS = envint("DIARY_GRACE_DAYS", 1)
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", str(not DEBUG))
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", str(not DEBUG))
+LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", str(not DEBUG))
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", str(not DEBUG))

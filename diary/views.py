@@ -273,24 +273,28 @@ def _change_reminders(enrollment, action: str, today: dt.date) -> str:
 @login_not_required
 @require_POST
 def set_language(request):
-    """The language switch: Django's set_language (a cookie), and for a signed-in user
+    """The language switch: Django's set_language (the cookie), and for a signed-in user
     also her account, so her reminder e-mails follow."""
     response = i18n_views.set_language(request)
     language = request.POST.get("language")
     if translation.check_for_language(language):
-        remember_language(request, response, language)
+        _save_account_language(request.user, language)
     return response
 
 
 def remember_language(request, response, language: str) -> None:
+    """What the switch does, for the settings page: the cookie and her account."""
     response.set_cookie(
         settings.LANGUAGE_COOKIE_NAME,
         language,
-        max_age=365 * 24 * 3600,
-        samesite="Lax",
-        secure=settings.SESSION_COOKIE_SECURE,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
     )
-    user = request.user
+    _save_account_language(request.user, language)
+
+
+def _save_account_language(user, language: str) -> None:
     if user.is_authenticated and user.language != language:
         user.language = language
         user.save(update_fields=["language"])
