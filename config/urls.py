@@ -3,8 +3,8 @@ from django.urls import include, path
 
 from diary import views
 
-admin.site.site_header = "LDN Diary administration"
-admin.site.site_title = "LDN Diary admin"
+admin.site.site_header = "Pain Diary administration"
+admin.site.site_title = "Pain Diary admin"
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -8,6 +8,7 @@ Views never filter patient data by hand.
 from __future__ import annotations
 
 from django.core import signing
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from diary.models import Enrollment, EnrollmentStatus
@@ -57,6 +58,16 @@ def own_enrollment(user) -> Enrollment | None:
         enrollments,
         key=lambda e: (_STATUS_PREFERENCE.index(e.status), -e.start_date.toordinal()),
     )
+
+
+def require_allocation_access(user) -> None:
+    """Unblinding, allocation lists and seeds, and unblinded files: only for staff with
+    allocation access (diary.blinding); everyone else is refused."""
+    if not getattr(user, "has_allocation_access", False):
+        raise PermissionDenied(
+            "Only staff with allocation access (the unblinded statistician or pharmacist) "
+            "may do this; a superuser grants it."
+        )
 
 
 REMINDER_LINK_SALT = "diary.reminders"

@@ -5,7 +5,7 @@ from django.contrib.auth.signals import user_logged_in
 class DiaryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "diary"
-    verbose_name = "LDN diary"
+    verbose_name = "Pain diary"
 
     def ready(self):
         from diary.languages import remember_browser_language

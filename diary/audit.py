@@ -1,9 +1,12 @@
 """An enrollment's audit trail: every recorded change, who, when, what and why.
 
 Rows come from django-simple-history (the enrollment, its diary entries, its protocol)
-and from AuditEvent (unblinding, unblinded exports, invitations), merged by time. Each
-history row is compared with the previous row of the same object in Python, so the
-trail takes a fixed number of queries however long it is.
+and from AuditEvent (unblinding, unblinded exports, randomization lists, invitations
+and changes of her or her physician's account rights), merged by time. Each history
+row is compared with the previous row of the same object in Python, so the trail takes
+a fixed number of queries however long it is. What the reader may not see (diary.
+blinding: the arm and randomization number while she is blinded, the seed without
+allocation access) reads "concealed".
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from diary import blinding
 from diary.models import (
     Arm,
     AuditAction,
@@ -29,6 +33,9 @@ HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 SKIPPED = {"id", "updated_at", "created_at"}
 
 TRAIL_COLUMNS = ["when", "who", "object", "action", "changes", "why"]
+CONCEALED = "concealed"
+# Audit event details that name an arm (older unblinding events recorded it).
+ALLOCATION_DETAILS = {"arm"}
 
 
 @dataclass
@@ -51,7 +58,9 @@ class TrailRow:
         ]
 
 
-def _value(record, field, names) -> str:
+def _value(record, field, names, concealed=frozenset()) -> str:
+    if field.name in concealed:
+        return CONCEALED
     value = getattr(record, field.attname)
     if value is None or value == "":
         return "blank"
@@ -90,22 +99,23 @@ def related_names(record_lists) -> dict:
     return names
 
 
-def _history_rows(records, name_of, names) -> Iterator[TrailRow]:
+def _history_rows(records, name_of, names, concealed=frozenset()) -> Iterator[TrailRow]:
     """Rows for history records ordered by object and time, each compared with the
-    object's previous record."""
+    object's previous record; the `concealed` fields' values are not shown."""
     previous = {}
     for record in records:
         fields = _fields(type(record))
         before = previous.get(record.id)
         if before is None:
             changes = "; ".join(
-                f"{f.name}: {_value(record, f, names)}"
+                f"{f.name}: {_value(record, f, names, concealed)}"
                 for f in fields
-                if _value(record, f, names) != "blank"
+                if f.name in concealed or _value(record, f, names) != "blank"
             )
         else:
             changes = "; ".join(
-                f"{f.name}: {_value(before, f, names)} → {_value(record, f, names)}"
+                f"{f.name}: {_value(before, f, names, concealed)} → "
+                f"{_value(record, f, names, concealed)}"
                 for f in fields
                 if getattr(before, f.attname) != getattr(record, f.attname)
             )
@@ -120,39 +130,63 @@ def _history_rows(records, name_of, names) -> Iterator[TrailRow]:
         )
 
 
-def trail(enrollment: Enrollment) -> list[TrailRow]:
-    """The enrollment's whole trail, oldest first, in a fixed number of queries."""
+def details_text(event: AuditEvent, reader) -> str:
+    """An event's details as `reader` may see them."""
+    hidden = set()
+    if event.protocol_id and blinding.is_blinded(reader, event.protocol, event.enrollment):
+        hidden = ALLOCATION_DETAILS
+    return "; ".join(
+        f"{key}: {CONCEALED if key in hidden else value}"
+        for key, value in sorted(event.details.items())
+    )
+
+
+def trail(enrollment: Enrollment, reader) -> list[TrailRow]:
+    """The enrollment's whole trail as `reader` may see it, oldest first, in a fixed
+    number of queries."""
     order = ["id", "history_date", "history_id"]
     protocol_id = enrollment.protocol_id
+    hidden_allocation = (
+        {"arm", "randomization_number"} if blinding.arm_for(enrollment, reader) is None else set()
+    )
+    hidden_seed = set() if blinding.sees_allocation(reader) else {"randomization_seed"}
     sources = [
-        (Enrollment.history.filter(id=enrollment.pk), lambda r: f"Enrollment {r.study_id}"),
+        (
+            Enrollment.history.filter(id=enrollment.pk),
+            lambda r: f"Enrollment {r.study_id}",
+            hidden_allocation,
+        ),
         (
             DiaryEntry.history.filter(enrollment_id=enrollment.pk),
             lambda r: f"Entry {r.date:%Y-%m-%d}",
+            set(),
         ),
-        (Protocol.history.filter(id=protocol_id), lambda r: f"Protocol {r.slug}"),
-        (Arm.history.filter(protocol_id=protocol_id), lambda r: f"Arm {r.code}"),
+        (Protocol.history.filter(id=protocol_id), lambda r: f"Protocol {r.slug}", hidden_seed),
+        (Arm.history.filter(protocol_id=protocol_id), lambda r: f"Arm {r.code}", set()),
         (
             Phase.history.filter(arm__protocol_id=protocol_id).select_related("arm"),
             lambda r: f"Arm {r.arm.code}, phase {r.order}",
+            set(),
         ),
     ]
     loaded = [
-        (list(records.select_related("history_user").order_by(*order)), name_of)
-        for records, name_of in sources
+        (list(records.select_related("history_user").order_by(*order)), name_of, hidden)
+        for records, name_of, hidden in sources
     ]
-    names = related_names(records for records, _ in loaded)
+    names = related_names(records for records, _, _ in loaded)
     rows: list[TrailRow] = []
-    for records, name_of in loaded:
-        rows += _history_rows(records, name_of, names)
+    for records, name_of, hidden in loaded:
+        rows += _history_rows(records, name_of, names, frozenset(hidden))
     events = AuditEvent.objects.filter(
         Q(enrollment=enrollment)
         | Q(protocol_id=enrollment.protocol_id, enrollment=None)
         # An unblinded export of every protocol revealed this patient's arm too.
         | Q(action=AuditAction.UNBLINDED_EXPORT, protocol=None)
-    ).select_related("actor", "user", "protocol")
+        # Who could see her data, or act as her: her own and her physician's account.
+        | Q(user_id__in=[enrollment.patient_id, enrollment.physician_id], enrollment=None)
+    ).select_related("actor", "user", "protocol", "enrollment")
     for event in events:
-        details = "; ".join(f"{key}: {value}" for key, value in sorted(event.details.items()))
+        details = details_text(event, reader)
         rows.append(
             TrailRow(
                 when=event.at,
@@ -162,6 +196,8 @@ def trail(enrollment: Enrollment) -> list[TrailRow]:
                     if event.enrollment_id
                     else f"Protocol {event.protocol.slug}"
                     if event.protocol_id
+                    else f"Account {event.user.username}"
+                    if event.user_id
                     else "All protocols"
                 ),
                 action=event.get_action_display().lower(),

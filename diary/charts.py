@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 
-def daily_pain(enrollment, entries, blinded: bool) -> dict:
-    """Daily pain over the whole schedule, with the phases to shade behind it."""
+def daily_pain(entries, schedule) -> dict:
+    """Daily pain over the whole schedule, with the phases (as the reader sees them) to
+    shade behind it."""
     pain_on = {entry.date: entry.pain for entry in entries if not entry.voided}
-    schedule = enrollment.schedule
     if schedule.end is None:
         return {"labels": [], "pain": [], "phases": []}
     days = [schedule.start + dt.timedelta(days=n) for n in range(schedule.total_days)]
@@ -17,7 +17,7 @@ def daily_pain(enrollment, entries, blinded: bool) -> dict:
         "pain": [pain_on.get(day) for day in days],
         "phases": [
             {
-                "label": span.label(blinded),
+                "label": span.label,
                 "from": span.first_study_day - 1,
                 "to": span.first_study_day - 1 + span.days - 1,
                 "treatment": span.is_treatment,
@@ -44,9 +44,10 @@ TREND_WIDTH, TREND_HEIGHT = 600, 220
 TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 34, 8, 26, 24
 
 
-def pain_trend(enrollment, entries, today: dt.date, blinded: bool) -> dict | None:
-    """Her daily pain from day 1 to today, with her phases (neutral labels while she is
-    blinded) as bands behind it. None before she has recorded any pain."""
+def pain_trend(enrollment, entries, today: dt.date, schedule) -> dict | None:
+    """Her daily pain from day 1 to today, with her phases as she may see them (neutral
+    labels while she is blinded) as bands behind it. None before she has recorded any
+    pain."""
     last = enrollment.last_data_day()
     if last is None:
         return None
@@ -81,7 +82,7 @@ def pain_trend(enrollment, entries, today: dt.date, blinded: bool) -> dict | Non
         run.append((x(day), y(pain)))
         points.append({"x": x(day), "y": y(pain)})
     bands = []
-    for i, span in enumerate(enrollment.schedule):
+    for i, span in enumerate(schedule):
         if span.start > end:
             break
         left = x(span.start) - (step / 2 if span.start > enrollment.start_date else 0)
@@ -90,7 +91,7 @@ def pain_trend(enrollment, entries, today: dt.date, blinded: bool) -> dict | Non
             {
                 "x": round(max(left, TREND_LEFT), 1),
                 "width": round(min(right, TREND_LEFT + plot_w) - max(left, TREND_LEFT), 1),
-                "label": span.patient_label(blinded),
+                "label": span.patient_label(),
                 "label_x": round((max(left, TREND_LEFT) + min(right, TREND_LEFT + plot_w)) / 2, 1),
                 "shade": i % 2,
             }

@@ -14,9 +14,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 
+from diary import blinding
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
 from diary.models import DIARY_ITEMS, AuditAction, AuditEvent, DiaryEntry, shell_actor
-from diary.summaries import ProtocolSummary, protocol_blinded
+from diary.summaries import ProtocolSummary
 
 ENTRY_COLUMNS = [
     "study_id",
@@ -40,16 +41,26 @@ def yes_no(value) -> str:
     return "" if value is None else ("yes" if value else "no")
 
 
-def entry_rows(enrollments, unblinded: bool = False) -> Iterator[list]:
-    """The header, then one row per entry (voided ones too, flagged), by study ID and day.
+def entry_rows(enrollments, reader) -> Iterator[list]:
+    """The header, then one row per entry (voided ones too, flagged), by study ID and day,
+    with the phase as `reader` (a diary.blinding file reader) may see it.
 
-    Four queries whatever the size: enrollments, arms, phases, and the entries read
-    through a cursor in chunks.
+    Three queries whatever the size: enrollments, protocols with their phases, and the
+    entries read through a cursor in chunks.
     """
     yield ENTRY_COLUMNS
     by_id = {e.pk: e for e in enrollments.load_with_schedules()}
     if not by_id:
         return
+    # One schedule per arm, start date and view, shared by the patients that have it.
+    schedules = {}
+
+    def schedule_of(enrollment):
+        key = (enrollment.arm_id, enrollment.start_date)
+        if key not in schedules:
+            schedules[key] = blinding.schedule_for(enrollment, reader)
+        return schedules[key]
+
     entries = (
         DiaryEntry.objects.filter(enrollment_id__in=enrollments.values("pk"))
         .order_by("enrollment__study_id", "date")
@@ -67,15 +78,14 @@ def entry_rows(enrollments, unblinded: bool = False) -> Iterator[list]:
     )
     for enrollment_id, day, *items, source, late, voided, created_at, updated_at in entries:
         enrollment = by_id[enrollment_id]
-        span = enrollment.schedule.span_on(day)
+        span = schedule_of(enrollment).span_on(day)
         zone = enrollment.zoneinfo
         values = dict(zip(ITEM_FIELDS, items, strict=True))
         yield [
             enrollment.study_id,
             day.isoformat(),
             span.order if span else "",
-            # DOMAIN.md: what a blinded physician sees, unless --unblinded.
-            span.label(protocol_blinded(enrollment.protocol, unblinded=unblinded)) if span else "",
+            span.label if span else "",
             values["pain"],
             values["fatigue"],
             values["sleep_quality"],
@@ -251,12 +261,33 @@ def _row(columns, **values) -> list:
     return [_csv_value(values.get(column)) for column in columns]
 
 
-def record_unblinded_export(what: str, *, user=None, protocol=None, details=None) -> None:
-    """DOMAIN.md: an unblinded export is recorded in the audit trail."""
+UNBLINDED_SUFFIX = "-UNBLINDED"
+
+
+def file_name(stem: str, extension: str, reader) -> str:
+    """A download's name; an unblinded file says so (`...-UNBLINDED.csv`)."""
+    suffix = UNBLINDED_SUFFIX if reader is blinding.UNBLINDED_FILE else ""
+    return f"{stem}{suffix}.{extension}"
+
+
+def unblinded_path(path: str) -> str:
+    """`path` with -UNBLINDED before its extension, unless its name already says so."""
+    folder, slash, name = path.rpartition("/")
+    stem, dot, extension = name.partition(".") if "." in name.lstrip(".") else (name, "", "")
+    if stem.endswith(UNBLINDED_SUFFIX):
+        return path
+    return f"{folder}{slash}{stem}{UNBLINDED_SUFFIX}{dot}{extension}"
+
+
+def record_unblinded_export(
+    what: str, *, reason: str, user=None, protocol=None, details=None
+) -> None:
+    """An unblinded file is recorded in the audit trail with who, when, what and why."""
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_EXPORT,
         actor=user if user is not None and user.is_authenticated else None,
         actor_name="" if user is not None else shell_actor(),
         protocol=protocol,
+        reason=reason,
         details={"export": what, **(details or {})},
     )

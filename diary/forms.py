@@ -244,7 +244,7 @@ class CohortFilterForm(forms.Form):
 
 
 class ExportForm(forms.Form):
-    """What a coordinator downloads."""
+    """What a coordinator downloads; the file shows what a blinded physician sees."""
 
     WHAT = [
         ("entries.csv", "Diary entries (CSV, one row per entry)"),
@@ -266,14 +266,37 @@ class ExportForm(forms.Form):
         error_messages={"invalid": "Enter the as-of date as YYYY-MM-DD."},
         help_text="Blank = today.",
     )
-    unblinded = forms.BooleanField(
-        required=False,
-        label="Unblinded: show arms and treatment names of still-blinded protocols "
-        "(recorded in the audit trail)",
-    )
+    method = "get"
+    button = "Download"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
-        self.helper.form_method = "get"
-        self.helper.add_input(Submit("", "Download"))
+        self.helper.form_method = self.method
+        self.helper.add_input(Submit("", self.button))
+
+
+class UnblindedExportForm(ExportForm):
+    """An unblinded file: arms and treatment names of still-blinded protocols, for
+    allocation access only, posted with a reason that goes into the audit trail."""
+
+    reason = forms.CharField(
+        label="Reason for the unblinded file",
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="Required. Recorded with your name and the time in the audit trail.",
+        error_messages={"required": "Say why you need an unblinded file; it is audited."},
+    )
+    method = "post"
+    button = "Download unblinded file"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper.form_id = "unblinded-export"
+        self.helper.form_class = "border border-danger rounded p-3"
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why you need an unblinded file; it is audited.")
+        return reason

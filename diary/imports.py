@@ -33,11 +33,14 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from diary.models import (
+    AuditAction,
+    AuditEvent,
     DiaryEntry,
     Enrollment,
     EnrollmentStatus,
     EntrySource,
     Protocol,
+    RandomizationSlot,
     Role,
     User,
     shell_actor,
@@ -470,6 +473,8 @@ class _EnrollmentCheck:
         # Patients this file creates: lowercased username -> (first line, username, e-mail).
         self.new_patients: dict[str, tuple[int, str, str]] = {}
         self.timezones: dict[str, bool] = {}
+        self.list_left: dict[int, int | None] = {}
+        self.blinding_problems: dict[int, str | None] = {}
 
     def row(self, line: int, row: dict) -> tuple[list[str], _PlannedEnrollment | None]:
         """The row's problems, and what to create (None when it is already stored)."""
@@ -547,6 +552,11 @@ class _EnrollmentCheck:
                 f'protocol "{slug}" does not exist; known protocols: {", ".join(self.protocols)}'
             )
             return None, None
+        if protocol.pk not in self.blinding_problems:
+            self.blinding_problems[protocol.pk] = protocol.blinding_problem()
+        if self.blinding_problems[protocol.pk]:
+            errors.append(f"{slug} cannot take enrollments yet: fix its arms in the admin")
+            return None, None
         arms = list(protocol.arms.all())
         if code:
             arm = next((arm for arm in arms if arm.code == code), None)
@@ -557,12 +567,33 @@ class _EnrollmentCheck:
                 )
             return protocol, arm
         # A blank arm is randomized: the protocol must be able to do it.
-        if not arms or protocol.block_size % len(arms):
+        left = self._list_rows_left(protocol)
+        if left is not None:
+            if left == 0:
+                errors.append(
+                    f"arm is blank but the randomization list of {slug} is used up; upload "
+                    "more rows (allocation access) or give the arm"
+                )
+            self.list_left[protocol.pk] = max(left - 1, 0)
+        elif not arms or protocol.block_size % len(arms):
             errors.append(
                 f"arm is blank but {slug} cannot randomize (block size {protocol.block_size}, "
                 f"{len(arms)} arms); give the arm or fix the protocol in the admin"
             )
         return protocol, None
+
+    def _list_rows_left(self, protocol) -> int | None:
+        """Unused rows of the protocol's randomization list not yet taken by earlier
+        rows of this file; None without a list."""
+        if protocol.pk not in self.list_left:
+            slots = protocol.randomization_slots.all()
+            used = protocol.enrollments.filter(randomization_number__isnull=False)
+            self.list_left[protocol.pk] = (
+                slots.exclude(sequence__in=used.values("randomization_number")).count()
+                if slots.exists()
+                else None
+            )
+        return self.list_left[protocol.pk]
 
     def _known_timezone(self, zone: str) -> bool:
         if zone not in self.timezones:
@@ -796,3 +827,95 @@ class _EntryCheck:
 
     def _day_problems(self, enrollment: Enrollment, day: dt.date, values: dict) -> list[str]:
         return enrollment.staff_entry_problems(day, values, self.today[enrollment.pk])
+
+
+# Randomization lists ------------------------------------------------------------------
+
+LIST_COLUMNS = ["sequence", "arm"]
+
+
+def import_randomization_list(
+    path, protocol: Protocol, *, by=None, replace=False, file_name: str = ""
+) -> Outcome:
+    """A randomization list (CSV `sequence,arm`) for `protocol`: its rows are added to
+    the protocol's list (rows already there with the same arm are left as they are).
+    With `replace`, the rows uploaded before are dropped first, which is allowed only
+    while none of them has been used. Refused when the protocol has already randomized
+    someone from its seed: a sequence does not change in the middle."""
+    rows = CsvRows(path, LIST_COLUMNS)
+    arms = {arm.code.lower(): arm for arm in protocol.arms.all()}
+    stored = {slot.sequence: slot for slot in protocol.randomization_slots.select_related("arm")}
+    randomized = protocol.enrollments.filter(randomization_number__isnull=False)
+    used = set(randomized.values_list("randomization_number", flat=True))
+    problems: list[tuple[int, str]] = []
+    if used and not stored:
+        problems.append(
+            (
+                1,
+                f"{protocol.slug} has already randomized {len(used)} enrollment(s) from its "
+                "seed; a randomization list can only be used from the first allocation on",
+            )
+        )
+    if replace and stored:
+        if used:
+            problems.append(
+                (1, f"{len(used)} row(s) of the list are already used; it cannot be replaced")
+            )
+        stored = {}
+    new, seen, outcome = [], {}, Outcome()
+    for line, row in rows:
+        errors: list[str] = []
+        sequence = _parsed(errors, _parse_sequence, row["sequence"])
+        arm = arms.get(row["arm"].lower())
+        if arm is None:
+            known = ", ".join(sorted(a.code for a in arms.values())) or "none"
+            errors.append(f'arm "{row["arm"]}" is not an arm of {protocol.slug} ({known})')
+        if sequence is not None:
+            if sequence in seen:
+                errors.append(f"sequence {sequence} appears again (first on line {seen[sequence]})")
+            seen.setdefault(sequence, line)
+            slot = stored.get(sequence)
+            if slot is not None and arm is not None and slot.arm_id != arm.pk:
+                errors.append(
+                    f"sequence {sequence} is already in the list with another arm; uploaded "
+                    "rows cannot change"
+                )
+        problems.extend((line, error) for error in errors)
+        if errors:
+            continue
+        if sequence in stored:
+            outcome.unchanged += 1
+        else:
+            new.append(RandomizationSlot(protocol=protocol, sequence=sequence, arm=arm))
+    if not problems and not new and not outcome.unchanged:
+        problems.append((2, "the file has no rows; give one row per sequence number"))
+    _fail_if_any(rows, problems)
+    with _all_or_nothing():
+        if replace:
+            protocol.randomization_slots.all().delete()
+        for slot in new:
+            slot.uploaded_by = by
+        RandomizationSlot.objects.bulk_create(new)
+        AuditEvent.objects.create(
+            action=AuditAction.RANDOMIZATION_LIST,
+            actor=by,
+            actor_name="" if by is not None else shell_actor(),
+            protocol=protocol,
+            # Counts only: the audit trail is read by blinded staff too.
+            details={
+                "file": file_name or Path(path).name,
+                "rows added": len(new),
+                "rows already there": outcome.unchanged,
+                "replaced": bool(replace),
+            },
+        )
+    outcome.created = len(new)
+    return outcome
+
+
+def _parse_sequence(value: str) -> int:
+    if WHOLE_NUMBER.fullmatch(value) and int(value) >= 1:
+        return int(value)
+    if not value:
+        raise ValueError("sequence is required (a whole number from 1)")
+    raise ValueError(f'sequence "{value}" must be a whole number from 1')

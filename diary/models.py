@@ -41,14 +41,29 @@ class User(AbstractUser):
     # The language of her pages and e-mails (reminders are sent outside any request):
     # the one she last chose, or the one her browser asked for when she signed in.
     language = models.CharField(max_length=10, choices=settings.LANGUAGES, blank=True)
+    allocation_access = models.BooleanField(
+        default=False,
+        help_text="Sees arms, seeds and randomization lists, unblinds, and downloads "
+        "unblinded files (the unblinded statistician or pharmacist). Staff accounts only; "
+        "granted and revoked by a superuser.",
+    )
 
     objects = UserManager()
+    # Who changed an account's role or rights, when and why. The password hash is not
+    # copied into the history; a sign-in (last_login) writes no history row.
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
 
     def save(self, *args, **kwargs):
         # Coordinators work in the Django admin.
         if self.role == Role.COORDINATOR:
             self.is_staff = True
-        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and set(update_fields) <= {"last_login", "password"}:
+            self.skip_history_when_saving = True
+        try:
+            super().save(*args, **kwargs)
+        finally:
+            self.__dict__.pop("skip_history_when_saving", None)
 
     # Coordinators manage everything of the study app in the admin without having to be
     # given permissions one by one.
@@ -76,11 +91,16 @@ class User(AbstractUser):
     def is_patient(self) -> bool:
         return self.is_active and self.role == Role.PATIENT
 
+    @property
+    def has_allocation_access(self) -> bool:
+        """The unblinded statistician or pharmacist (see diary.blinding)."""
+        return self.is_active and self.is_staff and self.allocation_access
+
 
 class Blinding(models.TextChoices):
     OPEN = "open", "Open label"
     SINGLE = "single", "Single blind (patient blinded)"
-    DOUBLE = "double", "Double blind (patient and physician blinded)"
+    DOUBLE = "double", "Double blind (patient, physician and coordinators blinded)"
 
 
 def new_seed() -> str:
@@ -96,11 +116,12 @@ class Protocol(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Permuted-block size for randomizing arms (a multiple of the number of arms).",
     )
-    randomization_seed = models.CharField(
-        max_length=64,
-        default=new_seed,
-        help_text="Fixes the randomization sequence so it can be reproduced and audited.",
-    )
+    # Secret: drawn from a cryptographic generator when the protocol is created, shown
+    # only with allocation access. It fixes the permuted-block sequence, so the
+    # allocation can be reproduced and audited by those allowed to see it.
+    randomization_seed = models.CharField(max_length=64, default=new_seed, editable=False)
+    # End-of-study unblinding: physicians, coordinators and exports see arms and kinds
+    # (patients are told separately, per enrollment).
     unblinded_at = models.DateTimeField(null=True, blank=True)
     unblinded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -118,6 +139,21 @@ class Protocol(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @cached_property
+    def layout(self) -> phases.ProtocolLayout:
+        """Every arm's phases, as they are and as a blinded reader sees them (uses
+        prefetched arms and phases when there are)."""
+        return phases.ProtocolLayout({arm.pk: arm.phases.all() for arm in self.arms.all()})
+
+    def blinding_problem(self, arms: dict | None = None) -> str | None:
+        """Why this protocol's blinding cannot hold with these arms' phases ({arm code:
+        phases}, default the stored ones), or None. An open-label protocol has none."""
+        if self.blinding == Blinding.OPEN:
+            return None
+        if arms is None:
+            arms = {arm.code: arm.phases.all() for arm in self.arms.all()}
+        return phases.ProtocolLayout(arms).blinding_problem()
 
 
 class Arm(models.Model):
@@ -212,41 +248,52 @@ class EnrollmentQuerySet(models.QuerySet):
         return self.filter(status=EnrollmentStatus.ACTIVE)
 
     def with_schedule(self):
-        """Everything a page needs to place days in phases, in a fixed number of queries."""
+        """Everything a page needs to place days in phases (as any reader sees them),
+        in a fixed number of queries."""
         return self.select_related("protocol", "arm", "patient", "physician").prefetch_related(
-            "arm__phases"
+            "protocol__arms__phases"
         )
 
     def load_with_schedules(self) -> list[Enrollment]:
-        """The enrollments with protocol, arm, physician and schedule, in two queries.
+        """The enrollments with protocol, arm and its phases, in two queries.
 
-        For long lists (summaries, exports): the phases of the few arms involved are
-        read once and each schedule is built once per arm and start date, instead of
-        prefetching the same phases for every enrollment.
+        For long lists (summaries, exports): protocols, arms and phases are few and
+        shared, so they are read once (load_protocols) instead of once per enrollment.
         """
-        # Protocols, arms and phases are few and shared: read once, not once per row.
         enrollments = list(
             self.prefetch_related(None)
             .select_related(None)
             .annotate(physician_username=F("physician__username"))
         )
-        arm_ids = {enrollment.arm_id for enrollment in enrollments}
-        arms = {
-            arm.pk: arm for arm in Arm.objects.filter(pk__in=arm_ids).select_related("protocol")
-        }
-        by_arm = defaultdict(list)
-        for phase in Phase.objects.filter(arm_id__in=arm_ids).order_by("order"):
-            by_arm[phase.arm_id].append(phase)
-        built = {}
+        protocols, arms = load_protocols({e.protocol_id for e in enrollments})
         for enrollment in enrollments:
-            key = (enrollment.arm_id, enrollment.start_date)
-            if key not in built:
-                built[key] = phases.Schedule(enrollment.start_date, by_arm[enrollment.arm_id])
-            # Seeds the cached_property; a Schedule is never changed after it is built.
-            enrollment.__dict__["schedule"] = built[key]
-            enrollment.arm = arms[enrollment.arm_id]
-            enrollment.protocol = enrollment.arm.protocol
+            if enrollment.arm_id in arms:
+                enrollment.arm = arms[enrollment.arm_id]
+            if enrollment.protocol_id in protocols:
+                enrollment.protocol = protocols[enrollment.protocol_id]
         return enrollments
+
+
+def load_protocols(protocol_ids) -> tuple[dict[int, Protocol], dict[int, Arm]]:
+    """The protocols among `protocol_ids` (ids or a subquery) whose arms have phases,
+    with those arms and their layout, in one query: ({pk: protocol}, {pk: arm})."""
+    protocols: dict[int, Protocol] = {}
+    arms: dict[int, Arm] = {}
+    by_arm: dict[int, dict[int, list[Phase]]] = defaultdict(lambda: defaultdict(list))
+    phases_of = (
+        Phase.objects.filter(arm__protocol__in=protocol_ids)
+        .select_related("arm__protocol")
+        .order_by("arm__protocol_id", "arm__code", "order")
+    )
+    for phase in phases_of:
+        arm = arms.setdefault(phase.arm_id, phase.arm)
+        protocol = protocols.setdefault(arm.protocol_id, arm.protocol)
+        arm.protocol = protocol
+        by_arm[protocol.pk][arm.pk].append(phase)
+    for pk, protocol in protocols.items():
+        # Seeds the cached_property; a protocol's arms do not change while it is read.
+        protocol.__dict__["layout"] = phases.ProtocolLayout(by_arm[pk])
+    return protocols, arms
 
 
 study_id_validator = RegexValidator(
@@ -292,18 +339,31 @@ class Enrollment(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="Position in the protocol's randomization sequence; blank when the arm "
-        "was picked by hand.",
+        help_text="The sequence number of the allocation used: the row of the protocol's "
+        "randomization list, or the position in its seeded permuted-block sequence "
+        "(both from 1); blank when the arm was assigned directly.",
     )
-    unblinded_at = models.DateTimeField(null=True, blank=True)
-    unblinded_by = models.ForeignKey(
+    # "Unblind the care team for this patient": her physician and coordinators see her
+    # arm; she stays blinded.
+    care_team_unblinded_at = models.DateTimeField(null=True, blank=True)
+    care_team_unblinded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
     )
-    unblinding_reason = models.TextField(blank=True)
+    care_team_unblinding_reason = models.TextField(blank=True)
+    # "Tell the patient": she sees her arm and the names of her phases.
+    patient_unblinded_at = models.DateTimeField(null=True, blank=True)
+    patient_unblinded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    patient_unblinding_reason = models.TextField(blank=True)
     reminder_time = models.TimeField(
         null=True,
         blank=True,
@@ -347,7 +407,9 @@ class Enrollment(models.Model):
 
     @cached_property
     def schedule(self) -> phases.Schedule:
-        return phases.Schedule(self.start_date, list(self.arm.phases.all()))
+        """The schedule as it is, kinds shown: the rules (entry window, which items are
+        asked) use it. What a reader is shown comes from diary.blinding.schedule_for."""
+        return phases.Schedule(self.start_date, self.protocol.layout.plans(self.arm_id, False))
 
     @property
     def end_date(self) -> dt.date | None:
@@ -378,24 +440,6 @@ class Enrollment(models.Model):
     def contains(self, day: dt.date) -> bool:
         last = self.last_data_day()
         return last is not None and self.start_date <= day <= last
-
-    # Blinding -----------------------------------------------------------------------
-
-    @property
-    def is_unblinded(self) -> bool:
-        return bool(self.unblinded_at or self.protocol.unblinded_at)
-
-    def is_blinded_for(self, user) -> bool:
-        """DOMAIN.md: single blind hides kinds and arms from the patient, double blind
-        from the patient and the physician, until a coordinator unblinds."""
-        if getattr(user, "is_coordinator", False):
-            return False
-        blinding = self.protocol.blinding
-        if blinding == Blinding.OPEN or self.is_unblinded:
-            return False
-        if blinding == Blinding.SINGLE:
-            return user.pk == self.patient_id
-        return True
 
     # Entry window -------------------------------------------------------------------
 
@@ -482,7 +526,7 @@ class Enrollment(models.Model):
         """
         with transaction.atomic():
             locked = Enrollment.objects.select_for_update().get(pk=self.pk)
-            locked.arm = self.arm  # keep the prefetched schedule
+            locked.__dict__["schedule"] = self.schedule  # keep the one already built
             today = locked.local_today()
             refusal = locked.patient_entry_refusal(day, today)
             if refusal:
@@ -584,9 +628,14 @@ class DiaryEntry(models.Model):
 
 class AuditAction(models.TextChoices):
     UNBLINDED_EXPORT = "unblinded_export", "Unblinded export"
-    UNBLINDED_PATIENT = "unblinded_patient", "Patient unblinded"
+    # (The stored value predates telling patients: it is the care team's unblinding.)
+    UNBLINDED_CARE_TEAM = "unblinded_patient", "Care team unblinded for a patient"
+    PATIENT_TOLD = "patient_told", "Patient told her arm"
     UNBLINDED_PROTOCOL = "unblinded_protocol", "Protocol unblinded"
+    RANDOMIZATION_LIST = "randomization_list", "Randomization list uploaded"
+    ACCOUNT_CHANGED = "account_changed", "Account rights changed"
     INVITATION_SENT = "invitation_sent", "Invitation sent"
+    PASSWORD_LINK_SENT = "password_link_sent", "Password reset link sent"
 
 
 def shell_actor() -> str:
@@ -634,6 +683,33 @@ class AuditEvent(models.Model):
     @property
     def who(self) -> str:
         return self.actor.username if self.actor_id else self.actor_name
+
+
+class RandomizationSlot(models.Model):
+    """One row of a protocol's uploaded randomization list (CSV `sequence,arm`). Blank
+    arms take the lowest unused sequence number; enrollment is refused when none is
+    left. Rows are never changed once uploaded."""
+
+    protocol = models.ForeignKey(
+        Protocol, on_delete=models.PROTECT, related_name="randomization_slots"
+    )
+    sequence = models.PositiveIntegerField()
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["protocol", "sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["protocol", "sequence"], name="one_randomization_slot_per_sequence"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol.slug} #{self.sequence}"
 
 
 class Reminder(models.Model):

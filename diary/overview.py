@@ -9,7 +9,9 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from diary import blinding
 from diary.models import DiaryEntry, Enrollment, EnrollmentStatus
+from diary.phases import Schedule
 
 MISSED_WINDOW_DAYS = 7
 
@@ -19,7 +21,7 @@ class StatusRow:
     """One line of the physician's patient list."""
 
     enrollment: Enrollment
-    blinded: bool
+    arm: str | None  # None while the reader is blinded
     today: dt.date
     phase_label: str | None
     study_day: int | None
@@ -37,6 +39,12 @@ def missed_days(enrollment: Enrollment, recorded: set[dt.date], today: dt.date) 
         return []
     days = (today - dt.timedelta(days=n) for n in range(MISSED_WINDOW_DAYS, 0, -1))
     return [day for day in days if enrollment.contains(day) and day not in recorded]
+
+
+def current_span(enrollment: Enrollment, schedule: Schedule, today: dt.date):
+    """The phase (of `schedule`, as some reader sees it) that the patient is in today,
+    None before her start, after her schedule or after her withdrawal."""
+    return schedule.span_on(today) if enrollment.contains(today) else None
 
 
 def _schedule_note(enrollment: Enrollment, today: dt.date) -> str:
@@ -58,24 +66,24 @@ def enrollment_status_row(
     `entries` defaults to the `recent_entries` prefetched by the physician list.
     """
     today = enrollment.local_today()
-    blinded = enrollment.is_blinded_for(user)
+    schedule = blinding.schedule_for(enrollment, user)
     if entries is None:
         entries = enrollment.recent_entries
     recorded = {entry.date for entry in entries if not entry.voided}
     last_entry = getattr(enrollment, "last_entry", None)
     if last_entry is None and recorded:
         last_entry = max(recorded)
-    span = enrollment.schedule.span_on(today) if enrollment.contains(today) else None
+    span = current_span(enrollment, schedule, today)
     missed = None
     if enrollment.status != EnrollmentStatus.SCREENING:
         missed = len(missed_days(enrollment, recorded, today))
     return StatusRow(
         enrollment=enrollment,
-        blinded=blinded,
+        arm=blinding.arm_for(enrollment, user),
         today=today,
-        phase_label=span.label(blinded) if span else None,
-        study_day=enrollment.schedule.study_day(today) if span else None,
-        phase_day=(today - span.start).days + 1 if span else None,
+        phase_label=span.label if span else None,
+        study_day=schedule.study_day(today) if span else None,
+        phase_day=span.day_number(today) if span else None,
         last_entry=last_entry,
         missed_last_7=missed,
         schedule_note=_schedule_note(enrollment, today),
@@ -110,24 +118,25 @@ class DayRow:
     editable: bool = False
 
 
-def history_days(enrollment: Enrollment, entries, today: dt.date, user) -> list[DayRow]:
+def history_days(
+    enrollment: Enrollment, entries, today: dt.date, schedule: Schedule
+) -> list[DayRow]:
     """Every day of the enrollment up to today, newest first, with its entry or a gap
-    (the patient's history, labels in her language)."""
+    (the patient's history, labels in her language, phases as she may see them)."""
     by_date = {entry.date: entry for entry in entries}
-    blinded = enrollment.is_blinded_for(user)
     last = enrollment.last_data_day()
     if last is None:
         return []
     day = min(today, last)
     rows = []
     while day >= enrollment.start_date:
-        span = enrollment.schedule.span_on(day)
+        span = schedule.span_on(day)
         rows.append(
             DayRow(
                 date=day,
                 entry=by_date.get(day),
-                phase_label=span.patient_label(blinded) if span else None,
-                study_day=enrollment.schedule.study_day(day),
+                phase_label=span.patient_label() if span else None,
+                study_day=schedule.study_day(day),
                 editable=enrollment.patient_entry_refusal(day, today) is None,
             )
         )
@@ -150,19 +159,22 @@ class PhaseDays:
         return self.elapsed_days - self.entries
 
 
-def phase_days(enrollment: Enrollment, entries, today: dt.date, blinded: bool) -> list[PhaseDays]:
-    """The schedule phase by phase, each with its elapsed days and their entries."""
+def phase_days(
+    enrollment: Enrollment, entries, today: dt.date, schedule: Schedule
+) -> list[PhaseDays]:
+    """The schedule (as the reader sees it) phase by phase, each with its elapsed days
+    and their entries."""
     by_date = {entry.date: entry for entry in entries}
     result = []
-    for span in enrollment.schedule:
+    for span in schedule:
         elapsed = span.elapsed_days(today, enrollment.withdrawn_on)
         rows = [
-            DayRow(date=day, entry=by_date.get(day), study_day=enrollment.schedule.study_day(day))
+            DayRow(date=day, entry=by_date.get(day), study_day=schedule.study_day(day))
             for day in span.dates(until=span.start + dt.timedelta(days=elapsed - 1))
         ]
         result.append(
             PhaseDays(
-                label=span.label(blinded),
+                label=span.label,
                 start=span.start,
                 end=span.end,
                 days=span.days,

@@ -1,17 +1,25 @@
-"""Date arithmetic of a schedule (DOMAIN.md "Day arithmetic").
+"""Date arithmetic of a schedule, and the shape of a schedule as a blinded reader sees it.
 
 Day 1 of the schedule is the enrollment's start_date. Phases follow each other without
 gaps: phase 1 covers start_date .. start_date + days - 1, and so on. A date before
 start_date or after the last phase is outside the enrollment.
 
-Nothing here touches the database: a Schedule is built from phases already loaded
-(`Enrollment.objects.with_schedule()` prefetches them).
+A blinded reader must not be able to tell the arm from the shape of the schedule. When
+every arm of a protocol has its treatment phases on the same days, with the same
+lengths, and each of those periods holds a different treatment in some arm, she sees
+them as "Treatment period 1", "Treatment period 2". Otherwise (ldn-fm-2013's arms differ
+in the order of an 84-day and a 28-day phase; a single-arm protocol always has the same
+treatment at the same place) each run of consecutive treatment phases is one phase
+labelled "Treatment", which is what every page, chart, figure and file shows her.
+
+Who is blinded is decided in diary.blinding; nothing here touches the database: plans
+are built from phases already loaded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import models
@@ -27,43 +35,44 @@ class PhaseKind(models.TextChoices):
 
 
 TREATMENT_KINDS = (PhaseKind.LDN, PhaseKind.PLACEBO)
+# What a blinded reader sees instead of a treatment phase's kind.
+TREATMENT_LABEL = "Treatment"
+TREATMENT_PERIOD_LABEL = "Treatment period {number}"
 
 
-def treatment_label(number: int) -> str:
-    """DOMAIN.md: what a blinded reader sees instead of a treatment phase's kind."""
-    return f"Treatment period {number}"
+def is_treatment_kind(kind: str) -> bool:
+    return kind in TREATMENT_KINDS
 
 
 @dataclass(frozen=True)
-class PhaseSpan:
-    """One phase placed on the calendar of one enrollment."""
+class PhasePlan:
+    """One phase of an arm as some reader sees it, before it is placed on a calendar.
+
+    `kind` is None for a treatment phase whose kind the reader may not see; `number`
+    then tells the treatment periods apart (None for the one merged "Treatment").
+    """
 
     order: int
-    kind: str
+    kind: str | None
     days: int
-    start: dt.date
-    end: dt.date
-    first_study_day: int
-    # 1, 2, ... for treatment phases in the arm's order; None otherwise.
-    treatment_number: int | None
-    dose_mg: object = None
+    is_treatment: bool
+    number: int | None = None
 
     @property
-    def is_treatment(self) -> bool:
-        return self.kind in TREATMENT_KINDS
+    def label(self) -> str:
+        """The label of staff pages and files (English, as the data dictionary names it)."""
+        if self.kind is not None:
+            return PhaseKind(self.kind).label
+        if self.number is None:
+            return TREATMENT_LABEL
+        return TREATMENT_PERIOD_LABEL.format(number=self.number)
 
-    def label(self, blinded: bool) -> str:
-        """DOMAIN.md: whoever is blinded sees treatment phases as "Treatment period N";
-        non-treatment phases keep their labels."""
-        if blinded and self.is_treatment:
-            return treatment_label(self.treatment_number)
-        return PhaseKind(self.kind).label
-
-    def patient_label(self, blinded: bool) -> str:
-        """`label` in the language of the patient's page. Staff pages and exports keep
-        DOMAIN.md's English labels."""
-        if blinded and self.is_treatment:
-            return gettext("Treatment period %(number)s") % {"number": self.treatment_number}
+    def patient_label(self) -> str:
+        """`label` in the language of the patient's page."""
+        if self.kind is None:
+            if self.number is None:
+                return pgettext("phase", "Treatment")
+            return gettext("Treatment period %(number)s") % {"number": self.number}
         return {
             PhaseKind.BASELINE: pgettext("phase", "Baseline"),
             PhaseKind.LDN: pgettext("phase", "LDN"),
@@ -72,8 +81,155 @@ class PhaseSpan:
             PhaseKind.FOLLOWUP: pgettext("phase", "Follow-up"),
         }[self.kind]
 
+    def describe(self) -> str:
+        return f"{self.label} {self.days} d"
+
+
+def plans(phases: Iterable) -> list[PhasePlan]:
+    """The phases as they are (kinds shown), in order; treatment phases numbered."""
+    result, number = [], 0
+    for order, phase in enumerate(sorted(phases, key=lambda p: p.order), start=1):
+        treatment = is_treatment_kind(phase.kind)
+        number += treatment
+        result.append(
+            PhasePlan(
+                order=order,
+                kind=phase.kind,
+                days=phase.days,
+                is_treatment=treatment,
+                number=number if treatment else None,
+            )
+        )
+    return result
+
+
+def _treatment_periods(arm_plans: list[PhasePlan]) -> list[tuple[int, int, str]]:
+    """(first day offset, days, kind) of each treatment phase."""
+    periods, offset = [], 0
+    for plan in arm_plans:
+        if plan.is_treatment:
+            periods.append((offset, plan.days, plan.kind))
+        offset += plan.days
+    return periods
+
+
+def periods_can_be_numbered(arms: Mapping[object, list[PhasePlan]]) -> bool:
+    """Whether numbered treatment periods hide the arm: at least two arms, treatment
+    phases on the same days with the same lengths in every arm, and no period that
+    holds the same treatment in every arm (its number would name it)."""
+    periods = [_treatment_periods(arm) for arm in arms.values() if arm]
+    if len(periods) < 2:
+        return False
+    windows = [[(offset, days) for offset, days, _ in arm] for arm in periods]
+    if any(window != windows[0] for window in windows):
+        return False
+    return all(len({arm[i][2] for arm in periods}) > 1 for i in range(len(periods[0])))
+
+
+def blinded_plans(arm_plans: list[PhasePlan], numbered: bool) -> list[PhasePlan]:
+    """`arm_plans` as a blinded reader sees them: treatment kinds hidden, and unless
+    the periods can be numbered, each run of consecutive treatment phases merged."""
+    if numbered:
+        return [
+            PhasePlan(p.order, None, p.days, True, p.number) if p.is_treatment else p
+            for p in arm_plans
+        ]
+    runs: list[list[PhasePlan]] = []
+    for plan in arm_plans:
+        if plan.is_treatment and runs and runs[-1][-1].is_treatment:
+            runs[-1].append(plan)
+        else:
+            runs.append([plan])
+    treatment_runs = sum(1 for run in runs if run[0].is_treatment)
+    result, number = [], 0
+    for order, run in enumerate(runs, start=1):
+        first = run[0]
+        if not first.is_treatment:
+            result.append(PhasePlan(order, first.kind, first.days, False))
+            continue
+        number += 1
+        days = sum(plan.days for plan in run)
+        result.append(PhasePlan(order, None, days, True, number if treatment_runs > 1 else None))
+    return result
+
+
+class ProtocolLayout:
+    """Every arm's plans of one protocol, as they are and as a blinded reader sees them."""
+
+    def __init__(self, arms: Mapping[object, Iterable]) -> None:
+        """`arms`: {arm key: that arm's phases (anything with order, kind and days)}."""
+        self.true = {key: plans(phases) for key, phases in arms.items()}
+        self.numbered = periods_can_be_numbered(self.true)
+        self.blinded = {
+            key: blinded_plans(arm_plans, self.numbered) for key, arm_plans in self.true.items()
+        }
+
+    def plans(self, arm_key, blinded: bool) -> list[PhasePlan]:
+        return (self.blinded if blinded else self.true).get(arm_key, [])
+
+    def blinding_problem(self, names: Mapping[object, str] | None = None) -> str | None:
+        """Why a blinded reader could tell the arms apart from their schedules (arms
+        without phases yet are left out), or None when she cannot."""
+        shapes = {
+            key: [(p.kind, p.days, p.is_treatment, p.number) for p in arm_plans]
+            for key, arm_plans in self.blinded.items()
+            if arm_plans
+        }
+        if len({tuple(shape) for shape in shapes.values()}) <= 1:
+            return None
+        names = names or {}
+        described = "; ".join(
+            f"arm {names.get(key, key)}: "
+            + " → ".join(plan.describe() for plan in self.blinded[key])
+            for key in shapes
+        )
+        return (
+            "A blinded reader would tell the arms apart by their schedules ("
+            + described
+            + "). Give every arm the same treatment window (same first day and same "
+            "total length) and the same phases before and after it, or make the "
+            "protocol open label."
+        )
+
+
+@dataclass(frozen=True)
+class PhaseSpan:
+    """One phase, as some reader sees it, placed on the calendar of one enrollment."""
+
+    plan: PhasePlan
+    start: dt.date
+    end: dt.date
+    first_study_day: int
+
+    @property
+    def order(self) -> int:
+        return self.plan.order
+
+    @property
+    def kind(self) -> str | None:
+        return self.plan.kind
+
+    @property
+    def days(self) -> int:
+        return self.plan.days
+
+    @property
+    def is_treatment(self) -> bool:
+        return self.plan.is_treatment
+
+    @property
+    def label(self) -> str:
+        return self.plan.label
+
+    def patient_label(self) -> str:
+        return self.plan.patient_label()
+
     def contains(self, day: dt.date) -> bool:
         return self.start <= day <= self.end
+
+    def day_number(self, day: dt.date) -> int:
+        """1 for the phase's first day."""
+        return (day - self.start).days + 1
 
     def elapsed_days(self, as_of: dt.date, withdrawn_on: dt.date | None = None) -> int:
         """Days of the phase on or before min(as_of, withdrawn_on); 0 if not begun."""
@@ -92,31 +248,15 @@ class PhaseSpan:
 
 
 class Schedule:
-    """The phases of an arm laid out from a start date."""
+    """An arm's phases (as some reader sees them) laid out from a start date."""
 
-    def __init__(self, start_date: dt.date, phases: Sequence) -> None:
+    def __init__(self, start_date: dt.date, phase_plans: Sequence[PhasePlan]) -> None:
         self.start = start_date
         spans = []
         day = start_date
-        treatment_number = 0
-        for phase in sorted(phases, key=lambda p: p.order):
-            number = None
-            if phase.kind in TREATMENT_KINDS:
-                treatment_number += 1
-                number = treatment_number
-            end = day + dt.timedelta(days=phase.days - 1)
-            spans.append(
-                PhaseSpan(
-                    order=phase.order,
-                    kind=phase.kind,
-                    days=phase.days,
-                    start=day,
-                    end=end,
-                    first_study_day=(day - start_date).days + 1,
-                    treatment_number=number,
-                    dose_mg=getattr(phase, "dose_mg", None),
-                )
-            )
+        for plan in phase_plans:
+            end = day + dt.timedelta(days=plan.days - 1)
+            spans.append(PhaseSpan(plan, day, end, (day - start_date).days + 1))
             day = end + dt.timedelta(days=1)
         self.spans: list[PhaseSpan] = spans
 
@@ -133,6 +273,12 @@ class Schedule:
     @property
     def total_days(self) -> int:
         return sum(span.days for span in self.spans)
+
+    @property
+    def treatment_end(self) -> dt.date | None:
+        """The last day of the last treatment phase (None without one)."""
+        ends = [span.end for span in self.spans if span.is_treatment]
+        return max(ends) if ends else None
 
     def span_on(self, day: dt.date) -> PhaseSpan | None:
         for span in self.spans:

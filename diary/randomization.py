@@ -1,9 +1,15 @@
-"""Balanced randomization of arms in permuted blocks.
+"""Concealed allocation of arms: an uploaded randomization list, or permuted blocks from
+the protocol's secret seed.
 
-Block k of a protocol is its arms repeated block_size / len(arms) times, shuffled by a
-random generator seeded with "<protocol seed>:<k>". The sequence is therefore fixed by
-the protocol's seed: anyone with the seed can reproduce and audit every allocation, and
-every complete block is exactly balanced.
+A protocol with a randomization list (CSV `sequence,arm`, uploaded by someone with
+allocation access) gives each blank arm the list's lowest unused sequence number, and
+refuses to enroll once the list is used up. Without a list, block k of the protocol is
+its arms repeated block_size / len(arms) times, shuffled by a generator seeded with
+"<protocol seed>:<k>"; the seed comes from a cryptographic generator when the protocol
+is created and is shown only with allocation access. The same list or seed always
+gives the same sequence, so those allowed to can reproduce and audit every allocation,
+and every complete block is exactly balanced. Either way the enrollment records the
+sequence number used (from 1).
 """
 
 from __future__ import annotations
@@ -28,26 +34,58 @@ def block(seed: str, block_size: int, arm_codes: list[str], index: int) -> list[
     return slots
 
 
-def arm_code_for(seed: str, block_size: int, arm_codes: list[str], number: int) -> str:
-    """The arm of allocation `number` (0-based) in the protocol's sequence."""
-    return block(seed, block_size, arm_codes, number // block_size)[number % block_size]
+def arm_code_for(seed: str, block_size: int, arm_codes: list[str], sequence: int) -> str:
+    """The arm of sequence number `sequence` (from 1) of the seeded block sequence."""
+    position = sequence - 1
+    return block(seed, block_size, arm_codes, position // block_size)[position % block_size]
+
+
+def used_up_problem(protocol) -> str | None:
+    """Why `protocol` cannot randomize one more patient now (its list is used up), or
+    None. Tells the blinded coordinator nothing about arms."""
+    slots = protocol.randomization_slots.all()
+    if not slots.exists():
+        return None
+    used = protocol.enrollments.filter(randomization_number__isnull=False).values(
+        "randomization_number"
+    )
+    if slots.exclude(sequence__in=used).exists():
+        return None
+    count = slots.count()
+    return (
+        f"The randomization list of {protocol.slug} is used up ({count} "
+        f"row{'s' if count != 1 else ''}, all allocated). Ask someone with allocation access "
+        "to upload more rows, then enroll."
+    )
 
 
 def assign_arm(enrollment) -> None:
-    """Give `enrollment` the next arm of its protocol's sequence (not saved: call it
-    inside the transaction that saves the enrollment, and save before the next call).
+    """Give `enrollment` the next allocation of its protocol (not saved: call it inside
+    the transaction that saves the enrollment, and save before the next call).
 
     Locks the protocol row so two coordinators, or two app servers, enrolling at the
-    same moment take consecutive slots; the unique constraint on (protocol,
-    randomization_number) backs this up.
+    same moment take consecutive sequence numbers; the unique constraint on (protocol,
+    randomization_number) backs this up. Raises ValidationError when the protocol's
+    randomization list is used up.
     """
     from diary.models import Protocol
 
     with transaction.atomic():
         protocol = Protocol.objects.select_for_update().get(pk=enrollment.protocol_id)
+        used = protocol.enrollments.filter(randomization_number__isnull=False)
+        slots = protocol.randomization_slots.select_related("arm")
+        if slots.exists():
+            slot = (
+                slots.exclude(sequence__in=used.values("randomization_number"))
+                .order_by("sequence")
+                .first()
+            )
+            if slot is None:
+                raise ValidationError(used_up_problem(protocol))
+            enrollment.arm, enrollment.randomization_number = slot.arm, slot.sequence
+            return
         arms = {arm.code: arm for arm in protocol.arms.all()}
-        taken = protocol.enrollments.aggregate(last=Max("randomization_number"))["last"]
-        number = 0 if taken is None else taken + 1
-        code = arm_code_for(protocol.randomization_seed, protocol.block_size, list(arms), number)
-        enrollment.arm = arms[code]
-        enrollment.randomization_number = number
+        last = used.aggregate(last=Max("randomization_number"))["last"] or 0
+        sequence = last + 1
+        code = arm_code_for(protocol.randomization_seed, protocol.block_size, list(arms), sequence)
+        enrollment.arm, enrollment.randomization_number = arms[code], sequence

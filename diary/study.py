@@ -7,10 +7,11 @@ or not at all, and refuses with a message that says what to fix.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -19,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from diary import blinding
 from diary.models import (
     Arm,
     AuditAction,
@@ -31,7 +33,7 @@ from diary.models import (
     Role,
     User,
 )
-from diary.randomization import assign_arm
+from diary.randomization import assign_arm, used_up_problem
 
 # Status changes a coordinator may make (DOMAIN.md: screening -> active -> completed or
 # withdrawn). Nothing goes back: a mistake is corrected by a new enrollment.
@@ -86,11 +88,17 @@ def schedule_problem(protocol: Protocol, arm: Arm | None) -> str | None:
     empty = [a.code for a in arms if not a.phases.exists()]
     if empty:
         return f"Arm {', '.join(empty)} of {protocol.slug} has no phases yet; add them first."
-    if arm is None and protocol.block_size % len(arms):
-        return (
-            f"{protocol.slug} randomizes in blocks of {protocol.block_size}, which is not a "
-            f"multiple of its {len(arms)} arms; fix the block size before enrolling."
-        )
+    problem = protocol.blinding_problem()
+    if problem:
+        return f"{protocol.slug} cannot take enrollments yet. {problem}"
+    if arm is None:
+        if protocol.randomization_slots.exists():
+            return used_up_problem(protocol)
+        if protocol.block_size % len(arms):
+            return (
+                f"{protocol.slug} randomizes in blocks of {protocol.block_size}, which is "
+                f"not a multiple of its {len(arms)} arms; fix the block size before enrolling."
+            )
     return None
 
 
@@ -188,52 +196,176 @@ def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | Non
     )
 
 
+def send_password_link(user: User, *, by: User | None) -> None:
+    """A link for `user` to choose her password: the invitation if she has none yet,
+    else a password-reset e-mail. Staff never set a password for someone else."""
+    if not user.has_usable_password():
+        send_invitation(user, by=by)
+        return
+    if not user.is_active:
+        raise ValidationError(f"{user.username}'s account is inactive; activate it first.")
+    if not user.email:
+        raise ValidationError(f"{user.username} has no e-mail address; add one first.")
+    site = urlsplit(settings.SITE_ROOT)
+    context = {
+        "user": user,
+        "protocol": site.scheme,
+        "domain": site.netloc,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+    }
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        subject = render_to_string("registration/password_reset_subject.txt", context).strip()
+        message = render_to_string("registration/password_reset_email.html", context)
+    send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])
+    AuditEvent.objects.create(
+        action=AuditAction.PASSWORD_LINK_SENT, actor=by, user=user, details={"email": user.email}
+    )
+
+
 # Blinding -------------------------------------------------------------------------
+# Each unblinding needs a reason and allocation access; who, when and why are stored on
+# the row, in its history and as an audit event. None of them can be undone.
 
 
-def _mark_unblinded(obj, by: User, reason: str) -> None:
+def _require_allocation(by: User) -> None:
+    if not by.has_allocation_access:
+        raise PermissionDenied("Only staff with allocation access may unblind.")
+
+
+def _mark(obj, prefix: str, by: User, reason: str, why: str) -> None:
     """Who, when and why on the row (an enrollment or a protocol) and in its history."""
-    obj.unblinded_at, obj.unblinded_by, obj.unblinding_reason = timezone.now(), by, reason
+    setattr(obj, f"{prefix}unblinded_at", timezone.now())
+    setattr(obj, f"{prefix}unblinded_by", by)
+    setattr(obj, f"{prefix}unblinding_reason", reason)
     obj._history_user = by
-    obj._change_reason = f"Unblinded: {reason}"
-    obj.save(update_fields=["unblinded_at", "unblinded_by", "unblinding_reason"])
+    obj._change_reason = f"{why}: {reason}"
+    obj.save(
+        update_fields=[
+            f"{prefix}unblinded_at",
+            f"{prefix}unblinded_by",
+            f"{prefix}unblinding_reason",
+        ]
+    )
+
+
+def _locked_enrollment(enrollment: Enrollment) -> Enrollment:
+    return Enrollment.objects.select_for_update().select_related("protocol").get(pk=enrollment.pk)
 
 
 @transaction.atomic
-def unblind_enrollment(enrollment: Enrollment, *, by: User, reason: str) -> None:
-    """Emergency unblinding of one patient: her physician sees her arm and phases."""
-    reason = required_reason(reason, "unblinding this patient")
-    locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
-    if locked.unblinded_at or locked.protocol.unblinded_at:
-        raise ValidationError(f"{locked.study_id} is already unblinded.")
-    if locked.protocol.blinding == Blinding.OPEN:
-        raise ValidationError(f"{locked.protocol.slug} is open label: nothing to unblind.")
-    _mark_unblinded(locked, by, reason)
+def unblind_care_team(enrollment: Enrollment, *, by: User, reason: str) -> None:
+    """ "Unblind the care team for this patient" (e.g. an emergency): her physician and
+    the coordinators see her arm and treatment phases. The patient stays blinded."""
+    _require_allocation(by)
+    reason = required_reason(reason, "unblinding her care team")
+    locked = _locked_enrollment(enrollment)
+    protocol = locked.protocol
+    if protocol.blinding != Blinding.DOUBLE:
+        raise ValidationError(
+            f"{protocol.slug} is {protocol.get_blinding_display().lower()}: her care team "
+            "already sees her arm."
+        )
+    if locked.care_team_unblinded_at or protocol.unblinded_at:
+        raise ValidationError(f"The care team of {locked.study_id} already sees her arm.")
+    _mark(locked, "care_team_", by, reason, "Care team unblinded")
     AuditEvent.objects.create(
-        action=AuditAction.UNBLINDED_PATIENT,
+        action=AuditAction.UNBLINDED_CARE_TEAM,
+        actor=by,
+        enrollment=locked,
+        protocol=protocol,
+        reason=reason,
+        details={"study_id": locked.study_id},
+    )
+    enrollment.refresh_from_db()
+
+
+def patient_may_be_told(enrollment: Enrollment, today=None) -> bool:
+    """Whether telling her keeps the blind of her treatment: her treatment window has
+    ended (in her own calendar) or she has withdrawn."""
+    today = today or enrollment.local_today()
+    return enrollment.status == EnrollmentStatus.WITHDRAWN or blinding.treatment_window_ended(
+        enrollment, today
+    )
+
+
+@transaction.atomic
+def tell_patient(
+    enrollment: Enrollment, *, by: User, reason: str, mid_treatment_confirmed: bool = False
+) -> None:
+    """ "Tell the patient": she sees her arm and the names of her phases. Once her
+    treatment window has ended or she has withdrawn; earlier only with an explicit
+    confirmation that this ends her blinding mid-treatment."""
+    _require_allocation(by)
+    reason = required_reason(reason, "telling the patient her arm")
+    locked = _locked_enrollment(enrollment)
+    if locked.protocol.blinding == Blinding.OPEN:
+        raise ValidationError(f"{locked.protocol.slug} is open label: she already sees it.")
+    if locked.patient_unblinded_at:
+        raise ValidationError(f"{locked.study_id} has already been told her arm.")
+    mid_treatment = not patient_may_be_told(locked)
+    if mid_treatment and not mid_treatment_confirmed:
+        end = locked.schedule.treatment_end
+        raise ValidationError(
+            f"{locked.study_id} is still in her treatment window (until {end:%Y-%m-%d}). "
+            "Telling her now ends her blinding mid-treatment; tick the confirmation if "
+            "that is what you mean to do."
+        )
+    why = "Patient told her arm mid-treatment" if mid_treatment else "Patient told her arm"
+    _mark(locked, "patient_", by, reason, why)
+    AuditEvent.objects.create(
+        action=AuditAction.PATIENT_TOLD,
         actor=by,
         enrollment=locked,
         protocol=locked.protocol,
+        user=locked.patient,
         reason=reason,
-        details={"study_id": locked.study_id, "arm": locked.arm.code},
+        details={"study_id": locked.study_id, "mid_treatment": mid_treatment},
     )
     enrollment.refresh_from_db()
 
 
 @transaction.atomic
 def unblind_protocol(protocol: Protocol, *, by: User, reason: str) -> None:
-    """End-of-study unblinding: real labels and the LDN-vs-placebo comparison appear."""
+    """End-of-study unblinding: physicians, coordinators and files see arms, treatment
+    names and the LDN-versus-placebo comparison. Patients are not told by it."""
+    _require_allocation(by)
     reason = required_reason(reason, "unblinding the protocol")
     locked = Protocol.objects.select_for_update().get(pk=protocol.pk)
     if locked.unblinded_at:
         raise ValidationError(f"{locked.slug} is already unblinded.")
-    if locked.blinding == Blinding.OPEN:
-        raise ValidationError(f"{locked.slug} is open label: nothing to unblind.")
-    _mark_unblinded(locked, by, reason)
+    if locked.blinding != Blinding.DOUBLE:
+        raise ValidationError(
+            f"{locked.slug} is {locked.get_blinding_display().lower()}: physicians and "
+            "coordinators already see arms and treatments."
+        )
+    _mark(locked, "", by, reason, "Unblinded")
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_PROTOCOL, actor=by, protocol=locked, reason=reason
     )
     protocol.refresh_from_db()
+
+
+def tell_patients_whose_treatment_ended(protocol: Protocol, *, by: User, reason: str) -> list:
+    """ "Tell the patients whose treatment has ended": every enrollment of `protocol`
+    whose treatment window is over (or who withdrew) and who was not told yet. Returns
+    the study IDs told; each is recorded like a single "Tell the patient"."""
+    _require_allocation(by)
+    reason = required_reason(reason, "telling the patients their arms")
+    if protocol.blinding == Blinding.OPEN:
+        raise ValidationError(f"{protocol.slug} is open label: nothing to tell.")
+    told = []
+    with transaction.atomic():
+        candidates = (
+            Enrollment.objects.with_schedule()
+            .filter(protocol=protocol, patient_unblinded_at=None)
+            .exclude(status=EnrollmentStatus.SCREENING)
+        )
+        for enrollment in candidates:
+            if patient_may_be_told(enrollment):
+                tell_patient(enrollment, by=by, reason=reason)
+                told.append(enrollment.study_id)
+    return told
 
 
 # Protocol versions ----------------------------------------------------------------

@@ -18,14 +18,9 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.utils import timezone
 
-from diary.models import (
-    Blinding,
-    Enrollment,
-    EnrollmentStatus,
-    PhaseKind,
-    Protocol,
-)
-from diary.phases import TREATMENT_KINDS, PhaseSpan, treatment_label
+from diary import blinding
+from diary.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
+from diary.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
 
 # DOMAIN.md: compliance below this is flagged on physician pages.
 LOW_COMPLIANCE_PCT = 80
@@ -44,7 +39,7 @@ class PhaseSummary:
 
     order: int
     kind: str | None  # None where the reader is blinded to a treatment phase
-    label: str
+    label: str  # as the reader may see it ("Treatment" for a blinded reader's merged phase)
     start: dt.date
     end: dt.date
     elapsed_days: int
@@ -69,16 +64,12 @@ class PhaseSummary:
 @dataclass
 class PatientSummary:
     enrollment: Enrollment
-    blinded: bool
+    arm: str | None  # None while the reader is blinded
     phases: list[PhaseSummary]
 
     @property
     def study_id(self) -> str:
         return self.enrollment.study_id
-
-    @property
-    def arm(self) -> str | None:
-        return None if self.blinded else self.enrollment.arm.code
 
 
 @dataclass
@@ -134,28 +125,22 @@ def pct(part, whole) -> float | None:
 # The aggregate queries -------------------------------------------------------------
 
 
-# The per-patient figures of every enrollment and phase, in SQL. Phases are laid end
-# to end from the enrollment's start (DOMAIN.md "Day arithmetic"): a window function
-# turns each arm's phase lengths into day offsets from the start, and an entry joins
-# the phase whose offsets hold its own. Means and SDs come from integer sums divided
-# once in double precision, so both databases give the same figures to the last digit.
+# The per-patient figures of every enrollment and phase, in SQL. `spans` holds each
+# arm's phases as the reader may see them (diary.blinding: a blinded reader's merged
+# "Treatment" is one phase here), with their first and last day as offsets from the
+# enrollment's start (DOMAIN.md "Day arithmetic"); an entry joins the phase whose
+# offsets hold its own. Means and SDs come from integer sums divided once in double
+# precision, so both databases give the same figures to the last digit.
 FIGURES_CTES = """
-WITH members AS (
+WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
+            first_offset, last_offset, baseline_order) AS (
+    VALUES {span_rows}
+), members AS (
     SELECT en.id AS enrollment_id, en.protocol_id, en.arm_id, en.start_date,
            {as_of_offset} AS as_of_offset,
            {limit_offset} AS limit_offset
     FROM diary_enrollment en
     WHERE en.id IN ({enrollment_ids})
-), spans AS (
-    SELECT arm_id, "order", kind, days,
-           SUM(days) OVER arm_days - days AS first_offset,
-           SUM(days) OVER arm_days - 1 AS last_offset,
-           SUM(CASE WHEN kind IN ({treatment_kinds}) THEN 1 ELSE 0 END) OVER arm_days
-               AS treatment_number,
-           MIN(CASE WHEN kind = 'baseline' THEN "order" END) OVER (PARTITION BY arm_id)
-               AS baseline_order
-    FROM diary_phase
-    WINDOW arm_days AS (PARTITION BY arm_id ORDER BY "order")
 ), sums AS (
     SELECT e.enrollment_id, s."order", COUNT(*) AS n, SUM(e.pain) AS pain_sum,
            SUM(e.pain * e.pain) AS pain_squares, SUM(e.fatigue) AS fatigue_sum,
@@ -175,7 +160,8 @@ WITH members AS (
     WHERE NOT e.voided AND e.date <= %s AND en.id IN ({enrollment_ids})
     GROUP BY e.enrollment_id, s."order"
 ), phases AS (
-    SELECT m.enrollment_id, m.protocol_id, s."order", s.kind, s.treatment_number,
+    SELECT m.enrollment_id, m.protocol_id, s."order", s.kind, s.label, s.is_baseline,
+           s.is_treatment, s.rank,
            CASE WHEN m.limit_offset < s.first_offset THEN 0
                 WHEN m.limit_offset > s.last_offset THEN s.days
                 ELSE m.limit_offset - s.first_offset + 1 END AS elapsed_days,
@@ -203,10 +189,10 @@ WITH members AS (
     LEFT JOIN sums b ON b.enrollment_id = m.enrollment_id AND b."order" = s.baseline_order
 ), figures AS (
     SELECT p.*,
-           CASE WHEN p.kind <> 'baseline' AND p.baseline_mean <> 0
+           CASE WHEN p.is_baseline = 0 AND p.baseline_mean <> 0
                 THEN 100 * (p.baseline_mean - p.pain_mean) / p.baseline_mean
            END AS pain_reduction_pct,
-           CASE WHEN p.kind <> 'baseline' AND p.baseline_mean <> 0
+           CASE WHEN p.is_baseline = 0 AND p.baseline_mean <> 0
                 THEN 100 * (p.baseline_mean - p.pain_endpoint) / p.baseline_mean
            END AS pain_endpoint_reduction_pct
     FROM phases p
@@ -220,28 +206,23 @@ SELECT * FROM figures ORDER BY enrollment_id, "order"
 """
 )
 
-# DOMAIN.md's cohort figures, per protocol and phase group (a phase kind; for a blinded
-# reader, a treatment phase is grouped by its number instead). The patients' phase
-# figures are aggregated where they are, so only a few rows leave the database; each
-# row also carries its protocol's enrollment count and LDN-versus-placebo comparison.
+# DOMAIN.md's cohort figures, per protocol and phase group: phases of one kind pool
+# across arms; a blinded reader's treatment phases (kind null) group by their label. The
+# patients' phase figures are aggregated where they are, so only a few rows leave the
+# database; each row also carries its protocol's enrollment count and LDN-versus-placebo
+# comparison (empty where the reader sees no kinds).
 COHORT_SQL = (
     FIGURES_CTES
     + """
-, grouped AS (
-    SELECT f.*,
-           CASE WHEN f.protocol_id IN ({blinded_protocols}) AND f.kind IN ({treatment_kinds})
-                THEN NULL ELSE f.kind END AS group_kind,
-           CASE WHEN f.protocol_id IN ({blinded_protocols}) AND f.kind IN ({treatment_kinds})
-                THEN f.treatment_number END AS group_number
-    FROM figures f
-), spread AS (
+, spread AS (
     -- Each phase mean next to its group's mean, for the SD between patients.
-    SELECT g.*, AVG(g.pain_mean) OVER (
-               PARTITION BY g.protocol_id, g.group_kind, g.group_number
+    SELECT f.*, AVG(f.pain_mean) OVER (
+               PARTITION BY f.protocol_id, f.kind, f.label
            ) AS group_pain_mean
-    FROM grouped g
+    FROM figures f
 ), cohort AS (
-    SELECT protocol_id, group_kind, group_number,
+    SELECT protocol_id, kind AS group_kind, label AS group_label, MIN(rank) AS group_rank,
+           MAX(is_baseline) AS group_is_baseline,
            COUNT(DISTINCT CASE WHEN entries > 0 THEN enrollment_id END) AS patients,
            -- (PostgreSQL sums bigints as numeric: cast back to keep integers.)
            CAST(SUM(entries) AS BIGINT) AS entries,
@@ -262,7 +243,7 @@ COHORT_SQL = (
            COUNT(CASE WHEN entries > 0 AND vivid_dreams_days > 0 THEN 1 END) AS with_dreams,
            COUNT(CASE WHEN entries > 0 AND headache_days > 0 THEN 1 END) AS with_headache
     FROM spread
-    GROUP BY protocol_id, group_kind, group_number
+    GROUP BY protocol_id, kind, label
 ), treatment_means AS (
     SELECT protocol_id, enrollment_id,
            AVG(CASE WHEN kind = 'ldn' THEN pain_mean END) AS ldn,
@@ -278,7 +259,8 @@ COHORT_SQL = (
 ), enrolled AS (
     SELECT protocol_id, COUNT(*) AS enrollments FROM members GROUP BY protocol_id
 )
-SELECT enrolled.*, cohort.group_kind, cohort.group_number, cohort.patients,
+SELECT enrolled.*, cohort.group_kind, cohort.group_label, cohort.group_rank,
+       cohort.group_is_baseline, cohort.patients,
        cohort.entries, cohort.elapsed_days, cohort.contributing, cohort.pain_mean,
        cohort.pain_sd, cohort.fatigue_mean, cohort.sleep_quality_mean,
        cohort.tolerability_mean, cohort.pain_reduction_pct_mean,
@@ -298,50 +280,84 @@ DAYS_BETWEEN_SQL = {
     "sqlite": "CAST(julianday({later}) - julianday({earlier}) AS INTEGER)",
 }
 
+KIND_ORDER = [kind.value for kind in PhaseKind]
 
-def _run(template: str, enrollment_ids, as_of: dt.date, **extra) -> list[dict]:
+
+def _rank(plan: PhasePlan) -> int:
+    """Where a phase's cohort row goes: baseline first, then a blinded reader's
+    treatment phases in their order, then the other kinds in their natural order."""
+    if plan.kind == PhaseKind.BASELINE:
+        return 0
+    if plan.kind is None:
+        return 10 + (plan.number or 0)
+    return 100 + KIND_ORDER.index(plan.kind)
+
+
+def _span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
+    """The VALUES rows of the `spans` CTE and their parameters."""
+    rows, params = [], []
+    for arm_id, arm_plans in plans_by_arm.items():
+        baseline = next((p.order for p in arm_plans if p.kind == PhaseKind.BASELINE), None)
+        offset = 0
+        for plan in arm_plans:
+            rows.append("(" + ", ".join(["%s"] * 11) + ")")
+            params += [
+                arm_id,
+                plan.order,
+                plan.kind,
+                plan.label,
+                int(plan.kind == PhaseKind.BASELINE),
+                int(plan.is_treatment),
+                _rank(plan),
+                plan.days,
+                offset,
+                offset + plan.days - 1,
+                baseline,
+            ]
+            offset += plan.days
+    return ", ".join(rows), params
+
+
+def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -> list[dict]:
     """Run one of the queries above over `enrollment_ids` (a queryset of ids, which
     goes in as a subquery, so the query has the same size for any number of patients)
-    and return its rows as dicts."""
+    with each arm's phases as the reader sees them, and return its rows as dicts."""
     try:
         ids_sql, ids_params = enrollment_ids.query.sql_with_params()
     except EmptyResultSet:  # e.g. .none(): no enrollment, nothing to sum
         return []
+    span_rows, span_params = _span_rows(plans_by_arm)
+    if not span_rows:  # no arm has phases: nothing to place entries in
+        return []
     days = DAYS_BETWEEN_SQL[connection.vendor]
     # The last day that elapses: the as-of date, or the withdrawal if that is earlier.
     limit = "CASE WHEN en.withdrawn_on < %s THEN en.withdrawn_on ELSE %s END"
-    treatment_kinds = ", ".join(f"'{kind.value}'" for kind in TREATMENT_KINDS)
     sql = template.format(
+        span_rows=span_rows,
         as_of_offset=days.format(later="%s", earlier="en.start_date"),
         limit_offset=days.format(later=f"({limit})", earlier="en.start_date"),
         entry_offset=days.format(later="e.date", earlier="en.start_date"),
         enrollment_ids=ids_sql,
-        treatment_kinds=treatment_kinds,
         endpoint_days=ENDPOINT_DAYS,
         **extra,
     )
-    # Parameters in the order they appear: as-of offset, withdrawal limit (twice),
-    # the enrollments' subquery; the entries' as-of bound and the subquery again.
-    params = [as_of, as_of, as_of, *ids_params, as_of, *ids_params]
+    # Parameters in the order they appear: the spans; the as-of offset, the withdrawal
+    # limit (twice) and the enrollments' subquery; the entries' as-of bound and the
+    # subquery again.
+    params = [*span_params, as_of, as_of, as_of, *ids_params, as_of, *ids_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = [column[0] for column in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def phase_figures(enrollment_ids, as_of: dt.date) -> dict:
-    """{(enrollment id, phase order): that phase's figures} in one query."""
-    rows = _run(PATIENT_FIGURES_SQL, enrollment_ids, as_of)
-    return {(row["enrollment_id"], row["order"]): row for row in rows}
-
-
-def _phase_summary(span: PhaseSpan, row: dict, blinded: bool) -> PhaseSummary:
+def _phase_summary(span: PhaseSpan, row: dict) -> PhaseSummary:
     elapsed, entries = row["elapsed_days"], row["entries"]
     compliance = pct(entries, elapsed)
     return PhaseSummary(
         order=span.order,
-        kind=None if blinded and span.is_treatment else span.kind,
-        label=span.label(blinded),
+        kind=span.kind,
+        label=span.label,
         start=span.start,
         end=span.end,
         elapsed_days=elapsed,
@@ -364,37 +380,36 @@ def _phase_summary(span: PhaseSpan, row: dict, blinded: bool) -> PhaseSummary:
     )
 
 
-def patient_summary(enrollment: Enrollment, figures: dict, blinded: bool) -> PatientSummary:
-    phases = [
-        _phase_summary(span, figures[(enrollment.pk, span.order)], blinded)
-        for span in enrollment.schedule
-    ]
-    return PatientSummary(enrollment=enrollment, blinded=blinded, phases=phases)
+def _patient_summary(enrollment, schedule: Schedule, figures: dict, reader) -> PatientSummary:
+    phases = [_phase_summary(span, figures[(enrollment.pk, span.order)]) for span in schedule]
+    return PatientSummary(
+        enrollment=enrollment, arm=blinding.arm_for(enrollment, reader), phases=phases
+    )
 
 
-def summarize_enrollment(enrollment: Enrollment, as_of: dt.date, blinded: bool):
-    """The per-phase summary of one patient (one aggregate query)."""
-    figures = phase_figures(Enrollment.objects.filter(pk=enrollment.pk).values("pk"), as_of)
-    return patient_summary(enrollment, figures, blinded)
+def summarize_enrollment(enrollment: Enrollment, as_of: dt.date, reader) -> PatientSummary:
+    """The per-phase summary of one patient as `reader` may see it (one aggregate query)."""
+    schedule = blinding.schedule_for(enrollment, reader)
+    rows = _run(
+        PATIENT_FIGURES_SQL,
+        Enrollment.objects.filter(pk=enrollment.pk).values("pk"),
+        {enrollment.arm_id: [span.plan for span in schedule]},
+        as_of,
+    )
+    figures = {(row["enrollment_id"], row["order"]): row for row in rows}
+    return _patient_summary(enrollment, schedule, figures, reader)
 
 
 # Cohort ---------------------------------------------------------------------------
 
 
-KIND_ORDER = [kind.value for kind in PhaseKind]
-
-
 def _cohort_row(row: dict) -> CohortSummary:
-    kind, number = row["group_kind"], row["group_number"]
-    label = treatment_label(number) if kind is None else PhaseKind(kind).label
-    is_baseline = kind == PhaseKind.BASELINE
-
     def unless_baseline(value):
-        return None if is_baseline else value
+        return None if row["group_is_baseline"] else value
 
     return CohortSummary(
-        kind=kind,
-        label=label,
+        kind=row["group_kind"],
+        label=row["group_label"],
         patients=row["patients"],
         compliance_pct=pct(row["entries"], row["elapsed_days"]),
         pain_mean=row["pain_mean"],
@@ -413,14 +428,6 @@ def _cohort_row(row: dict) -> CohortSummary:
     )
 
 
-def _cohort_rank(row: CohortSummary, number) -> tuple:
-    """Baseline first, then (blinded) the numbered treatment periods, then the other
-    kinds in their natural order."""
-    if row.kind is None:
-        return (1, number)
-    return (0 if row.kind == PhaseKind.BASELINE else 2, KIND_ORDER.index(row.kind))
-
-
 def _comparison(row: dict) -> LdnVsPlacebo:
     pain_ldn, pain_placebo = row["comparison_ldn"], row["comparison_placebo"]
     relative = None
@@ -434,29 +441,28 @@ def _comparison(row: dict) -> LdnVsPlacebo:
     )
 
 
-def protocol_blinded(protocol: Protocol, user=None, unblinded: bool = False) -> bool:
-    """Whether cohort figures of `protocol` must be blinded for `user` (or, without a
-    user, for a blinded physician, as exports are): double blind until unblinded."""
-    if unblinded or (user is not None and user.is_coordinator):
-        return False
-    return protocol.blinding == Blinding.DOUBLE and protocol.unblinded_at is None
-
-
 def study_today() -> dt.date:
     """The default as-of date of every summary (pages and exports alike): today in the
     study's time zone (settings.TIME_ZONE)."""
     return timezone.localdate()
 
 
-def _add_cohorts(by_protocol: dict[int, ProtocolSummary], enrollments, as_of: dt.date):
+def _summaries(protocols, reader) -> dict[int, ProtocolSummary]:
+    return {
+        protocol.pk: ProtocolSummary(
+            protocol=protocol, blinded=blinding.is_blinded(reader, protocol)
+        )
+        for protocol in sorted(protocols, key=lambda protocol: protocol.slug)
+    }
+
+
+def _add_cohorts(by_protocol: dict[int, ProtocolSummary], enrollments, plans, as_of: dt.date):
     """Fill in the cohort figures of every protocol in `by_protocol` (one query)."""
-    blinded_ids = [pk for pk, summary in by_protocol.items() if summary.blinded]
     rows = _run(
         COHORT_SQL,
         enrollments.values("pk"),
+        plans,
         as_of,
-        # Plain integers from our own database; NULL keeps the list valid when empty.
-        blinded_protocols=", ".join(str(int(pk)) for pk in blinded_ids) or "NULL",
         responder_30=RESPONDER_THRESHOLDS[0],
         responder_50=RESPONDER_THRESHOLDS[1],
     )
@@ -469,53 +475,45 @@ def _add_cohorts(by_protocol: dict[int, ProtocolSummary], enrollments, as_of: dt
         if not summary.blinded:
             summary.ldn_vs_placebo = _comparison(row)
         if row["patients"] is not None:  # None: the arms have no phases
-            cohort_row = _cohort_row(row)
-            rank = _cohort_rank(cohort_row, row["group_number"])
-            ranked[summary.protocol.pk].append((rank, cohort_row))
+            ranked[summary.protocol.pk].append((row["group_rank"], _cohort_row(row)))
     for pk, summary in by_protocol.items():
         summary.cohort = [row for _, row in sorted(ranked[pk], key=lambda pair: pair[0])]
     return [summary for summary in by_protocol.values() if summary.enrollments]
 
 
-def cohort_summaries(enrollments, as_of: dt.date, *, user=None, unblinded=False):
-    """The cohort summaries of `enrollments` (a queryset), per protocol, without the
-    per-patient rows: two queries (protocols, one aggregate) for any number of patients.
+def cohort_summaries(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
+    """The cohort summaries of `enrollments` (a queryset), per protocol, as `reader` may
+    see them, without the per-patient rows: two queries (protocols with their phases,
+    one aggregate) for any number of patients.
 
     Screening enrollments are left out: their schedule has not begun.
     """
     enrollments = enrollments.exclude(status=EnrollmentStatus.SCREENING)
-    protocols = Protocol.objects.filter(pk__in=enrollments.values("protocol_id")).order_by("slug")
-    by_protocol = {
-        protocol.pk: ProtocolSummary(
-            protocol=protocol, blinded=protocol_blinded(protocol, user, unblinded)
-        )
-        for protocol in protocols
-    }
-    return _add_cohorts(by_protocol, enrollments, as_of)
+    protocols, _arms = load_protocols(enrollments.values("protocol_id"))
+    plans = blinding.plans_by_arm(protocols.values(), reader)
+    return _add_cohorts(_summaries(protocols.values(), reader), enrollments, plans, as_of)
 
 
-def summarize(enrollments, as_of: dt.date, *, user=None, unblinded=False):
-    """Per-patient and cohort summaries of `enrollments` (a queryset), per protocol.
+def summarize(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
+    """Per-patient and cohort summaries of `enrollments` (a queryset), per protocol, as
+    `reader` may see them (each protocol as a whole: a file shows what a blinded
+    physician sees, whatever one patient's care team was told).
 
-    Five queries for any number of patients: the enrollments with their schedules
-    (three), the patients' phase figures and the cohort figures (one each).
+    Four queries for any number of patients: the enrollments, the protocols with their
+    arms' phases, the patients' phase figures and the cohort figures.
     Screening enrollments are left out: their schedule has not begun.
     """
     enrollments = enrollments.exclude(status=EnrollmentStatus.SCREENING)
     loaded = enrollments.order_by("protocol__slug", "study_id").load_with_schedules()
-    figures = phase_figures(enrollments.values("pk"), as_of)
-    by_protocol: dict[int, ProtocolSummary] = {}
+    protocols = {enrollment.protocol.pk: enrollment.protocol for enrollment in loaded}
+    plans = blinding.plans_by_arm(protocols.values(), reader)
+    rows = _run(PATIENT_FIGURES_SQL, enrollments.values("pk"), plans, as_of)
+    figures = {(row["enrollment_id"], row["order"]): row for row in rows}
+    by_protocol = _summaries(protocols.values(), reader)
     for enrollment in loaded:
-        if any((enrollment.pk, span.order) not in figures for span in enrollment.schedule):
+        schedule = Schedule(enrollment.start_date, plans.get(enrollment.arm_id, []))
+        if any((enrollment.pk, span.order) not in figures for span in schedule):
             continue  # changed while the summary was being read; left for the next one
-        protocol = enrollment.protocol
-        if protocol.pk not in by_protocol:
-            by_protocol[protocol.pk] = ProtocolSummary(
-                protocol=protocol, blinded=protocol_blinded(protocol, user, unblinded)
-            )
-        summary = by_protocol[protocol.pk]
-        blinded = summary.blinded
-        if user is not None and not unblinded:
-            blinded = enrollment.is_blinded_for(user)
-        summary.patients.append(patient_summary(enrollment, figures, blinded))
-    return _add_cohorts(by_protocol, enrollments, as_of)
+        summary = by_protocol[enrollment.protocol.pk]
+        summary.patients.append(_patient_summary(enrollment, schedule, figures, reader))
+    return _add_cohorts(by_protocol, enrollments, plans, as_of)

@@ -21,16 +21,23 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from diary import access, charts, reminders, summaries
+from diary import access, blinding, charts, reminders, summaries
 from diary.exports import (
     csv_lines,
     entry_rows,
+    file_name,
     record_unblinded_export,
     summary_json_text,
     summary_rows,
 )
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.forms import CohortFilterForm, DiaryEntryForm, ExportForm, ReminderSettingsForm
+from diary.forms import (
+    CohortFilterForm,
+    DiaryEntryForm,
+    ExportForm,
+    ReminderSettingsForm,
+    UnblindedExportForm,
+)
 from diary.models import DiaryEntry, EntryRefused, default_reminder_time
 from diary.overview import enrollment_status_row, history_days, last_week, phase_days
 
@@ -106,8 +113,8 @@ def day(request, day: dt.date):
 def _entry_page(request, enrollment, day: dt.date):
     today = enrollment.local_today()
     is_today = day == today
-    span = enrollment.schedule.span_on(day)
-    blinded = enrollment.is_blinded_for(request.user)
+    schedule = blinding.schedule_for(enrollment, request.user)
+    span = schedule.span_on(day)
     # Today's page shows her progress and trend, which need every day so far; a past
     # day's page only needs its own entry.
     entries = list(enrollment.entries.all() if is_today else enrollment.entries.filter(date=day))
@@ -119,16 +126,16 @@ def _entry_page(request, enrollment, day: dt.date):
         "today": today,
         "is_today": is_today,
         "span": span,
-        "phase_label": span.patient_label(blinded) if span else None,
-        "phase_day": (day - span.start).days + 1 if span else None,
-        "study_day": enrollment.schedule.study_day(day),
+        "phase_label": span.patient_label() if span else None,
+        "phase_day": span.day_number(day) if span else None,
+        "study_day": schedule.study_day(day),
         "entry": entry,
         "refusal": refusal,
         "form": None,
     }
     if is_today:
         context["week"] = last_week(enrollment, entries, today)
-        context["trend"] = charts.pain_trend(enrollment, entries, today, blinded)
+        context["trend"] = charts.pain_trend(enrollment, entries, today, schedule)
     if refusal:
         if request.method == "POST":
             messages.error(request, _("Nothing was saved. %(why)s") % {"why": refusal})
@@ -194,10 +201,14 @@ def history(request):
         return render(request, "diary/enrollment_missing.html")
     today = enrollment.local_today()
     entries = enrollment.entries.all()
+    schedule = blinding.schedule_for(enrollment, request.user)
     context = {
         "enrollment": enrollment,
         "today": today,
-        "days": history_days(enrollment, entries, today, request.user),
+        "days": history_days(enrollment, entries, today, schedule),
+        # Once she may see it (open label, or told by the study team).
+        "arm": blinding.arm_for(enrollment, request.user),
+        "phase_names": " → ".join(span.patient_label() for span in schedule),
     }
     return render(request, "diary/entry_list.html", context)
 
@@ -342,22 +353,23 @@ def physician_home(request):
 def patient_detail(request, study_id: str):
     _require_clinician(request.user)
     enrollment = access.enrollment_for(request.user, study_id)
-    blinded = enrollment.is_blinded_for(request.user)
+    schedule = blinding.schedule_for(enrollment, request.user)
     today = enrollment.local_today()
     entries = list(enrollment.entries.all())
     as_of = summaries.study_today()
     context = {
         "enrollment": enrollment,
-        "blinded": blinded,
+        "schedule": schedule,
+        "arm": blinding.arm_for(enrollment, request.user),
         "as_of": as_of,
-        "summary": summaries.summarize_enrollment(enrollment, as_of, blinded),
+        "summary": summaries.summarize_enrollment(enrollment, as_of, request.user),
         "summary_caption": f"Figures as of {as_of:%Y-%m-%d}. Hover or focus a figure's "
         "name for its definition.",
         "figures": PATIENT_FIGURES,
-        "chart": charts.daily_pain(enrollment, entries, blinded),
+        "chart": charts.daily_pain(entries, schedule),
         "status_row": enrollment_status_row(enrollment, request.user, entries=entries),
-        "phases": phase_days(enrollment, entries, today, blinded),
-        "admin_url": reverse("admin:diary_enrollment_change", args=[enrollment.pk]),
+        "phases": phase_days(enrollment, entries, today, schedule),
+        "admin_url": reverse("admin:diary_enrollment_by_study_id", args=[enrollment.study_id]),
     }
     return render(request, "diary/patient_detail.html", context)
 
@@ -376,7 +388,7 @@ def cohort(request):
         as_of = form.cleaned_data["as_of"] or as_of
     elif form.is_bound:
         enrollments = enrollments.none()
-    results = summaries.cohort_summaries(enrollments, as_of, user=request.user)
+    results = summaries.cohort_summaries(enrollments, as_of, request.user)
     context = {
         "form": form,
         "as_of": as_of,
@@ -392,33 +404,64 @@ def cohort(request):
 
 @never_cache
 def exports(request):
-    """The CSV/JSON files of DOMAIN.md for coordinators, streamed."""
+    """The files of the data dictionary for coordinators, streamed. A GET gives what a
+    blinded physician sees; an unblinded file needs allocation access, a POST and a
+    reason, and is recorded in the audit trail."""
     if not request.user.is_coordinator:
         raise Http404("Only for coordinators.")
+    if request.method == "POST":
+        access.require_allocation_access(request.user)
+        form = UnblindedExportForm(request.POST)
+        if form.is_valid():
+            return _export(request, form.cleaned_data, blinding.UNBLINDED_FILE)
+        return _exports_page(request, ExportForm(), form, status=400)
     form = ExportForm(request.GET or None)
-    if not form.is_bound or not form.is_valid():
-        return render(request, "diary/exports.html", {"form": form})
-    what = form.cleaned_data["what"]
-    protocol = form.cleaned_data["protocol"]
-    unblinded = form.cleaned_data["unblinded"]
-    as_of = form.cleaned_data["as_of"] or summaries.study_today()
+    if "unblinded" in request.GET:
+        messages.error(
+            request,
+            "A link never unblinds. Unblinded files are downloaded with the form "
+            "“Unblinded file” below, with a reason (allocation access only).",
+        )
+        return _exports_page(request, ExportForm(), UnblindedExportForm(), status=400)
+    if form.is_bound and form.is_valid():
+        return _export(request, form.cleaned_data, blinding.BLINDED_FILE)
+    return _exports_page(request, form, UnblindedExportForm(), status=400 if form.errors else 200)
+
+
+def _exports_page(request, form, unblinded_form, status=200):
+    context = {
+        "form": form,
+        "unblinded_form": unblinded_form if request.user.has_allocation_access else None,
+    }
+    return render(request, "diary/exports.html", context, status=status)
+
+
+def _export(request, choice: dict, reader):
+    what, protocol = choice["what"], choice["protocol"]
+    as_of = choice["as_of"] or summaries.study_today()
     enrollments = access.visible_enrollments(request.user)
     if protocol:
         enrollments = enrollments.filter(protocol=protocol)
-    if unblinded:
+    if reader is blinding.UNBLINDED_FILE:
         record_unblinded_export(
-            what, user=request.user, protocol=protocol, details={"as_of": as_of.isoformat()}
+            what,
+            user=request.user,
+            protocol=protocol,
+            reason=choice["reason"],
+            details={"as_of": as_of.isoformat()},
         )
     stem = f"{protocol.slug if protocol else 'all'}-{as_of:%Y-%m-%d}"
     if what == "entries.csv":
-        lines = csv_lines(entry_rows(enrollments, unblinded=unblinded))
-        return _download(StreamingHttpResponse(lines), f"entries-{stem}.csv", "text/csv")
-    results = summaries.summarize(enrollments, as_of, unblinded=unblinded)
+        lines = csv_lines(entry_rows(enrollments, reader))
+        name = file_name(f"entries-{stem}", "csv", reader)
+        return _download(StreamingHttpResponse(lines), name, "text/csv")
+    results = summaries.summarize(enrollments, as_of, reader)
     if what == "summaries.csv":
         lines = csv_lines(summary_rows(results))
-        return _download(StreamingHttpResponse(lines), f"summaries-{stem}.csv", "text/csv")
+        name = file_name(f"summaries-{stem}", "csv", reader)
+        return _download(StreamingHttpResponse(lines), name, "text/csv")
     response = HttpResponse(summary_json_text(results, as_of))
-    return _download(response, f"summaries-{stem}.json", "application/json")
+    return _download(response, file_name(f"summaries-{stem}", "json", reader), "application/json")
 
 
 def _download(response, filename: str, content_type: str):

@@ -3,6 +3,7 @@ invitations, status, blinding, data corrections and the audit trail."""
 
 import csv
 import datetime as dt
+import html
 import io
 import re
 
@@ -11,6 +12,7 @@ from django.core import mail
 from django.utils import timezone
 
 from diary import summaries
+from diary.blinding import UNBLINDED_FILE
 from diary.models import (
     AuditAction,
     AuditEvent,
@@ -18,6 +20,7 @@ from diary.models import (
     Enrollment,
     Phase,
     Protocol,
+    RandomizationSlot,
     User,
 )
 from tests.factories import (
@@ -42,6 +45,14 @@ def coordinator(client):
     return user
 
 
+@pytest.fixture
+def statistician(client):
+    """A coordinator with allocation access (the unblinded statistician)."""
+    user = CoordinatorFactory(allocation_access=True)
+    client.force_login(user)
+    return user
+
+
 def messages_of(response) -> str:
     return " ".join(str(m) for m in response.context["messages"]) if response.context else ""
 
@@ -58,7 +69,6 @@ def test_coordinator_without_superuser_rights_can_use_every_admin_page(client, c
         "/admin/diary/protocol/add/",
         f"/admin/diary/protocol/{protocol.pk}/change/",
         f"/admin/diary/protocol/{protocol.pk}/copy/",
-        f"/admin/diary/protocol/{protocol.pk}/unblind/",
         f"/admin/diary/protocol/{protocol.pk}/history/",
         "/admin/diary/arm/",
         "/admin/diary/arm/add/",
@@ -66,10 +76,10 @@ def test_coordinator_without_superuser_rights_can_use_every_admin_page(client, c
         "/admin/diary/enrollment/",
         "/admin/diary/enrollment/add/",
         f"/admin/diary/enrollment/{enrollment.pk}/change/",
-        f"/admin/diary/enrollment/{enrollment.pk}/unblind/",
+        f"/admin/diary/enrollment/{enrollment.pk}/history/",
         f"/admin/diary/enrollment/{enrollment.pk}/audit/",
         f"/admin/diary/enrollment/{enrollment.pk}/audit.csv",
-        "/admin/diary/enrollment/?phase=ldn",
+        "/admin/diary/enrollment/?phase=treatment",
         "/admin/diary/diaryentry/",
         "/admin/diary/diaryentry/add/",
         f"/admin/diary/diaryentry/{entry.pk}/change/",
@@ -78,7 +88,7 @@ def test_coordinator_without_superuser_rights_can_use_every_admin_page(client, c
         "/admin/diary/auditevent/",
     ]
     for url in pages:
-        assert client.get(url).status_code == 200, url
+        assert client.get(url, follow=True).status_code == 200, url
 
 
 def test_patients_and_physicians_cannot_open_the_admin(client):
@@ -89,11 +99,15 @@ def test_patients_and_physicians_cannot_open_the_admin(client):
         assert response["Location"].startswith("/admin/login/")
 
 
-def test_unknown_objects_get_404(client, coordinator):
+def test_unknown_objects_get_404(client, statistician):
     for url in [
         "/admin/diary/enrollment/999/audit/",
         "/admin/diary/enrollment/999/unblind/",
+        "/admin/diary/enrollment/999/tell-patient/",
+        "/admin/diary/enrollment/study/NOPE/",
         "/admin/diary/protocol/999/copy/",
+        "/admin/diary/protocol/999/unblind/",
+        "/admin/diary/protocol/999/randomization-list/",
     ]:
         assert client.get(url).status_code == 404, url
 
@@ -141,6 +155,72 @@ def test_coordinator_creates_a_protocol_then_its_phases_on_the_arm(client, coord
     assert reasons == {"Schedule from the protocol document"}
     page = client.get(f"/admin/diary/protocol/{arm.protocol_id}/change/").content.decode()
     assert "Baseline 14 d → LDN 56 d (4.5 mg)" in page
+
+
+def phases_form(arm, phases, reason="From the protocol document"):
+    data = {
+        "code": arm.code,
+        "name": arm.name,
+        "change_reason": reason,
+        "phases-TOTAL_FORMS": str(len(phases)),
+        "phases-INITIAL_FORMS": "0",
+    }
+    for n, (kind, days) in enumerate(phases):
+        data |= {f"phases-{n}-order": str(n + 1), f"phases-{n}-kind": kind}
+        data |= {f"phases-{n}-days": str(days)}
+    return data
+
+
+def test_a_blinded_protocol_whose_arms_could_be_told_apart_is_refused(client, coordinator):
+    protocol = ProtocolFactory(slug="crossover-2027", blinding="double")
+    first = make_arm([("baseline", 14), ("ldn", 84), ("placebo", 28)], code="A", protocol=protocol)
+    second = make_arm([], code="B", protocol=protocol)
+    response = client.post(
+        f"/admin/diary/arm/{second.pk}/change/",
+        phases_form(second, [("baseline", 14), ("placebo", 28), ("ldn", 70)]),
+    )
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert "A blinded reader would tell the arms apart by their schedules" in page
+    assert "arm B: Baseline 14 d → Treatment 98 d" in page
+    assert not second.phases.exists()
+    response = client.post(
+        f"/admin/diary/arm/{second.pk}/change/",
+        phases_form(second, [("baseline", 14), ("placebo", 28), ("ldn", 84)]),
+    )
+    assert response.status_code == 302, response.content.decode()
+    assert [p.days for p in second.phases.all()] == [14, 28, 84]
+    assert protocol.blinding_problem() is None
+    assert first.phases.count() == 3
+
+    # An open-label protocol may have arms of any shape, but cannot then become blinded.
+    open_protocol = ProtocolFactory(slug="dose-finding", blinding="open")
+    make_arm([("baseline", 7), ("ldn", 28)], code="A", protocol=open_protocol)
+    make_arm([("baseline", 7), ("ldn", 56)], code="B", protocol=open_protocol)
+    response = client.post(
+        f"/admin/diary/protocol/{open_protocol.pk}/change/",
+        {
+            "name": open_protocol.name,
+            "blinding": "double",
+            "block_size": "4",
+            "change_reason": "Make it blinded",
+            "arms-TOTAL_FORMS": "2",
+            "arms-INITIAL_FORMS": "2",
+            **{
+                f"arms-{n}-{field}": value
+                for n, arm in enumerate(open_protocol.arms.all())
+                for field, value in (
+                    ("id", arm.pk),
+                    ("protocol", open_protocol.pk),
+                    ("code", arm.code),
+                    ("name", arm.name),
+                )
+            },
+        },
+    )
+    assert "A blinded reader would tell the arms apart" in html.unescape(response.content.decode())
+    open_protocol.refresh_from_db()
+    assert open_protocol.blinding == "open"
 
 
 def test_a_protocol_with_enrollments_cannot_change_its_phases(client, coordinator):
@@ -211,8 +291,12 @@ def test_enrolling_randomizes_creates_the_account_and_sends_the_invitation(
         response = client.post("/admin/diary/enrollment/add/", enrollment_form(protocol))
     assert response.status_code == 302, response.content.decode()
     enrollment = Enrollment.objects.get(study_id="FM-100")
-    assert enrollment.randomization_number == 0
-    assert enrollment.arm.code == summaries_free_first_arm(protocol)
+    assert enrollment.randomization_number == 1
+    assert enrollment.arm.code == first_arm(protocol)
+    # A blinded coordinator is not told the arm.
+    text = messages_of(client.get(response["Location"]))
+    assert "FM-100 is enrolled; her arm is concealed." in text
+    assert "arm A" not in text and "arm B" not in text
     patient = enrollment.patient
     assert (patient.username, patient.email, patient.role) == (
         "ann.patient@example.org",
@@ -228,11 +312,11 @@ def test_enrolling_randomizes_creates_the_account_and_sends_the_invitation(
     assert AuditEvent.objects.get(action=AuditAction.INVITATION_SENT).enrollment == enrollment
 
 
-def summaries_free_first_arm(protocol):
+def first_arm(protocol):
     from diary.randomization import arm_code_for
 
     codes = list(protocol.arms.values_list("code", flat=True))
-    return arm_code_for(protocol.randomization_seed, protocol.block_size, codes, 0)
+    return arm_code_for(protocol.randomization_seed, protocol.block_size, codes, 1)
 
 
 def test_picking_an_arm_is_refused_on_a_blinded_protocol(client, coordinator):
@@ -307,9 +391,27 @@ def test_enrollments_in_a_row_take_consecutive_randomization_slots(client, coord
             enrollment_form(protocol, study_id=f"FM-{n:03d}", email=f"p{n}@example.org"),
         )
     enrollments = Enrollment.objects.order_by("randomization_number")
-    assert [e.randomization_number for e in enrollments] == list(range(8))
+    assert [e.randomization_number for e in enrollments] == list(range(1, 9))
     codes = [e.arm.code for e in enrollments]
     assert codes[:4].count("A") == 2 and codes[4:].count("A") == 2  # balanced blocks of 4
+
+
+def test_enrolling_is_refused_once_the_randomization_list_is_used_up(client, coordinator):
+    protocol = builtin_arm().protocol
+    RandomizationSlot.objects.create(protocol=protocol, sequence=1, arm=builtin_arm(code="B"))
+    response = client.post("/admin/diary/enrollment/add/", enrollment_form(protocol))
+    assert response.status_code == 302, response.content.decode()
+    enrollment = Enrollment.objects.get()
+    assert (enrollment.arm.code, enrollment.randomization_number) == ("B", 1)
+    response = client.post(
+        "/admin/diary/enrollment/add/",
+        enrollment_form(protocol, study_id="FM-101", email="bea@example.org"),
+    )
+    assert "The randomization list of ldn-fm-2013 is used up (1 row, all allocated)" in (
+        response.content.decode()
+    )
+    assert Enrollment.objects.count() == 1
+    assert not User.objects.filter(email="bea@example.org").exists()
 
 
 # Invitations ---------------------------------------------------------------------------
@@ -385,12 +487,14 @@ def test_coordinator_resends_an_invitation(client, coordinator):
 
 def test_physicians_are_invited_from_the_user_list(client, coordinator):
     doctor = PhysicianFactory()
+    doctor.set_unusable_password()
+    doctor.save()
     response = client.post(
         "/admin/diary/user/",
-        {"action": "send_invitations", "_selected_action": [doctor.pk]},
+        {"action": "send_password_links", "_selected_action": [doctor.pk]},
         follow=True,
     )
-    assert "Invitation sent to 1 account" in messages_of(response)
+    assert "A link to choose a password went to 1 account" in messages_of(response)
     assert mail.outbox[-1].to == [doctor.email]
     assert "follow your patients" in mail.outbox[-1].body
 
@@ -460,51 +564,55 @@ def test_every_change_needs_a_reason(client, coordinator):
 # Blinding ---------------------------------------------------------------------------------
 
 
-def test_unblinding_a_patient_needs_a_reason_and_is_audited(client, coordinator):
+def test_unblinding_the_care_team_needs_a_reason_and_is_audited(client, statistician):
     enrollment = EnrollmentFactory()
     response = client.post(f"/admin/diary/enrollment/{enrollment.pk}/unblind/", {"reason": " "})
-    assert response.status_code == 200
-    assert "Give a reason for unblinding" in response.content.decode()
+    assert response.status_code == 400
+    assert "Give a reason" in response.content.decode()
     enrollment.refresh_from_db()
-    assert enrollment.unblinded_at is None
+    assert enrollment.care_team_unblinded_at is None
 
     physician = enrollment.physician
     client.force_login(physician)
     page = client.get(f"/physician/patients/{enrollment.study_id}/").content.decode()
     assert "LDN" not in page
 
-    client.force_login(coordinator)
+    client.force_login(statistician)
     response = client.post(
         f"/admin/diary/enrollment/{enrollment.pk}/unblind/", {"reason": "Emergency: overdose"}
     )
     assert response.status_code == 302
     enrollment.refresh_from_db()
-    assert (enrollment.unblinded_by, enrollment.unblinding_reason) == (
-        coordinator,
+    assert (enrollment.care_team_unblinded_by, enrollment.care_team_unblinding_reason) == (
+        statistician,
         "Emergency: overdose",
     )
-    event = AuditEvent.objects.get(action=AuditAction.UNBLINDED_PATIENT)
+    assert enrollment.patient_unblinded_at is None  # she stays blinded
+    event = AuditEvent.objects.get(action=AuditAction.UNBLINDED_CARE_TEAM)
     assert (event.actor, event.enrollment, event.reason) == (
-        coordinator,
+        statistician,
         enrollment,
         "Emergency: overdose",
     )
+    assert "arm" not in event.details
     trail = client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit/").content.decode()
-    assert "Emergency: overdose" in trail and "patient unblinded" in trail
+    assert "Emergency: overdose" in trail and "care team unblinded" in trail
 
     client.force_login(physician)
     page = client.get(f"/physician/patients/{enrollment.study_id}/").content.decode()
     assert "LDN" in page
+    client.force_login(enrollment.patient)
+    assert "LDN" not in client.get("/diary/").content.decode()
 
 
-def test_unblinding_the_protocol_shows_the_comparison(client, coordinator):
+def test_unblinding_the_protocol_shows_the_comparison_but_tells_no_patient(client, statistician):
     enrollment = EnrollmentFactory()
     protocol = enrollment.protocol
     response = client.post(f"/admin/diary/protocol/{protocol.pk}/unblind/", {"reason": ""})
-    assert "Give a reason for unblinding" in response.content.decode()
+    assert "Give a reason" in response.content.decode()
     client.post(f"/admin/diary/protocol/{protocol.pk}/unblind/", {"reason": "Database locked"})
     protocol.refresh_from_db()
-    assert protocol.unblinded_by == coordinator
+    assert protocol.unblinded_by == statistician
     assert AuditEvent.objects.get(action=AuditAction.UNBLINDED_PROTOCOL).reason == (
         "Database locked"
     )
@@ -512,6 +620,9 @@ def test_unblinding_the_protocol_shows_the_comparison(client, coordinator):
     assert "already unblinded" in response.content.decode()
     client.force_login(enrollment.physician)
     assert "LDN versus placebo" in client.get("/physician/cohort/").content.decode()
+    client.force_login(enrollment.patient)
+    page = client.get("/diary/").content.decode()
+    assert "Treatment, day 7 of 112" in page and "LDN" not in page
 
 
 # Data corrections ------------------------------------------------------------------------
@@ -583,14 +694,14 @@ def test_correcting_and_voiding_an_entry(client, coordinator):
     assert (entry.pain, entry.source) == (3, "staff")
 
     as_of = enrollment.local_today()
-    before = summaries.summarize(Enrollment.objects.all(), as_of, unblinded=True)
+    before = summaries.summarize(Enrollment.objects.all(), as_of, UNBLINDED_FILE)
     assert before[0].patients[0].phases[0].entries == 1
     response = client.post(url, {**data, "voided": "on", "change_reason": "Wrong patient"})
     assert "Say why the entry is voided." in response.content.decode()
     client.post(url, {**data, "voided": "on", "void_reason": "Belongs to FM-999"})
     entry.refresh_from_db()
     assert entry.voided
-    after = summaries.summarize(Enrollment.objects.all(), as_of, unblinded=True)
+    after = summaries.summarize(Enrollment.objects.all(), as_of, UNBLINDED_FILE)
     assert after[0].patients[0].phases[0].entries == 0
     assert client.post(f"/admin/diary/diaryentry/{entry.pk}/delete/").status_code == 403
     assert DiaryEntry.objects.filter(pk=entry.pk).exists()
@@ -604,7 +715,9 @@ def test_correcting_and_voiding_an_entry(client, coordinator):
 def test_audit_trail_lists_who_when_what_and_why_and_exports_csv(client, coordinator):
     enrollment = EnrollmentFactory()
     change_enrollment(client, enrollment, timezone="Europe/Madrid", change_reason="Moved")
+    client.force_login(CoordinatorFactory(allocation_access=True))
     client.post(f"/admin/diary/enrollment/{enrollment.pk}/unblind/", {"reason": "Surgery"})
+    client.force_login(coordinator)
     response = client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit.csv")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
@@ -612,7 +725,7 @@ def test_audit_trail_lists_who_when_what_and_why_and_exports_csv(client, coordin
     changed = [r for r in rows if r[5] == "Moved"]
     assert changed[0][1] == coordinator.username
     assert "timezone: America/Los_Angeles → Europe/Madrid" in changed[0][4]
-    assert any(r[3] == "patient unblinded" and r[5] == "Surgery" for r in rows)
+    assert any(r[3] == "care team unblinded for a patient" and r[5] == "Surgery" for r in rows)
 
 
 # Lists ----------------------------------------------------------------------------------------
@@ -622,7 +735,7 @@ def test_audit_trail_lists_who_when_what_and_why_and_exports_csv(client, coordin
     "url",
     [
         "/admin/diary/enrollment/",
-        "/admin/diary/enrollment/?phase=ldn",
+        "/admin/diary/enrollment/?phase=treatment",
         "/admin/diary/diaryentry/",
         "/admin/diary/protocol/",
     ],
@@ -653,19 +766,27 @@ def test_enrollment_list_search_and_filters(client, coordinator):
         response = client.get("/admin/diary/enrollment/", {"q": query})
         assert list(response.context["cl"].result_list) == [ann]
     EnrollmentFactory(study_id="FM-779", arm=builtin_arm("ldn-fm-2013", "B"))
+    # A blinded coordinator filters by what she sees: one treatment phase in both arms.
+    response = client.get("/admin/diary/enrollment/", {"phase": "treatment"})
+    assert len(response.context["cl"].result_list) == 3
+    for kind in ("ldn", "placebo"):
+        response = client.get("/admin/diary/enrollment/", {"phase": kind})
+        assert len(response.context["cl"].result_list) == 0
+    page = client.get("/admin/diary/enrollment/").content.decode()
+    assert page.count('<td class="field-arm">Blinded</td>') == 3
+    # The arm filter is not offered, and asking for it in the URL is refused.
+    for lookup in ({"arm": str(builtin_arm().pk)}, {"arm__code": "A"}, {"randomization_number": 1}):
+        assert client.get("/admin/diary/enrollment/", lookup).status_code == 400, lookup
+
+    client.force_login(CoordinatorFactory(allocation_access=True))
     response = client.get("/admin/diary/enrollment/", {"phase": "ldn"})
     assert len(response.context["cl"].result_list) == 2  # arm A is on LDN on day 21
     response = client.get("/admin/diary/enrollment/", {"phase": "placebo"})
     assert [e.study_id for e in response.context["cl"].result_list] == ["FM-779"]
-    page = client.get("/admin/diary/enrollment/").content.decode()
-    assert "blinded" in page  # the arm column of a still-blinded protocol
-    open_arm = make_arm([("baseline", 7)], blinding="open", code="OPEN")
-    EnrollmentFactory(arm=open_arm, protocol=open_arm.protocol)
-    response = client.get("/admin/diary/enrollment/", {"arm": str(open_arm.pk)})
-    assert len(response.context["cl"].result_list) == 1
-    blinded_arm = builtin_arm()
-    response = client.get("/admin/diary/enrollment/", {"arm": str(blinded_arm.pk)})
-    assert len(response.context["cl"].result_list) == 0
+    response = client.get(
+        "/admin/diary/enrollment/", {"arm": str(builtin_arm("ldn-fm-2013", "B").pk)}
+    )
+    assert [e.study_id for e in response.context["cl"].result_list] == ["FM-779"]
 
 
 def test_protocol_factory_protocols_are_not_locked_until_enrolled():
@@ -683,15 +804,21 @@ def test_audit_trail_names_accounts_and_takes_fixed_queries(
     enrollment = EnrollmentFactory(physician=PhysicianFactory(username="dr-ames"))
     for offset in range(2):
         EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
-    rows = audit.trail(enrollment)
+    rows = audit.trail(enrollment, coordinator)
     created = next(r for r in rows if r.object.startswith("Enrollment"))
     assert "physician: dr-ames" in created.changes
     assert f"patient: {enrollment.patient.username}" in created.changes
+    assert "arm: concealed" in created.changes  # a blinded coordinator
+    statistician = CoordinatorFactory(allocation_access=True)
+    created = next(
+        r for r in audit.trail(enrollment, statistician) if r.object.startswith("Enrollment")
+    )
+    assert f"arm: {enrollment.arm.code}" in created.changes
     # history of enrollment, entries, protocol, arms, phases; names of users, arms,
     # protocols, enrollments; the audit events
     with django_assert_num_queries(10):
-        audit.trail(enrollment)
+        audit.trail(enrollment, coordinator)
     for offset in range(2, 12):
         EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
     with django_assert_num_queries(10):
-        audit.trail(enrollment)
+        audit.trail(enrollment, coordinator)

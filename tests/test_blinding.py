@@ -1,81 +1,484 @@
-"""DOMAIN.md blinding on every patient and physician page and in blinded downloads:
-nothing rendered names the treatment or the arm until a coordinator unblinds."""
+"""Blinding that holds: a blinded reader cannot tell the arm from anything the app shows.
+
+The central test builds two patients of ldn-fm-2013 with the same start day, the same
+physician and identical entries, one in arm A and one in arm B, and checks that every
+page and file a blinded patient, physician or coordinator can open about them is the
+same byte for byte: once with the two patients side by side (study IDs, user names,
+row ids and the CSRF token replaced), and once with their arms swapped in the database
+(nothing replaced but the CSRF token).
+"""
 
 import datetime as dt
+import html
 import re
+from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from django.core.management import call_command
+from django.test import Client
 
-from tests.factories import CoordinatorFactory, EnrollmentFactory, EntryFactory, builtin_arm
+from diary import blinding, reminders, study
+from diary.models import AuditEvent, Enrollment, Protocol
+from tests.factories import (
+    CoordinatorFactory,
+    EnrollmentFactory,
+    EntryFactory,
+    PatientFactory,
+    PhysicianFactory,
+    builtin_arm,
+)
 
 pytestmark = pytest.mark.django_db
 
+LA = ZoneInfo("America/Los_Angeles")
+NOW = dt.datetime(2026, 3, 20, 12, 0, tzinfo=LA)
+TODAY = NOW.date()
+START = TODAY - dt.timedelta(days=40)  # study day 41: day 27 of the treatment window
+
 # Words that would name a treatment or an arm. The protocol's slug ("ldn-fm-2013") and
-# DOMAIN.md's JSON key "ldn_vs_placebo" (null while blinded) name neither.
-LEAKS = re.compile(r"\bLDN\b(?!-fm)|\bplacebo\b|Arm [AB]\b|naltrexone", re.IGNORECASE)
+# the JSON key "ldn_vs_placebo" (null while blinded) name neither.
+LEAKS = re.compile(r"\bLDN\b(?!-fm)|\bplacebo\b|\bArm [AB]\b|naltrexone", re.IGNORECASE)
 
 
 def leaks(text: str) -> list[str]:
     return sorted(set(LEAKS.findall(text)))
 
 
+@pytest.fixture(autouse=True)
+def frozen():
+    """One moment for the whole test: every save time and "today" is the same."""
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
 @pytest.fixture
-def blinded():
-    """Two patients of the double-blind protocol, one per arm, with entries in every
-    phase so far (baseline and the first treatment period)."""
-    enrollments = [
-        EnrollmentFactory(arm=builtin_arm("ldn-fm-2013", code), study_id=f"FM-B{code}")
-        for code in "AB"
-    ]
-    for enrollment in enrollments:
-        today = enrollment.local_today()
-        for offset in range(0, (today - enrollment.start_date).days + 1, 3):
-            day = enrollment.start_date + dt.timedelta(days=offset)
+def physician():
+    return PhysicianFactory(username="dr-blind")
+
+
+@pytest.fixture
+def pair(physician):
+    """Patients X (arm A) and Y (arm B): same start, physician, time zone and entries."""
+    enrollments = []
+    for code, name in (("A", "x"), ("B", "y")):
+        enrollment = EnrollmentFactory(
+            study_id=f"FM-{name.upper()}",
+            patient=PatientFactory(username=f"pat-{name}", email=f"pat-{name}@example.org"),
+            physician=physician,
+            arm=builtin_arm("ldn-fm-2013", code),
+            start_date=START,
+            timezone="America/Los_Angeles",
+        )
+        for offset in range(40):
+            if offset % 6 == 5:
+                continue  # a missed day
             treatment = offset >= 14
             EntryFactory(
                 enrollment=enrollment,
-                date=day,
+                date=START + dt.timedelta(days=offset),
+                pain=(offset * 7) % 11,
+                fatigue=(offset * 3) % 11,
+                sleep_quality=(offset * 5) % 11,
+                vivid_dreams=offset % 4 == 0,
+                headache=offset % 9 == 0,
                 dose_taken=True if treatment else None,
-                tolerability=90 if treatment else None,
+                tolerability=80 + offset % 20 if treatment else None,
+                notes="Tired after work" if offset % 10 == 0 else "",
+                late=offset % 13 == 0,
             )
+        enrollments.append(enrollment)
     return enrollments
 
 
-def test_patient_pages_do_not_name_the_treatment(client, blinded):
-    enrollment = blinded[0]
-    client.force_login(enrollment.patient)
-    today = enrollment.local_today()
-    for url in ["/diary/", "/diary/history/", f"/diary/{today - dt.timedelta(days=1):%Y-%m-%d}/"]:
-        page = client.get(url).content.decode()
-        assert leaks(page) == [], url
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
 
 
-def test_physician_pages_do_not_name_the_treatment(client, blinded):
-    client.force_login(blinded[0].physician)
-    urls = ["/physician/", "/physician/cohort/", f"/physician/patients/{blinded[0].study_id}/"]
-    for url in urls:
-        response = client.get(url)
-        assert response.status_code == 200, url
-        assert leaks(response.content.decode()) == [], url
+def body(response) -> str:
+    assert response.status_code == 200, (response.status_code, response.request)
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return content.decode()
 
 
-def test_blinded_downloads_do_not_name_the_treatment(client, blinded):
-    client.force_login(CoordinatorFactory())
-    for what in ["entries.csv", "summaries.csv", "summaries.json"]:
-        response = client.get("/exports/", {"what": what, "protocol": "ldn-fm-2013"})
-        assert response.status_code == 200, what
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        assert leaks(body.decode()) == [], what
-        if what.endswith(".csv"):
-            assert "placebo" not in body.decode(), what  # not even a column name
+def without_csrf(text: str) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', 'name="csrf"', text)
 
 
-def test_unblinding_one_patient_reveals_only_her(client, blinded):
-    first, second = blinded
-    first.unblinded_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    first.unblinding_reason = "Emergency"
-    first.save()
-    client.force_login(first.physician)
-    assert leaks(client.get(f"/physician/patients/{first.study_id}/").content.decode())
-    second_page = client.get(f"/physician/patients/{second.study_id}/").content.decode()
-    assert leaks(second_page) == []
+def patient_pages(enrollment) -> dict[str, str]:
+    """Everything the patient herself can open, and her reminder e-mail."""
+    client = client_for(enrollment.patient)
+    urls = [
+        "/diary/",
+        "/diary/history/",
+        "/diary/settings/",
+        f"/diary/{TODAY - dt.timedelta(days=1):%Y-%m-%d}/",  # still open
+        f"/diary/{TODAY - dt.timedelta(days=20):%Y-%m-%d}/",  # locked, in treatment
+        f"/diary/{TODAY - dt.timedelta(days=35):%Y-%m-%d}/",  # locked, in baseline
+    ]
+    pages = {url: body(client.get(url)) for url in urls}
+    message = reminders.reminder_message(Enrollment.objects.get(pk=enrollment.pk), TODAY)
+    pages["reminder e-mail"] = "\n".join(
+        [message.subject, message.body, *(f"{k}: {v}" for k, v in message.extra_headers.items())]
+    )
+    return pages
+
+
+def patient_detail_pages(reader, enrollment) -> dict[str, str]:
+    return {
+        "patient page": body(client_for(reader).get(f"/physician/patients/{enrollment.study_id}/"))
+    }
+
+
+def staff_pages_about(reader, enrollment) -> dict[str, str]:
+    """The admin pages of one enrollment, for a coordinator."""
+    client = client_for(reader)
+    base = f"/admin/diary/enrollment/{enrollment.pk}"
+    urls = {
+        "admin list": f"/admin/diary/enrollment/?q={enrollment.study_id}",
+        "change page": f"{base}/change/",
+        "history": f"{base}/history/",
+        "audit trail": f"{base}/audit/",
+        "audit trail csv": f"{base}/audit.csv",
+    }
+    return {key: body(client.get(url)) for key, url in urls.items()}
+
+
+def list_row(reader, enrollment) -> str:
+    page = body(client_for(reader).get("/physician/"))
+    (row,) = re.findall(
+        rf'<tr>\s*<th scope="row"><a href="/physician/patients/{enrollment.study_id}/">.*?</tr>',
+        page,
+        re.DOTALL,
+    )
+    return row
+
+
+def anonymize(text: str, enrollment) -> str:
+    """The side-by-side comparison: one patient's identifiers replaced by placeholders."""
+    text = without_csrf(text)
+    text = text.replace(enrollment.study_id, "FM-?")
+    text = text.replace(enrollment.patient.username, "pat-?")
+    text = re.sub(
+        rf"/(enrollment|user)/({enrollment.pk}|{enrollment.patient_id})/", r"/\1/N/", text
+    )
+    text = text.replace(f'name="_selected_action" value="{enrollment.pk}"', "ROW")
+    text = re.sub(r"/history/\d+/", "/history/N/", text)  # a history row's id
+    text = re.sub(r"/reminders/[^/\s>]+/", "/reminders/TOKEN/", text)
+    text = re.sub(r"(&lt;|<)https?://\S+/reminders/TOKEN/(&gt;|>)", "<LINK>", text)
+    return text
+
+
+def assert_same(first: dict, second: dict, prepare=without_csrf):
+    assert first.keys() == second.keys()
+    for key in first:
+        assert prepare(first[key]) == prepare(second[key]), key
+
+
+def side_by_side(render, x, y):
+    """render(enrollment) for both patients, identifiers replaced, must be identical."""
+    first = {k: anonymize(v, x) for k, v in render(x).items()}
+    second = {k: anonymize(v, y) for k, v in render(y).items()}
+    for key in first:
+        assert first[key] == second[key], key
+        assert leaks(first[key]) == [], key
+
+
+def swap_arms(x, y):
+    x_arm, y_arm = x.arm_id, y.arm_id
+    Enrollment.objects.filter(pk=x.pk).update(arm_id=y_arm)
+    Enrollment.objects.filter(pk=y.pk).update(arm_id=x_arm)
+
+
+def command(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def whole_study_files(coordinator) -> dict[str, str]:
+    """Everything about the two patients together: lists, cohort and blinded files."""
+    client = client_for(coordinator)
+    urls = [
+        "/physician/",
+        "/physician/cohort/",
+        "/admin/diary/enrollment/",
+        "/admin/diary/enrollment/?phase=treatment",
+        "/admin/diary/auditevent/",
+        "/exports/?what=entries.csv&protocol=ldn-fm-2013",
+        "/exports/?what=summaries.csv&protocol=ldn-fm-2013",
+        "/exports/?what=summaries.json&protocol=ldn-fm-2013",
+    ]
+    pages = {url: body(client.get(url)) for url in urls}
+    pages["export_entries"] = command("export_entries")
+    pages["export_summaries json"] = command("export_summaries", "--format", "json")
+    pages["export_summaries csv"] = command("export_summaries", "--format", "csv")
+    return pages
+
+
+# Two patients side by side -----------------------------------------------------------
+
+
+def test_a_blinded_patient_cannot_tell_the_arms_apart(pair):
+    x, y = pair
+    side_by_side(patient_pages, x, y)
+    assert "Treatment, day 27 of 112" in patient_pages(x)["/diary/"]
+
+
+def test_a_blinded_physician_cannot_tell_the_arms_apart(pair, physician):
+    x, y = pair
+    side_by_side(lambda e: patient_detail_pages(physician, e), x, y)
+    side_by_side(lambda e: {"row": list_row(physician, e)}, x, y)
+    page = patient_detail_pages(physician, x)["patient page"]
+    assert "Treatment, day 27" in page and ">Blinded<" in page
+
+
+def test_a_blinded_coordinator_cannot_tell_the_arms_apart(pair):
+    x, y = pair
+    coordinator = CoordinatorFactory()
+    side_by_side(lambda e: patient_detail_pages(coordinator, e), x, y)
+    side_by_side(lambda e: {"row": list_row(coordinator, e)}, x, y)
+    side_by_side(lambda e: staff_pages_about(coordinator, e), x, y)
+
+
+def test_blinded_files_show_the_two_patients_alike(pair):
+    x, y = pair
+    lines = command("export_entries").splitlines()
+    rows_x = [line.replace("FM-X", "FM-?") for line in lines if line.startswith("FM-X,")]
+    rows_y = [line.replace("FM-Y", "FM-?") for line in lines if line.startswith("FM-Y,")]
+    assert rows_x == rows_y and len(rows_x) == 34
+    assert {row.split(",")[3] for row in rows_x} == {"Baseline", "Treatment"}
+    lines = command("export_summaries", "--format", "csv").splitlines()
+    rows_x = [line.replace(",FM-X,", ",FM-?,") for line in lines if ",FM-X," in line]
+    rows_y = [line.replace(",FM-Y,", ",FM-?,") for line in lines if ",FM-Y," in line]
+    assert rows_x == rows_y and len(rows_x) == 3
+
+
+# Arms swapped ------------------------------------------------------------------------
+
+
+def test_swapping_the_arms_changes_nothing_a_blinded_reader_sees(pair, physician):
+    x, y = pair
+    coordinator = CoordinatorFactory()
+
+    def everything():
+        pages = {}
+        for enrollment in (x, y):
+            for key, page in patient_pages(enrollment).items():
+                pages[f"{enrollment.study_id} patient {key}"] = page
+            for reader in (physician, coordinator):
+                for key, page in patient_detail_pages(reader, enrollment).items():
+                    pages[f"{enrollment.study_id} {reader.username} {key}"] = page
+            for key, page in staff_pages_about(coordinator, enrollment).items():
+                pages[f"{enrollment.study_id} admin {key}"] = page
+        for key, page in whole_study_files(coordinator).items():
+            pages[f"study {key}"] = page
+        pages["physician cohort"] = body(client_for(physician).get("/physician/cohort/"))
+        return pages
+
+    before = everything()
+    swap_arms(x, y)
+    after = everything()
+    assert_same(before, after)
+    for key, page in before.items():
+        assert leaks(page) == [], key
+
+    # The same pages do differ for someone with allocation access: the test can see it.
+    statistician = CoordinatorFactory(allocation_access=True)
+    seen = body(client_for(statistician).get(f"/physician/patients/{x.study_id}/"))
+    swap_arms(x, y)
+    assert seen != body(client_for(statistician).get(f"/physician/patients/{x.study_id}/"))
+
+
+def test_unblinding_the_care_team_leaves_the_patient_blinded(pair):
+    x, y = pair
+    statistician = CoordinatorFactory(allocation_access=True)
+    study.unblind_care_team(x, by=statistician, reason="Emergency admission")
+    side_by_side(patient_pages, x, y)
+    before = {k: v for e in pair for k, v in patient_pages(e).items()}
+    swap_arms(x, y)
+    assert_same(before, {k: v for e in pair for k, v in patient_pages(e).items()})
+    # Her physician now sees her arm, and only hers.
+    physician_page = patient_detail_pages(x.physician, x)["patient page"]
+    assert leaks(physician_page)
+    assert leaks(patient_detail_pages(y.physician, y)["patient page"]) == []
+
+
+def test_unblinding_the_protocol_tells_no_patient_still_in_treatment(pair):
+    x, y = pair
+    statistician = CoordinatorFactory(allocation_access=True)
+    study.unblind_protocol(x.protocol, by=statistician, reason="Database locked")
+    side_by_side(patient_pages, x, y)
+    assert leaks(patient_detail_pages(x.physician, x)["patient page"])
+
+
+# Who is blinded ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("protocol_blinding", "patient", "physician", "coordinator", "file"),
+    [
+        ("open", False, False, False, False),
+        ("single", True, False, False, False),
+        ("double", True, True, True, True),
+    ],
+)
+def test_who_is_blinded(protocol_blinding, patient, physician, coordinator, file):
+    enrollment = EnrollmentFactory()
+    enrollment.protocol.blinding = protocol_blinding
+    protocol = enrollment.protocol
+
+    def blinded(reader):
+        return blinding.is_blinded(reader, protocol, enrollment)
+
+    assert blinded(enrollment.patient) is patient
+    assert blinded(enrollment.physician) is physician
+    assert blinded(CoordinatorFactory()) is coordinator
+    assert blinded(CoordinatorFactory(is_superuser=True)) is coordinator
+    assert blinded(blinding.BLINDED_FILE) is file
+    assert blinded(CoordinatorFactory(allocation_access=True)) is False
+    assert blinded(blinding.UNBLINDED_FILE) is False
+    # Allocation access needs an active staff account.
+    assert blinded(PhysicianFactory(allocation_access=True)) is physician
+    assert blinded(CoordinatorFactory(allocation_access=True, is_active=False)) is patient
+
+
+def test_each_unblinding_reaches_only_its_readers():
+    enrollment = EnrollmentFactory()
+    protocol = enrollment.protocol
+    coordinator = CoordinatorFactory()
+    readers = [enrollment.patient, enrollment.physician, coordinator, blinding.BLINDED_FILE]
+
+    def blinded():
+        return [blinding.is_blinded(r, protocol, enrollment) for r in readers]
+
+    assert blinded() == [True, True, True, True]
+    enrollment.care_team_unblinded_at = NOW
+    assert blinded() == [True, False, False, True]  # files follow the protocol
+    enrollment.care_team_unblinded_at = None
+    enrollment.patient_unblinded_at = NOW
+    assert blinded() == [False, True, True, True]
+    enrollment.patient_unblinded_at = None
+    protocol.unblinded_at = NOW
+    assert blinded() == [True, False, False, False]
+
+
+# Telling patients ----------------------------------------------------------------------
+
+
+def test_tell_the_patient_waits_for_the_end_of_her_treatment_unless_confirmed(pair):
+    x, y = pair
+    statistician = CoordinatorFactory(allocation_access=True)
+    with pytest.raises(Exception, match="still in her treatment window"):
+        study.tell_patient(x, by=statistician, reason="She asked")
+    x.refresh_from_db()
+    assert x.patient_unblinded_at is None
+    study.tell_patient(x, by=statistician, reason="She asked", mid_treatment_confirmed=True)
+    event = AuditEvent.objects.get(action="patient_told")
+    assert (event.enrollment, event.reason, event.details["mid_treatment"]) == (
+        x,
+        "She asked",
+        True,
+    )
+    page = body(client_for(x.patient).get("/diary/"))
+    assert "LDN, day 27 of 84" in page
+    history = body(client_for(x.patient).get("/diary/history/"))
+    assert "Your study arm: A (Baseline → LDN → Placebo → Follow-up)." in history
+    # Her physician is still blinded.
+    assert leaks(patient_detail_pages(x.physician, x)["patient page"]) == []
+
+
+def test_tell_the_patients_whose_treatment_has_ended(physician):
+    statistician = CoordinatorFactory(allocation_access=True)
+    arm = builtin_arm("ldn-fm-2013", "B")
+    ended = EnrollmentFactory(arm=arm, start_date=TODAY - dt.timedelta(days=130))
+    ongoing = EnrollmentFactory(arm=arm, start_date=TODAY - dt.timedelta(days=40))
+    withdrawn = EnrollmentFactory(
+        arm=arm,
+        start_date=TODAY - dt.timedelta(days=40),
+        status="withdrawn",
+        withdrawn_on=TODAY - dt.timedelta(days=3),
+    )
+    told = study.tell_patients_whose_treatment_ended(
+        arm.protocol, by=statistician, reason="Study results letter"
+    )
+    assert sorted(told) == sorted([ended.study_id, withdrawn.study_id])
+    ongoing.refresh_from_db()
+    assert ongoing.patient_unblinded_at is None
+    assert AuditEvent.objects.filter(action="patient_told").count() == 2
+    assert "Placebo" in body(client_for(ended.patient).get("/diary/history/"))
+
+
+# Allocation access ----------------------------------------------------------------------
+
+
+def test_unblinding_and_allocation_pages_are_refused_without_allocation_access(client, pair):
+    x, _ = pair
+    protocol = x.protocol
+    for user in (CoordinatorFactory(), CoordinatorFactory(is_superuser=True)):
+        client.force_login(user)
+        for url in [
+            f"/admin/diary/enrollment/{x.pk}/unblind/",
+            f"/admin/diary/enrollment/{x.pk}/tell-patient/",
+            f"/admin/diary/protocol/{protocol.pk}/unblind/",
+            f"/admin/diary/protocol/{protocol.pk}/tell-patients/",
+            f"/admin/diary/protocol/{protocol.pk}/randomization-list/",
+        ]:
+            assert client.get(url).status_code == 403, url
+            assert client.post(url, {"reason": "Curious"}).status_code == 403, url
+        page = client.get(f"/admin/diary/protocol/{protocol.pk}/change/").content.decode()
+        assert protocol.randomization_seed not in page
+        assert "Unblind protocol</a>" not in page and "Randomization list" not in page
+        page = client.get(f"/admin/diary/enrollment/{x.pk}/change/").content.decode()
+        assert "Unblind the care team" not in page and "Tell the patient" not in page
+        assert "Blinded (concealed allocation)" in page
+        history = client.get(f"/admin/diary/protocol/{protocol.pk}/history/").content.decode()
+        assert protocol.randomization_seed not in history
+    x.refresh_from_db()
+    protocol.refresh_from_db()
+    assert (x.care_team_unblinded_at, x.patient_unblinded_at, protocol.unblinded_at) == (
+        None,
+        None,
+        None,
+    )
+    assert not AuditEvent.objects.exists()
+
+
+def test_allocation_access_sees_arms_seed_and_list(client, pair):
+    x, _ = pair
+    protocol = x.protocol
+    client.force_login(CoordinatorFactory(allocation_access=True))
+    page = client.get(f"/admin/diary/protocol/{protocol.pk}/change/").content.decode()
+    assert protocol.randomization_seed in page and "Randomization list" in page
+    page = client.get(f"/admin/diary/enrollment/{x.pk}/change/").content.decode()
+    assert "A (assigned directly, not randomized)" in page
+    assert "Unblind the care team for this patient" in page and "Tell the patient" in page
+    page = client.get("/admin/diary/enrollment/").content.decode()
+    assert '<td class="field-arm">A</td>' in page
+
+
+def test_uploading_a_randomization_list_in_the_admin(client):
+    protocol = Protocol.objects.get(slug="ldn-fm-2013")
+    client.force_login(CoordinatorFactory(allocation_access=True))
+    url = f"/admin/diary/protocol/{protocol.pk}/randomization-list/"
+    bad = StringIO("sequence,arm\n1,A\n2,Z\n")
+    bad.name = "list.csv"
+    response = client.post(url, {"file": bad})
+    assert response.status_code == 400
+    assert 'line 3: arm "Z" is not an arm of ldn-fm-2013 (A, B)' in html.unescape(
+        response.content.decode()
+    )
+    good = StringIO("sequence,arm\n1,B\n2,A\n")
+    good.name = "list.csv"
+    response = client.post(url, {"file": good}, follow=True)
+    assert "2 row(s) added to the randomization list of ldn-fm-2013" in response.content.decode()
+    event = AuditEvent.objects.get(action="randomization_list")
+    assert event.details == {
+        "file": "list.csv",
+        "rows added": 2,
+        "rows already there": 0,
+        "replaced": False,
+    }

@@ -58,16 +58,16 @@ def test_physician_sees_her_own_patients_blinded(client, alice):
     (result, chart) = response.context["protocols"][0]
     assert result.enrollments == 2
     assert "2 enrollments" in response.content.decode()
-    baseline, period1, *_ = result.cohort
+    baseline, treatment, *_ = result.cohort
     assert baseline.pain_mean == pytest.approx(7.0)
-    assert period1.label == "Treatment period 1"
-    assert period1.pain_reduction_pct_mean == pytest.approx((50 + 25) / 2)
+    assert (treatment.kind, treatment.label) == (None, "Treatment")
+    assert treatment.pain_reduction_pct_mean == pytest.approx((50 + 25) / 2)
     page = response.content.decode()
-    assert "Treatment period 1" in page
+    assert ">Treatment<" in page
     assert "37.5%" in page  # one decimal on pages
     assert "LDN" not in page and "Placebo" not in page
     assert "LDN versus placebo" not in page
-    assert chart["labels"][:2] == ["Baseline", "Treatment period 1"]
+    assert chart["labels"][:2] == ["Baseline", "Treatment"]
     assert chart["mean"][0] == pytest.approx(7.0)
 
 
@@ -97,7 +97,10 @@ def test_coordinator_filters_by_protocol_and_physician(client, alice):
     client.force_login(CoordinatorFactory())
     results = client.get("/physician/cohort/").context["protocols"]
     assert [r.protocol.slug for r, _ in results] == ["ldn-fm-2009", "ldn-fm-2013"]
-    assert not results[1][0].blinded  # coordinators see kinds
+    assert results[1][0].blinded  # blinded like a physician without allocation access
+    client.force_login(CoordinatorFactory(allocation_access=True))
+    results = client.get("/physician/cohort/").context["protocols"]
+    assert not results[1][0].blinded
     results = client.get("/physician/cohort/", {"protocol": "ldn-fm-2013"}).context["protocols"]
     assert [(r.protocol.slug, r.enrollments) for r, _ in results] == [("ldn-fm-2013", 2)]
     response = client.get("/physician/cohort/", {"protocol": "ldn-fm-2013", "physician": "bob"})
@@ -158,19 +161,20 @@ def test_patient_page_shows_the_summary_table_and_chart_data(client, alice):
     enrollment = add_patient(alice, "A", baseline_pain=6, treatment_pain=3)
     client.force_login(alice)
     response = client.get(f"/physician/patients/{enrollment.study_id}/")
-    baseline, period1, *_ = response.context["summary"].phases
+    baseline, treatment, followup = response.context["summary"].phases
     assert (baseline.elapsed_days, baseline.entries) == (14, 1)
     assert baseline.low_compliance
-    assert period1.pain_reduction_pct == pytest.approx(50.0)
+    assert treatment.label == "Treatment"
+    assert (treatment.end - treatment.start).days + 1 == 112
+    assert treatment.pain_reduction_pct == pytest.approx(50.0)
     page = response.content.decode()
     assert "7.1%" in page and ">low<" in page
     assert "50.0%" in page
     chart = response.context["chart"]
     assert len(chart["labels"]) == 154
     assert chart["pain"][1] == 6 and chart["pain"][15] == 3 and chart["pain"][0] is None
-    assert [p["label"] for p in chart["phases"]] == [
-        "Baseline",
-        "Treatment period 1",
-        "Treatment period 2",
-        "Follow-up",
+    assert [(p["label"], p["from"], p["to"]) for p in chart["phases"]] == [
+        ("Baseline", 0, 13),
+        ("Treatment", 14, 125),
+        ("Follow-up", 126, 153),
     ]

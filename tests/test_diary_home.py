@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from diary import charts
+from diary import blinding, charts
 from diary.models import Enrollment
 from diary.overview import last_week
 from tests.factories import EnrollmentFactory, EntryFactory, make_arm
@@ -52,24 +52,26 @@ def test_days_before_the_start_are_not_diary_days(enrollment):
 
 def test_the_trend_breaks_at_missed_days_and_labels_phases_neutrally_when_blinded(enrollment):
     entries = list(enrollment.entries.counting())
-    trend = charts.pain_trend(enrollment, entries, TODAY, blinded=True)
+    trend = charts.pain_trend(
+        enrollment, entries, TODAY, blinding.schedule_for(enrollment, enrollment.patient)
+    )
     # Runs of recorded days: 4-5 March (a line), 10 March (alone), 15-16 March (a line),
     # 18 March (alone).
     assert len(trend["lines"]) == 2
     assert len(trend["points"]) == 6
-    assert [band["label"] for band in trend["bands"]] == ["Baseline", "Treatment period 1"]
+    assert [band["label"] for band in trend["bands"]] == ["Baseline", "Treatment"]
     assert (trend["recorded_days"], trend["days"]) == (6, 17)
     assert (trend["latest"], trend["low"], trend["high"]) == (4, 4, 8)
     # Pain 8 is drawn higher (a smaller y) than pain 4; 10 is the top of the plot.
     first, last = trend["points"][0], trend["points"][-1]
     assert first["y"] < last["y"]
     assert trend["grid"][-1] == {"value": 10, "y": trend["top"]}
-    unblinded = charts.pain_trend(enrollment, entries, TODAY, blinded=False)
+    unblinded = charts.pain_trend(enrollment, entries, TODAY, enrollment.schedule)
     assert [band["label"] for band in unblinded["bands"]] == ["Baseline", "LDN"]
 
 
 def test_no_trend_before_the_first_entry(enrollment):
-    assert charts.pain_trend(enrollment, [], TODAY, blinded=True) is None
+    assert charts.pain_trend(enrollment, [], TODAY, enrollment.schedule) is None
 
 
 def test_the_diary_home_shows_progress_and_the_chart_but_no_treatment_name(client, enrollment):
@@ -77,7 +79,7 @@ def test_the_diary_home_shows_progress_and_the_chart_but_no_treatment_name(clien
     with time_machine.travel(dt.datetime(2026, 3, 20, 12, tzinfo=LA), tick=False):
         page = client.get("/diary/").content.decode()
     assert "Study day 17" in page
-    assert "Treatment period 1, day 3 of 84" in page
+    assert "Treatment, day 3 of 84" in page
     assert "Your last 7 days" in page
     assert 'href="/diary/2026-03-19/"' in page
     assert 'role="img"' in page and "Your pain so far" in page

@@ -9,6 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from diary.blinding import BLINDED_FILE
 from diary.exports import entry_rows
 from diary.models import AuditEvent, Enrollment, Protocol
 from tests.factories import (
@@ -86,13 +87,47 @@ def test_export_entries_writes_one_row_per_entry_with_the_columns_of_domain(enro
 
 def test_export_entries_is_blinded_until_unblinded_and_unblinding_is_audited(enrollment):
     rows = read_csv(run("export_entries"))
-    assert rows[1]["phase"] == "Treatment period 1"
+    assert (rows[1]["phase_order"], rows[1]["phase"]) == ("2", "Treatment")
     assert not AuditEvent.objects.exists()
-    rows = read_csv(run("export_entries", "--unblinded"))
-    assert rows[1]["phase"] == "LDN"
+    with pytest.raises(CommandError, match="An unblinded file needs a reason"):
+        run("export_entries", "--unblinded")
+    with pytest.raises(CommandError, match="An unblinded file needs a reason"):
+        run("export_entries", "--unblinded", "--reason", "  ")
+    assert not AuditEvent.objects.exists()
+    rows = read_csv(run("export_entries", "--unblinded", "--reason", "Final analysis"))
+    assert (rows[1]["phase_order"], rows[1]["phase"]) == ("2", "LDN")
     event = AuditEvent.objects.get()
-    assert event.action == "unblinded_export"
+    assert (event.action, event.reason) == ("unblinded_export", "Final analysis")
     assert event.actor_name.startswith("shell:")
+
+
+def test_an_unblinded_file_is_named_so(enrollment, tmp_path):
+    err = StringIO()
+    call_command(
+        "export_entries",
+        "--unblinded",
+        "--reason",
+        "DSMB",
+        "--out",
+        str(tmp_path / "entries.csv"),
+        stderr=err,
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["entries-UNBLINDED.csv"]
+    assert "entries-UNBLINDED.csv" in err.getvalue()
+    call_command(
+        "export_summaries",
+        "--unblinded",
+        "--reason",
+        "DSMB",
+        "--out",
+        str(tmp_path / "summaries-UNBLINDED.json"),
+        stderr=StringIO(),
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "entries-UNBLINDED.csv",
+        "summaries-UNBLINDED.json",
+    ]
+    assert json.loads((tmp_path / "summaries-UNBLINDED.json").read_text())["protocols"]
 
 
 def test_export_entries_filters_by_protocol_and_writes_a_file(enrollment, tmp_path):
@@ -111,15 +146,16 @@ def test_export_entries_refuses_an_unknown_protocol(enrollment):
         run("export_entries", "--protocol", "nope")
 
 
-def test_entry_export_streams_in_four_queries_for_any_number_of_rows(
+def test_entry_export_streams_in_three_queries_for_any_number_of_rows(
     enrollment, django_assert_num_queries
 ):
-    rows = entry_rows(Enrollment.objects.all())
+    rows = entry_rows(Enrollment.objects.all(), BLINDED_FILE)
     assert next(rows)[0] == "study_id"  # a generator: nothing is read up front
     for n in range(18, 30):
         EntryFactory(enrollment=enrollment, date=dt.date(2026, 1, n))
-    with django_assert_num_queries(4):
-        assert len(list(entry_rows(Enrollment.objects.all()))) == 1 + 15
+    # enrollments, protocols with their phases, the entries
+    with django_assert_num_queries(3):
+        assert len(list(entry_rows(Enrollment.objects.all(), BLINDED_FILE))) == 1 + 15
 
 
 # export_summaries ------------------------------------------------------------------
@@ -142,29 +178,28 @@ def test_export_summaries_json_has_the_shape_of_domain(enrollment):
         "physician": enrollment.physician.username,
         "phases": patient["phases"],
     }
-    baseline, period1, period2, followup = patient["phases"]
+    baseline, treatment, followup = patient["phases"]
     assert baseline["kind"] == "baseline" and baseline["label"] == "Baseline"
-    assert (period1["kind"], period1["label"]) == (None, "Treatment period 1")
+    assert (treatment["order"], treatment["kind"], treatment["label"]) == (2, None, "Treatment")
     assert (baseline["start"], baseline["end"]) == ("2026-01-01", "2026-01-14")
+    assert (treatment["start"], treatment["end"]) == ("2026-01-15", "2026-05-06")
     assert baseline["elapsed_days"] == 14 and baseline["entries"] == 1
     assert baseline["compliance_pct"] == pytest.approx(7.1429)
-    assert period1["elapsed_days"] == 6 and period1["entries"] == 1  # the voided day is out
-    assert period1["pain_reduction_pct"] == pytest.approx(50.0)
+    # the voided day is out
+    assert treatment["elapsed_days"] == 6 and treatment["entries"] == 1
+    assert treatment["pain_reduction_pct"] == pytest.approx(50.0)
     for name in ("pain_sd", "pain_endpoint", "tolerability_mean", "late_entries"):
-        assert name in period1
-    assert [c["label"] for c in protocol["cohort"]] == [
-        "Baseline",
-        "Treatment period 1",
-        "Treatment period 2",
-        "Follow-up",
-    ]
+        assert name in treatment
+    assert [c["label"] for c in protocol["cohort"]] == ["Baseline", "Treatment", "Follow-up"]
     assert protocol["cohort"][1]["kind"] is None
     assert "responders_30_pct" in protocol["cohort"][1]
     assert protocol["ldn_vs_placebo"] is None
 
 
 def test_export_summaries_unblinded_shows_kinds_and_is_audited(enrollment):
-    data = json.loads(run("export_summaries", "--as-of", AS_OF, "--unblinded"))
+    data = json.loads(
+        run("export_summaries", "--as-of", AS_OF, "--unblinded", "--reason", "Analysis")
+    )
     (protocol,) = data["protocols"]
     assert protocol["unblinded"] is True
     assert protocol["patients"][0]["arm"] == "A"
@@ -176,17 +211,18 @@ def test_export_summaries_unblinded_shows_kinds_and_is_audited(enrollment):
         "pain_mean_placebo": None,
         "relative_reduction_pct": None,
     }
-    assert AuditEvent.objects.get().details["export"] == "summaries"
+    event = AuditEvent.objects.get()
+    assert (event.details["export"], event.reason) == ("summaries", "Analysis")
 
 
 def test_export_summaries_csv_shows_one_decimal(enrollment):
     rows = read_csv(run("export_summaries", "--format", "csv", "--as-of", AS_OF))
     patient_rows = [r for r in rows if r["section"] == "patient"]
     cohort_rows = [r for r in rows if r["section"] == "cohort"]
-    assert len(patient_rows) == 4 and len(cohort_rows) == 4
+    assert len(patient_rows) == 3 and len(cohort_rows) == 3
     assert patient_rows[0]["compliance_pct"] == "7.1"
     assert patient_rows[0]["low_compliance"] == "yes"
-    assert patient_rows[1]["label"] == "Treatment period 1"
+    assert patient_rows[1]["label"] == "Treatment"
     assert patient_rows[1]["kind"] == ""
     assert "LDN" not in "".join(r["label"] for r in rows)
 
@@ -205,11 +241,11 @@ def test_export_summaries_uses_the_same_queries_for_2_and_20_patients(
             EntryFactory(enrollment=patient, date=dt.date(2026, 1, 5))
 
     add_patients(2)
-    # enrollments, arms with protocols, phases, the patients' figures, the cohort's
-    with django_assert_num_queries(5):
+    # enrollments, protocols with their phases, the patients' figures, the cohort's
+    with django_assert_num_queries(4):
         run("export_summaries", "--as-of", AS_OF)
     add_patients(18)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         data = json.loads(run("export_summaries", "--as-of", AS_OF))
     assert len(data["protocols"][0]["patients"]) == 20
 
@@ -225,26 +261,59 @@ def test_coordinator_downloads_entries_csv(client, enrollment):
     assert 'filename="entries-ldn-fm-2013-' in response["Content-Disposition"]
     rows = read_csv(b"".join(response.streaming_content).decode())
     assert len(rows) == 3
-    assert rows[1]["phase"] == "Treatment period 1"
+    assert rows[1]["phase"] == "Treatment"
+    assert "UNBLINDED" not in response["Content-Disposition"]
 
 
-def test_coordinator_downloads_summaries_unblinded_which_is_audited(client, enrollment):
-    coordinator = CoordinatorFactory()
-    client.force_login(coordinator)
-    response = client.get(
-        "/exports/", {"what": "summaries.json", "as_of": AS_OF, "unblinded": "on"}
-    )
+def test_allocation_access_downloads_unblinded_files_by_post_with_a_reason(client, enrollment):
+    statistician = CoordinatorFactory(allocation_access=True)
+    client.force_login(statistician)
+    choice = {"what": "summaries.json", "as_of": AS_OF}
+    response = client.post("/exports/", {**choice, "reason": " "})
+    assert response.status_code == 400
+    assert "Say why you need an unblinded file" in response.content.decode()
+    assert not AuditEvent.objects.exists()
+    response = client.post("/exports/", {**choice, "reason": "Interim analysis for the DSMB"})
+    assert response.status_code == 200
+    assert response["Content-Disposition"].endswith('-2026-01-20-UNBLINDED.json"')
     data = json.loads(response.content)
     assert data["protocols"][0]["patients"][0]["arm"] == "A"
-    assert AuditEvent.objects.get().actor == coordinator
-    response = client.get("/exports/", {"what": "summaries.csv", "as_of": AS_OF})
-    assert "section,protocol" in b"".join(response.streaming_content).decode()
+    event = AuditEvent.objects.get()
+    assert (event.actor, event.reason) == (statistician, "Interim analysis for the DSMB")
+    response = client.post("/exports/", {"what": "entries.csv", "reason": "Final"})
+    assert response["Content-Disposition"].endswith('-UNBLINDED.csv"')
+    assert ",LDN," in b"".join(response.streaming_content).decode()
+
+
+def test_a_link_never_unblinds(client, enrollment):
+    for user in (CoordinatorFactory(), CoordinatorFactory(allocation_access=True)):
+        client.force_login(user)
+        for value in ("on", "1", "0", "true"):
+            response = client.get(
+                "/exports/", {"what": "summaries.json", "as_of": AS_OF, "unblinded": value}
+            )
+            assert response.status_code == 400
+            assert "A link never unblinds" in response.content.decode()
+        response = client.get("/exports/", {"what": "summaries.json", "as_of": AS_OF})
+        assert json.loads(response.content)["protocols"][0]["patients"][0]["arm"] is None
+    assert not AuditEvent.objects.exists()
+
+
+def test_unblinded_files_are_refused_without_allocation_access(client, enrollment):
+    client.force_login(CoordinatorFactory())
+    page = client.get("/exports/").content.decode()
+    assert "Unblinded file" not in page
+    response = client.post("/exports/", {"what": "entries.csv", "reason": "Curious"})
+    assert response.status_code == 403
+    assert not AuditEvent.objects.exists()
+    client.force_login(CoordinatorFactory(allocation_access=True))
+    assert "Unblinded file" in client.get("/exports/").content.decode()
 
 
 def test_download_form_reports_bad_input(client):
     client.force_login(CoordinatorFactory())
     response = client.get("/exports/", {"what": "secrets.txt", "as_of": "yesterday"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = response.content.decode()
     assert "Select a valid choice" in page
     assert "Enter the as-of date as YYYY-MM-DD." in page

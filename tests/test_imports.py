@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from diary import imports
-from diary.models import DiaryEntry, Enrollment, User, shell_actor
+from diary.models import DiaryEntry, Enrollment, Protocol, User, shell_actor
 from diary.randomization import arm_code_for
 from tests.factories import (
     EnrollmentFactory,
@@ -228,9 +228,10 @@ def test_blank_arms_are_randomized_in_permuted_blocks(tmp_path, drx):
     )
     run("import_enrollments", write(tmp_path, ENROLLMENT_HEADER + lines))
     enrollments = Enrollment.objects.order_by("study_id")
-    assert [e.randomization_number for e in enrollments] == list(range(8))
+    assert [e.randomization_number for e in enrollments] == list(range(1, 9))
     codes = [e.arm.code for e in enrollments]
-    assert codes == [arm_code_for("ldn-fm-2013", 4, ["A", "B"], n) for n in range(8)]
+    seed = Protocol.objects.get(slug="ldn-fm-2013").randomization_seed
+    assert codes == [arm_code_for(seed, 4, ["A", "B"], n) for n in range(1, 9)]
     assert Counter(codes) == {"A": 4, "B": 4}
 
 
@@ -672,10 +673,11 @@ def test_entry_import_queries_do_not_grow_with_the_rows(tmp_path):
     def lookups(queries):
         return [sql for sql in queries if not sql.startswith("INSERT")]
 
-    # The lookups (enrollments, their phases, the stored entries) and the transaction
-    # are the same; the entries and their history rows are inserted in bulk. SQLite takes
-    # at most 999 parameters a query, so Django may split a bulk insert in two there.
-    assert len(lookups(large)) == len(lookups(small)) == 5
+    # The lookups (enrollments, their protocols' arms and phases, the stored entries) and
+    # the transaction are the same; the entries and their history rows are inserted in
+    # bulk. SQLite takes at most 999 parameters a query, so Django may split a bulk insert
+    # in two there.
+    assert len(lookups(large)) == len(lookups(small)) == 6
     assert len(large) - len(lookups(large)) <= 4
     if connection.vendor == "postgresql":
         assert len(large) == len(small)

@@ -2,14 +2,14 @@
 
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.db import IntegrityError, transaction
 
 from diary.models import Arm, DiaryEntry, Enrollment, Protocol
-from diary.phases import Schedule
+from diary.phases import ProtocolLayout, Schedule, plans
 from tests.factories import (
-    CoordinatorFactory,
     EnrollmentFactory,
     EntryFactory,
     PhysicianFactory,
@@ -47,7 +47,7 @@ def test_builtin_protocols_exist_after_migrate():
 
 
 def test_schedule_lays_phases_end_to_end_from_day_one():
-    schedule = Schedule(START, list(builtin_arm("ldn-fm-2013", "A").phases.all()))
+    schedule = Schedule(START, plans(builtin_arm("ldn-fm-2013", "A").phases.all()))
     spans = list(schedule)
     assert [(s.start, s.end) for s in spans] == [
         (dt.date(2026, 1, 1), dt.date(2026, 1, 14)),
@@ -67,7 +67,7 @@ def test_schedule_lays_phases_end_to_end_from_day_one():
 
 
 def test_elapsed_days_stop_at_as_of_and_withdrawal():
-    (baseline, ldn, *_) = Schedule(START, list(builtin_arm().phases.all()))
+    (baseline, ldn, *_) = Schedule(START, plans(builtin_arm().phases.all()))
     assert baseline.elapsed_days(dt.date(2025, 12, 31)) == 0
     assert baseline.elapsed_days(dt.date(2026, 1, 1)) == 1
     assert baseline.elapsed_days(dt.date(2026, 3, 1)) == 14
@@ -76,37 +76,94 @@ def test_elapsed_days_stop_at_as_of_and_withdrawal():
     assert ldn.elapsed_days(dt.date(2026, 3, 1), withdrawn_on=dt.date(2026, 1, 10)) == 0
 
 
-def test_blinded_labels_number_treatment_periods_in_arm_order():
-    spans = list(Schedule(START, list(builtin_arm("ldn-fm-2013", "B").phases.all())))
-    assert [s.label(blinded=True) for s in spans] == [
-        "Baseline",
-        "Treatment period 1",
-        "Treatment period 2",
-        "Follow-up",
+def layout(**arms):
+    """A ProtocolLayout of arms given as code=[(kind, days), ...]."""
+    phases = {
+        code: [SimpleNamespace(order=n, kind=k, days=d) for n, (k, d) in enumerate(spec, 1)]
+        for code, spec in arms.items()
+    }
+    return ProtocolLayout(phases)
+
+
+def shape(arm_plans):
+    return [(p.label, p.days) for p in arm_plans]
+
+
+def test_builtin_double_blind_arms_merge_into_one_treatment_phase_of_112_days():
+    protocol = Protocol.objects.get(slug="ldn-fm-2013")
+    arms = {arm.code: arm.pk for arm in protocol.arms.all()}
+    blinded = [("Baseline", 14), ("Treatment", 112), ("Follow-up", 28)]
+    assert shape(protocol.layout.plans(arms["A"], True)) == blinded
+    assert shape(protocol.layout.plans(arms["B"], True)) == blinded
+    assert shape(protocol.layout.plans(arms["B"], False)) == [
+        ("Baseline", 14),
+        ("Placebo", 28),
+        ("LDN", 84),
+        ("Follow-up", 28),
     ]
-    assert [s.label(blinded=False) for s in spans] == ["Baseline", "Placebo", "LDN", "Follow-up"]
+    assert protocol.blinding_problem() is None
+
+
+def test_the_single_arm_pilot_merges_its_treatment_days_15_to_84():
+    protocol = Protocol.objects.get(slug="ldn-fm-2009")
+    (arm,) = protocol.arms.all()
+    schedule = Schedule(START, protocol.layout.plans(arm.pk, True))
+    treatment = schedule.span_on(dt.date(2026, 1, 15))
+    assert (treatment.kind, treatment.label, treatment.days) == (None, "Treatment", 70)
+    assert (treatment.first_study_day, treatment.end) == (15, dt.date(2026, 3, 25))
+    assert shape(schedule) == [("Baseline", 14), ("Treatment", 70), ("Washout", 14)]
+
+
+def test_treatment_periods_on_the_same_days_are_numbered_not_merged():
+    same_days = layout(
+        A=[("baseline", 14), ("ldn", 56), ("placebo", 56)],
+        B=[("baseline", 14), ("placebo", 56), ("ldn", 56)],
+    )
+    for code in "AB":
+        assert [(p.kind, p.label) for p in same_days.plans(code, True)] == [
+            ("baseline", "Baseline"),
+            (None, "Treatment period 1"),
+            (None, "Treatment period 2"),
+        ]
+
+
+def test_a_period_with_the_same_treatment_in_every_arm_is_not_numbered():
+    # A placebo run-in in both arms: "Treatment period 1" would name it.
+    run_in = layout(
+        A=[("placebo", 14), ("ldn", 28)],
+        B=[("placebo", 14), ("placebo", 28)],
+    )
+    assert shape(run_in.plans("A", True)) == [("Treatment", 42)]
+
+
+def test_separate_treatment_runs_are_numbered_after_merging():
+    runs = layout(
+        A=[("ldn", 20), ("placebo", 36), ("washout", 7), ("placebo", 28)],
+        B=[("placebo", 36), ("ldn", 20), ("washout", 7), ("ldn", 28)],
+    )
+    assert shape(runs.plans("B", True)) == [
+        ("Treatment period 1", 56),
+        ("Washout", 7),
+        ("Treatment period 2", 28),
+    ]
+    assert runs.blinding_problem() is None
 
 
 @pytest.mark.parametrize(
-    ("blinding", "patient_blinded", "physician_blinded"),
-    [("open", False, False), ("single", True, False), ("double", True, True)],
+    "arm_b",
+    [
+        [("baseline", 14), ("placebo", 28), ("ldn", 70), ("followup", 28)],  # shorter
+        [("baseline", 7), ("placebo", 28), ("ldn", 84), ("followup", 35)],  # starts earlier
+        [("baseline", 14), ("placebo", 28), ("ldn", 84), ("followup", 14)],  # ends earlier
+    ],
 )
-def test_who_is_blinded(blinding, patient_blinded, physician_blinded):
-    enrollment = EnrollmentFactory()
-    enrollment.protocol.blinding = blinding
-    assert enrollment.is_blinded_for(enrollment.patient) is patient_blinded
-    assert enrollment.is_blinded_for(enrollment.physician) is physician_blinded
-    assert enrollment.is_blinded_for(CoordinatorFactory()) is False
-
-
-def test_unblinding_the_protocol_or_the_patient_lifts_blinding():
-    enrollment = EnrollmentFactory()
-    enrollment.unblinded_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    assert not enrollment.is_blinded_for(enrollment.physician)
-    other = EnrollmentFactory()
-    other.protocol.unblinded_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    assert not other.is_blinded_for(other.physician)
-    assert not other.is_blinded_for(other.patient)
+def test_arms_a_blinded_reader_could_tell_apart_are_a_problem(arm_b):
+    different = layout(
+        A=[("baseline", 14), ("ldn", 84), ("placebo", 28), ("followup", 28)], B=arm_b
+    )
+    problem = different.blinding_problem()
+    assert "tell the arms apart" in problem
+    assert "arm A: Baseline 14 d → Treatment 112 d → Follow-up 28 d" in problem
 
 
 def test_one_entry_per_enrollment_and_day_is_enforced_by_the_database():

@@ -141,7 +141,7 @@ def test_blinded_physician_sees_neutral_labels_and_no_arm(client, alice):
     client.force_login(alice)
     for url in ("/physician/", detail_url(enrollment.study_id)):
         page = client.get(url).content.decode()
-        assert "Treatment period 1" in page
+        assert "Treatment, day 5" in page
         assert "Placebo" not in page
         assert "LDN" not in page
         assert "Blinded" in page
@@ -156,9 +156,12 @@ def test_single_blind_protocol_shows_the_physician_real_labels(client, alice):
     assert "Placebo" in page and "Treatment period" not in page
 
 
-def test_coordinator_sees_real_labels_on_a_double_blind_protocol(client):
+def test_only_allocation_access_sees_real_labels_on_a_double_blind_protocol(client):
     EnrollmentFactory(arm=builtin_arm("ldn-fm-2013", "B"), start_date=dt.date(2026, 2, 20))
     client.force_login(CoordinatorFactory())
+    page = client.get("/physician/").content.decode()
+    assert "Treatment, day 5" in page and "Placebo" not in page
+    client.force_login(CoordinatorFactory(allocation_access=True))
     page = client.get("/physician/").content.decode()
     assert "Placebo, day 5" in page
 
@@ -167,8 +170,8 @@ def test_unblinded_enrollment_shows_real_labels_to_its_physician(client, alice):
     enrollment = EnrollmentFactory(
         physician=alice, arm=builtin_arm("ldn-fm-2013", "B"), start_date=dt.date(2026, 2, 20)
     )
-    enrollment.unblinded_at = NOW
-    enrollment.unblinding_reason = "Emergency"
+    enrollment.care_team_unblinded_at = NOW
+    enrollment.care_team_unblinding_reason = "Emergency"
     enrollment.save()
     client.force_login(alice)
     assert "Placebo, day 5" in client.get("/physician/").content.decode()
@@ -218,11 +221,11 @@ def test_patient_list_query_count_does_not_grow_with_patients(
 ):
     client.force_login(alice)
     add_patients(alice, 2)
-    # session, user, enrollments (with last entry), phases, recent entries
-    with django_assert_num_queries(5):
+    # session, user, enrollments (with last entry), arms, phases, recent entries
+    with django_assert_num_queries(6):
         client.get("/physician/")
     add_patients(alice, 10)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         response = client.get("/physician/")
     assert len(response.context["rows"]) == 12
 
@@ -231,10 +234,10 @@ def test_patient_page_query_count_does_not_grow_with_entries(
     client, enrollment, alice, django_assert_num_queries
 ):
     client.force_login(alice)
-    # session, user, enrollment, phases, entries, summary aggregate
-    with django_assert_num_queries(6):
+    # session, user, enrollment, arms, phases, entries, summary aggregate
+    with django_assert_num_queries(7):
         client.get(detail_url("FM-001"))
     for offset in range(1, 18):
         EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=offset))
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         client.get(detail_url("FM-001"))

@@ -39,8 +39,20 @@ def test_seed_demo_creates_the_demo_accounts_once(settings):
     counts = (User.objects.count(), Enrollment.objects.count(), DiaryEntry.objects.count())
     call_command("seed_demo", stdout=StringIO())
     assert (User.objects.count(), Enrollment.objects.count(), DiaryEntry.objects.count()) == counts
-    assert counts[0] == 9 and counts[1] == 6 and counts[2] > 100
+    assert counts[0] == 11 and counts[1] == 6 and counts[2] > 100
     assert "ldn-demo-2026" in out.getvalue() and "patient1" in out.getvalue()
+    # The coordinator is blinded; the statistician has allocation access; the superuser
+    # who grants it is blinded too.
+    rights = {
+        user.username: (user.is_staff, user.is_superuser, user.has_allocation_access)
+        for user in User.objects.filter(username__in=["admin", "coordinator", "statistician"])
+    }
+    assert rights == {
+        "admin": (True, True, False),
+        "coordinator": (True, False, False),
+        "statistician": (True, False, True),
+    }
+    assert "statistician" in out.getvalue()
 
 
 def test_seed_demo_gives_every_screen_something_to_show(settings, client):

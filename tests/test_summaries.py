@@ -14,6 +14,7 @@ import pytest
 from pytest import approx
 
 from diary import summaries
+from diary.blinding import UNBLINDED_FILE as UNBLINDED
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,
@@ -113,7 +114,7 @@ def phases_of(result, study_id):
 
 
 def test_per_phase_figures_of_one_patient(p1, protocol):
-    result = only(summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(protocol.enrollments.all(), AS_OF, UNBLINDED))
     baseline, ldn, placebo = phases_of(result, "P1")
 
     assert (baseline.order, baseline.kind, baseline.label) == (1, "baseline", "Baseline")
@@ -150,7 +151,7 @@ def test_per_phase_figures_of_one_patient(p1, protocol):
 
 
 def test_phase_in_progress_on_the_as_of_date(p1, protocol):
-    result = only(summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(protocol.enrollments.all(), AS_OF, UNBLINDED))
     placebo = phases_of(result, "P1")[2]
     # Jan 10-12 elapsed; Jan 11 voided; Jan 13 is after the as-of date.
     assert (placebo.elapsed_days, placebo.entries) == (3, 2)
@@ -164,7 +165,7 @@ def test_phase_in_progress_on_the_as_of_date(p1, protocol):
 
 
 def test_phase_not_begun_has_zero_elapsed_days_and_no_figures(p1, protocol):
-    result = only(summaries.summarize(protocol.enrollments.all(), day(3), unblinded=True))
+    result = only(summaries.summarize(protocol.enrollments.all(), day(3), UNBLINDED))
     baseline, ldn, placebo = phases_of(result, "P1")
     assert (baseline.elapsed_days, baseline.entries) == (3, 2)
     assert baseline.pain_endpoint is None
@@ -175,7 +176,7 @@ def test_phase_not_begun_has_zero_elapsed_days_and_no_figures(p1, protocol):
 
 
 def test_patient_without_baseline_entries_has_no_reduction(cohort):
-    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, UNBLINDED))
     baseline, ldn, placebo = phases_of(result, "P3")
     assert (baseline.entries, baseline.pain_mean, baseline.compliance_pct) == (0, None, 0.0)
     assert (ldn.entries, ldn.pain_mean) == (1, approx(6.0))
@@ -185,7 +186,7 @@ def test_patient_without_baseline_entries_has_no_reduction(cohort):
 
 
 def test_withdrawn_patient_stops_elapsing_at_withdrawal(cohort):
-    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, UNBLINDED))
     baseline, placebo, ldn = phases_of(result, "P4")
     assert (baseline.elapsed_days, baseline.entries) == (4, 4)
     assert (placebo.elapsed_days, placebo.entries) == (2, 1)
@@ -198,7 +199,7 @@ def test_baseline_mean_of_zero_gives_no_reduction(protocol, physician):
     patient = enroll(protocol, "A", physician)
     add(patient, 1, 0)
     add(patient, 5, 3)
-    result = only(summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(protocol.enrollments.all(), AS_OF, UNBLINDED))
     assert phases_of(result, patient.study_id)[1].pain_reduction_pct is None
 
 
@@ -206,7 +207,7 @@ def test_baseline_mean_of_zero_gives_no_reduction(protocol, physician):
 
 
 def test_cohort_figures_per_phase_kind_pool_both_arms(cohort):
-    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, UNBLINDED))
     baseline, ldn, placebo = result.cohort
     assert [c.kind for c in result.cohort] == ["baseline", "ldn", "placebo"]
     assert [c.label for c in result.cohort] == ["Baseline", "LDN", "Placebo"]
@@ -245,7 +246,7 @@ def test_cohort_figures_per_phase_kind_pool_both_arms(cohort):
 
 
 def test_ldn_versus_placebo_uses_patients_with_both(cohort):
-    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, UNBLINDED))
     comparison = result.ldn_vs_placebo
     assert comparison.patients == 2  # P1 and P2
     assert comparison.pain_mean_ldn == approx((4 + 7 / 3) / 2)
@@ -253,56 +254,105 @@ def test_ldn_versus_placebo_uses_patients_with_both(cohort):
     assert comparison.relative_reduction_pct == approx(100 * (5.5 - 19 / 6) / 5.5)
 
 
-def test_blinded_cohort_is_grouped_by_label_without_kinds_or_comparison(cohort, physician):
-    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, user=physician))
+def test_blinded_reader_gets_one_merged_treatment_phase(cohort, physician):
+    """The arms' treatment phases differ in length (5 + 4 days against 4 + 5), so a
+    blinded reader sees one "Treatment" phase, Jan 5-13, in both arms; every figure is
+    taken over it."""
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, physician))
     assert result.blinded is True
     assert result.ldn_vs_placebo is None
     assert [(c.kind, c.label) for c in result.cohort] == [
         ("baseline", "Baseline"),
-        (None, "Treatment period 1"),
-        (None, "Treatment period 2"),
+        (None, "Treatment"),
     ]
-    _, first, second = result.cohort
-    # Period 1 pools arm A's LDN with arm B's placebo.
-    assert first.patients == 4
-    assert first.compliance_pct == approx(100 * 11 / 16)
-    assert first.pain_mean == approx((4 + 4 + 6 + 2) / 4)
-    assert second.patients == 2
-    assert second.compliance_pct == approx(50.0)
-    assert second.pain_mean == approx((7 + 7 / 3) / 2)
+    baseline, treatment = result.cohort
+    assert baseline.patients == 3
+    assert baseline.pain_mean == approx(16 / 3)
+    # P1 7 entries in 8 elapsed days (Jan 11 voided), P2 7 in 8, P3 1 in 8, P4 1 in 2
+    # (withdrawn on Jan 6).
+    assert treatment.patients == 4
+    assert treatment.compliance_pct == approx(100 * 16 / 26)
+    assert treatment.pain_mean == approx((34 / 7 + 23 / 7 + 6 + 2) / 4)
+    assert treatment.pain_reduction_pct_mean == approx(
+        (100 * (7 - 34 / 7) / 7 + 100 * (5 - 23 / 7) / 5 + 100 * (4 - 2) / 4) / 3
+    )
+    p1_baseline, p1_treatment = phases_of(result, "P1")
+    assert (p1_treatment.order, p1_treatment.kind, p1_treatment.label) == (2, None, "Treatment")
+    assert (p1_treatment.start, p1_treatment.end) == (day(5), day(13))
+    assert (p1_treatment.elapsed_days, p1_treatment.entries) == (8, 7)
+    assert p1_treatment.tolerability_mean == approx(90.0)
+    assert p1_treatment.pain_endpoint is None  # the merged phase ends on Jan 13
     for patient in result.patients:
         assert patient.arm is None
-        assert {p.kind for p in patient.phases} == {"baseline", None}
-        assert "LDN" not in {p.label for p in patient.phases}
+        assert [(p.kind, p.label, p.start, p.end) for p in patient.phases] == [
+            ("baseline", "Baseline", day(1), day(4)),
+            (None, "Treatment", day(5), day(13)),
+        ]
 
 
-def test_coordinator_and_unblinded_protocol_see_kinds(cohort, physician):
-    assert not only(
-        summaries.summarize(cohort.enrollments.all(), AS_OF, user=CoordinatorFactory())
-    ).blinded
+def test_blinded_end_point_is_the_last_3_days_of_the_merged_phase(cohort, physician):
+    result = only(summaries.summarize(cohort.enrollments.all(), day(14), physician))
+    p1_treatment = phases_of(result, "P1")[1]
+    assert p1_treatment.pain_endpoint == approx((8 + 1) / 2)  # Jan 11 voided, 12 and 13
+    assert p1_treatment.pain_endpoint_reduction_pct == approx(100 * (7 - 4.5) / 7)
+
+
+@pytest.fixture
+def numbered(physician):
+    """Arms with treatment periods on the same days: a blinded reader sees them numbered."""
+    protocol = ProtocolFactory(slug="same-days", blinding="double")
+    make_arm([("baseline", 4), ("ldn", 4), ("placebo", 4)], code="A", protocol=protocol)
+    make_arm([("baseline", 4), ("placebo", 4), ("ldn", 4)], code="B", protocol=protocol)
+    first = enroll(protocol, "A", physician, study_id="N1")
+    second = enroll(protocol, "B", physician, study_id="N2")
+    for n, pain in ((1, 6), (5, 2), (6, 4), (9, 5)):
+        add(first, n, pain)
+        add(second, n, pain + 1)
+    return protocol
+
+
+def test_treatment_periods_on_the_same_days_are_numbered_for_a_blinded_reader(numbered, physician):
+    result = only(summaries.summarize(numbered.enrollments.all(), AS_OF, physician))
+    assert [(c.kind, c.label, c.patients) for c in result.cohort] == [
+        ("baseline", "Baseline", 2),
+        (None, "Treatment period 1", 2),
+        (None, "Treatment period 2", 2),
+    ]
+    # Period 1 pools arm A's LDN with arm B's placebo: means 3 and 4.
+    assert result.cohort[1].pain_mean == approx(3.5)
+    assert result.cohort[2].pain_mean == approx(5.5)  # one entry each: 5 and 6
+    unblinded = only(summaries.summarize(numbered.enrollments.all(), AS_OF, UNBLINDED))
+    assert [c.label for c in unblinded.cohort] == ["Baseline", "LDN", "Placebo"]
+    assert unblinded.cohort[1].pain_mean == approx((3 + 6) / 2)  # A's LDN 3, B's LDN 6
+
+
+def test_allocation_access_and_an_unblinded_protocol_see_kinds(cohort, physician):
+    statistician = CoordinatorFactory(allocation_access=True)
+    assert not only(summaries.summarize(cohort.enrollments.all(), AS_OF, statistician)).blinded
+    assert only(summaries.summarize(cohort.enrollments.all(), AS_OF, CoordinatorFactory())).blinded
     cohort.unblinded_at = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
     cohort.save()
-    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, user=physician))
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, physician))
     assert not result.blinded
     assert result.ldn_vs_placebo.patients == 2
 
 
 def test_screening_enrollments_are_left_out(protocol, physician):
     enroll(protocol, "A", physician, status="screening")
-    assert summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True) == []
+    assert summaries.summarize(protocol.enrollments.all(), AS_OF, UNBLINDED) == []
 
 
-def test_summary_takes_five_queries_for_any_number_of_patients(
+def test_summary_takes_four_queries_for_any_number_of_patients(
     cohort, protocol, physician, django_assert_num_queries
 ):
-    # enrollments, arms with protocols, phases, the patients' figures, the cohort's
-    with django_assert_num_queries(5):
-        summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True)
+    # enrollments, protocols with their arms' phases, the patients' figures, the cohort's
+    with django_assert_num_queries(4):
+        summaries.summarize(protocol.enrollments.all(), AS_OF, UNBLINDED)
     for _ in range(10):
         patient = enroll(protocol, "B", physician)
         add(patient, 1, 5)
-    with django_assert_num_queries(5):
-        results = summaries.summarize(protocol.enrollments.all(), AS_OF, unblinded=True)
+    with django_assert_num_queries(4):
+        results = summaries.summarize(protocol.enrollments.all(), AS_OF, UNBLINDED)
     assert len(results[0].patients) == 14
 
 
@@ -311,10 +361,10 @@ def test_cohort_alone_gives_the_same_figures_in_two_queries(
     cohort, physician, reader, django_assert_num_queries
 ):
     """The cohort page asks only for the cohort: the same rows, without the patients."""
-    kwargs = {"unblinded": True} if reader == "unblinded" else {"user": physician}
-    full = only(summaries.summarize(cohort.enrollments.all(), AS_OF, **kwargs))
-    with django_assert_num_queries(2):  # protocols, the cohort aggregate
-        alone = only(summaries.cohort_summaries(cohort.enrollments.all(), AS_OF, **kwargs))
+    reader = UNBLINDED if reader == "unblinded" else physician
+    full = only(summaries.summarize(cohort.enrollments.all(), AS_OF, reader))
+    with django_assert_num_queries(2):  # protocols with their phases, the cohort aggregate
+        alone = only(summaries.cohort_summaries(cohort.enrollments.all(), AS_OF, reader))
     assert alone.patients == []
     assert alone.enrollments == full.enrollments == 4
     assert alone.cohort == full.cohort
@@ -324,13 +374,13 @@ def test_cohort_alone_gives_the_same_figures_in_two_queries(
 
 def test_no_enrollment_gives_no_summary(cohort):
     none = cohort.enrollments.none()
-    assert summaries.cohort_summaries(none, AS_OF, unblinded=True) == []
-    assert summaries.summarize(none, AS_OF, unblinded=True) == []
+    assert summaries.cohort_summaries(none, AS_OF, UNBLINDED) == []
+    assert summaries.summarize(none, AS_OF, UNBLINDED) == []
 
 
 def test_figures_are_plain_numbers_on_every_database(cohort):
     """PostgreSQL sums bigints as numeric; figures must stay int/float (JSON, charts)."""
-    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, unblinded=True))
+    result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, UNBLINDED))
     rows = [*result.cohort, result.ldn_vs_placebo]
     rows += [phase for patient in result.patients for phase in patient.phases]
     for row in rows:

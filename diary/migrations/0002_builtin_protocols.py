@@ -1,5 +1,6 @@
-"""The two built-in protocols of shared/DOMAIN.md."""
+"""The two built-in protocols: the 2013 double-blind crossover and the 2009 pilot."""
 
+import secrets
 from decimal import Decimal
 
 from django.db import migrations
@@ -12,8 +13,6 @@ PROTOCOLS = [
         "name": "Fibromyalgia, double-blind crossover (Younger et al. 2013)",
         "blinding": "double",
         "block_size": 4,
-        # Published so the allocation sequence can be reproduced and audited.
-        "randomization_seed": "ldn-fm-2013",
         "arms": {
             "A": [("baseline", 14), ("ldn", 84), ("placebo", 28), ("followup", 28)],
             "B": [("baseline", 14), ("placebo", 28), ("ldn", 84), ("followup", 28)],
@@ -24,7 +23,6 @@ PROTOCOLS = [
         "name": "Fibromyalgia, single-blind pilot (Younger & Mackey 2009)",
         "blinding": "single",
         "block_size": 1,
-        "randomization_seed": "ldn-fm-2009",
         "arms": {
             "P": [("baseline", 14), ("placebo", 14), ("ldn", 56), ("washout", 14)],
         },
@@ -43,7 +41,9 @@ def create_protocols(apps, schema_editor):
                 "name": spec["name"],
                 "blinding": spec["blinding"],
                 "block_size": spec["block_size"],
-                "randomization_seed": spec["randomization_seed"],
+                # Secret and different on every installation: a published seed would
+                # let anyone compute the allocation sequence.
+                "randomization_seed": secrets.token_hex(16),
             },
         )
         if not created:

@@ -43,9 +43,12 @@ def test_coordinator_enrolls_and_the_invited_patient_records_her_first_day(
     page.fill("#id_timezone", TZ)
     page.locator("input[name=_save]").click()
     expect(page.locator(".messagelist")).to_contain_text("invitation to choose a password")
-    expect(page.locator(".messagelist")).to_contain_text("FM-501 was allocated to arm")
+    # A blinded coordinator: the allocation is concealed from her.
+    expect(page.locator(".messagelist")).to_contain_text(
+        "FM-501 is enrolled; her arm is concealed."
+    )
     enrollment = Enrollment.objects.get(study_id="FM-501")
-    assert enrollment.randomization_number == 0
+    assert enrollment.randomization_number == 1
 
     (invitation,) = mail.outbox
     assert invitation.to == ["maria@example.org"]

@@ -77,7 +77,7 @@ def test_patient_fills_and_saves_a_day_by_taps_on_a_phone(
     sign_in(page, expect, live_server.url, enrollment.patient)
     assert_fits_the_screen(page)
     expect(page.get_by_text("Study day 18")).to_be_visible()
-    expect(page.get_by_text("Treatment period 1, day 4 of 84")).to_be_visible()
+    expect(page.get_by_text("Treatment, day 4 of 84")).to_be_visible()
     expect(page.get_by_text("LDN")).to_have_count(0)  # blinded: no treatment names
     # The last 7 days: yesterday is missing and still open, 4 days ago is missing and
     # locked, today is not recorded yet.

@@ -24,6 +24,16 @@ from diary.models import (
 )
 
 PASSWORD = "ldn-demo-2026"
+# username, role, rights. The coordinator is blinded like the physicians; only the
+# statistician has allocation access; the superuser manages accounts (and is blinded).
+DEMO_ACCOUNTS = [
+    ("admin", Role.COORDINATOR, {"is_superuser": True}),
+    ("coordinator", Role.COORDINATOR, {}),
+    ("statistician", Role.COORDINATOR, {"allocation_access": True}),
+    ("physician1", Role.PHYSICIAN, {}),
+    ("physician2", Role.PHYSICIAN, {}),
+    *((f"patient{n}", Role.PATIENT, {}) for n in range(1, 7)),
+]
 SPANISH_SPEAKING = {"patient2": "es"}
 
 # study_id, patient, physician, protocol, arm, days since start (day 1 = 0),
@@ -109,7 +119,12 @@ class Command(BaseCommand):
             created = self.seed()
         self.stdout.write(f"Demo data ready ({created} new records).")
         self.stdout.write(f"Demo logins (local use only), password for all: {PASSWORD}")
-        self.stdout.write("  coordinator  study coordinator, admin at /admin/")
+        self.stdout.write("  coordinator  study coordinator (blinded), admin at /admin/")
+        self.stdout.write(
+            "  statistician coordinator with allocation access (unblinded: arms, seeds, "
+            "unblinding, unblinded files)"
+        )
+        self.stdout.write("  admin        superuser (blinded): grants allocation access")
         for physician in ("physician1", "physician2"):
             ids = ", ".join(row[0] for row in DEMO_ENROLLMENTS if row[2] == physician)
             self.stdout.write(f"  {physician}   physician of {ids}")
@@ -122,23 +137,16 @@ class Command(BaseCommand):
     def seed(self) -> int:
         created = 0
         users = {}
-        accounts = [
-            ("coordinator", Role.COORDINATOR),
-            ("physician1", Role.PHYSICIAN),
-            ("physician2", Role.PHYSICIAN),
-        ]
-        accounts += [(f"patient{n}", Role.PATIENT) for n in range(1, 7)]
-        for username, role in accounts:
+        for username, role, rights in DEMO_ACCOUNTS:
             user, new = User.objects.get_or_create(
                 username=username,
-                defaults={"role": role, "email": f"{username}@example.org"},
+                defaults={"role": role, "email": f"{username}@example.org", **rights},
             )
             if new:
                 user.set_password(PASSWORD)
-                if role == Role.COORDINATOR:
-                    user.is_superuser = True
                 # A Spanish-speaking patient: her reminder e-mails are in Spanish.
                 user.language = SPANISH_SPEAKING.get(username, "")
+                user._change_reason = "Demo data"
                 user.save()
                 created += 1
             users[username] = user
@@ -171,6 +179,7 @@ class Command(BaseCommand):
             if withdrawn_after is not None:
                 enrollment.withdrawn_on = enrollment.start_date + dt.timedelta(days=withdrawn_after)
                 enrollment.withdrawal_reason = "Moved away from the study site."
+            enrollment._change_reason = "Demo data"
             enrollment.save()
             created += 1
             created += self.seed_entries(enrollment, today, study_id)

@@ -1,0 +1,69 @@
+"""Accounts: who may change whose role and rights, and the record of every change.
+
+A change of role, staff, superuser, active or allocation access widens or narrows what
+someone sees, and a change of e-mail decides who can recover the account: each needs a
+reason and is an audit event. Nobody changes their own role or rights; only a superuser
+changes superuser rights and allocation access, and a superuser's account; allocation
+access is for staff accounts only. Staff never set another person's password: they send
+a link (diary.study.send_password_link), so every entry stays attributable to the
+person who signed in.
+"""
+
+from __future__ import annotations
+
+from diary.models import AuditAction, AuditEvent, User
+
+RIGHTS_FIELDS = ["role", "is_staff", "is_superuser", "is_active", "allocation_access"]
+# Changes that need a reason and are audit events.
+AUDITED_FIELDS = [*RIGHTS_FIELDS, "email"]
+SUPERUSER_ONLY_FIELDS = ["is_superuser", "allocation_access", "groups", "user_permissions"]
+
+
+def locked_fields(editor: User, account: User | None) -> list[str]:
+    """The fields of `account` (None: a new account) that `editor` may not change."""
+    locked = []
+    if account is not None and account.pk == editor.pk:
+        locked += [*RIGHTS_FIELDS, "groups", "user_permissions"]
+    if not editor.is_superuser:
+        locked += SUPERUSER_ONLY_FIELDS
+        if account is not None and account.is_superuser:
+            locked += [*AUDITED_FIELDS, "groups", "user_permissions"]
+    return list(dict.fromkeys(locked))
+
+
+def rights_problems(values: dict) -> dict[str, str]:
+    """{field: what to fix} for rights that do not go together."""
+    staff = values.get("is_staff") or values.get("role") == "coordinator"
+    if values.get("allocation_access") and not staff:
+        return {
+            "allocation_access": "Allocation access is for staff accounts only (a "
+            "coordinator, or staff status)."
+        }
+    return {}
+
+
+def rights_changes(before: dict, account: User) -> dict[str, str]:
+    """{field: "old → new"} for the audited fields that differ from `before`."""
+    changes = {}
+    for name in AUDITED_FIELDS:
+        old, new = before.get(name), getattr(account, name)
+        if old != new and not (old is None and new is False):  # a new account's "no"
+            changes[name] = f"{old} → {new}"
+    return changes
+
+
+def rights_of(account: User | None) -> dict:
+    """The audited fields of `account` (all None for a new one)."""
+    return {name: getattr(account, name, None) for name in AUDITED_FIELDS}
+
+
+def record_rights_change(account: User, changes: dict[str, str], *, by, reason: str) -> None:
+    """The audit event of a change of rights (the history row has the same reason)."""
+    if changes:
+        AuditEvent.objects.create(
+            action=AuditAction.ACCOUNT_CHANGED,
+            actor=by,
+            user=account,
+            reason=reason,
+            details={"account": account.username, **changes},
+        )
