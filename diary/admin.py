@@ -64,9 +64,35 @@ class ReasonForm(forms.ModelForm):
     )
 
 
-class ReasonAdmin(SimpleHistoryAdmin):
-    """Asks for a reason on every change, records it with who and when; no deleting.
-    Old versions can be read, never saved back over current data."""
+class HistoryAdmin(SimpleHistoryAdmin):
+    """Old versions can be read, never saved back over current data, and their values
+    are shown as the reader may see them."""
+
+    def concealed_fields(self, request, obj) -> set[str]:
+        """Fields whose values this reader may not see in `obj`'s history."""
+        return set()
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # Reading an old version only: a POST would save it over the current data.
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        previous = None
+        for current in historical_records:
+            if previous is not None:
+                hidden = self.concealed_fields(request, previous.instance)
+                delta = previous.diff_against(
+                    current, foreign_keys_are_objs=foreign_keys_are_objs, excluded_fields=hidden
+                )
+                helper = self.get_historical_record_context_helper(request, previous)
+                previous.history_delta_changes = helper.context_for_delta_changes(delta)
+            previous = current
+
+
+class ReasonAdmin(HistoryAdmin):
+    """Asks for a reason on every change, records it with who and when; no deleting."""
 
     reason_on_add = False
 
@@ -103,30 +129,6 @@ class ReasonAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # clinical records are corrected, never deleted
-
-    # History pages (django-simple-history) -----------------------------------------
-
-    def concealed_fields(self, request, obj) -> set[str]:
-        """Fields whose values this reader may not see in `obj`'s history."""
-        return set()
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        # Reading an old version only: a POST would save it over the current data.
-        if request.method != "GET":
-            return HttpResponseNotAllowed(["GET"])
-        return super().history_form_view(request, object_id, version_id, extra_context)
-
-    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
-        previous = None
-        for current in historical_records:
-            if previous is not None:
-                hidden = self.concealed_fields(request, previous.instance)
-                delta = previous.diff_against(
-                    current, foreign_keys_are_objs=foreign_keys_are_objs, excluded_fields=hidden
-                )
-                helper = self.get_historical_record_context_helper(request, previous)
-                previous.history_delta_changes = helper.context_for_delta_changes(delta)
-            previous = current
 
 
 def reader_displays(request, key: str, build) -> SimpleNamespace:
@@ -282,7 +284,7 @@ class AccountAddForm(AccountForm):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, SimpleHistoryAdmin):
+class UserAdmin(BaseUserAdmin, HistoryAdmin):
     form = AccountForm
     add_form = AccountAddForm
     add_form_template = None
@@ -671,17 +673,21 @@ class ProtocolAdmin(ReasonAdmin):
 
     def unblind_view(self, request, pk):
         protocol = get_object_or_404(Protocol, pk=pk)
+
+        def act(data):
+            study.unblind_protocol(protocol, by=request.user, reason=data["reason"])
+            return (
+                f"{protocol.slug} is unblinded: physicians, coordinators and files now see "
+                "arms, treatment phases and the LDN-versus-placebo comparison. Patients "
+                "are not told by it."
+            )
+
         return reason_page(
             self,
             request,
             protocol,
             form=UnblindForm(request.POST or None),
-            act=lambda data: (
-                study.unblind_protocol(protocol, by=request.user, reason=data["reason"]),
-                f"{protocol.slug} is unblinded: physicians, coordinators and files now see "
-                "arms, treatment phases and the LDN-versus-placebo comparison. Patients "
-                "are not told by it.",
-            )[1],
+            act=act,
             title=f"Unblind protocol {protocol.slug}",
             explanation=(
                 "End of study or analysis: physicians, coordinators and blinded files see "
@@ -1229,16 +1235,20 @@ class EnrollmentAdmin(ReasonAdmin):
 
     def unblind_care_team_view(self, request, pk):
         enrollment = self._enrollment(request, pk)
+
+        def act(data):
+            study.unblind_care_team(enrollment, by=request.user, reason=data["reason"])
+            return (
+                f"The care team of {enrollment.study_id} now sees her arm and treatment "
+                "phases; she stays blinded."
+            )
+
         return reason_page(
             self,
             request,
             enrollment,
             form=UnblindForm(request.POST or None),
-            act=lambda data: (
-                study.unblind_care_team(enrollment, by=request.user, reason=data["reason"]),
-                f"The care team of {enrollment.study_id} now sees her arm and treatment "
-                "phases; she stays blinded.",
-            )[1],
+            act=act,
             title=f"Unblind the care team for {enrollment.study_id}",
             explanation=(
                 "For this one patient (e.g. an emergency), her physician and the "
@@ -1263,20 +1273,22 @@ class EnrollmentAdmin(ReasonAdmin):
                 f" Her treatment window lasts until {end:%Y-%m-%d}: telling her now ends her "
                 "blinding mid-treatment, which needs your explicit confirmation."
             )
+
+        def act(data):
+            study.tell_patient(
+                enrollment,
+                by=request.user,
+                reason=data["reason"],
+                mid_treatment_confirmed=data.get("confirm_mid_treatment", False),
+            )
+            return f"{enrollment.study_id} now sees her arm and the names of her phases."
+
         return reason_page(
             self,
             request,
             enrollment,
             form=form,
-            act=lambda data: (
-                study.tell_patient(
-                    enrollment,
-                    by=request.user,
-                    reason=data["reason"],
-                    mid_treatment_confirmed=data.get("confirm_mid_treatment", False),
-                ),
-                f"{enrollment.study_id} now sees her arm and the names of her phases.",
-            )[1],
+            act=act,
             title=f"Tell {enrollment.study_id} her arm",
             explanation=explanation,
             button="Tell the patient",

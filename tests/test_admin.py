@@ -822,3 +822,19 @@ def test_audit_trail_names_accounts_and_takes_fixed_queries(
         EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
     with django_assert_num_queries(10):
         audit.trail(enrollment, coordinator)
+
+
+def test_an_old_version_can_be_read_but_never_saved_back(client, coordinator):
+    enrollment = EnrollmentFactory()
+    change_enrollment(client, enrollment, timezone="Europe/Madrid", change_reason="Moved")
+    oldest = enrollment.history.earliest()
+    url = f"/admin/diary/enrollment/{enrollment.pk}/history/{oldest.history_id}/"
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"timezone": "America/Los_Angeles", "change_reason": "Revert"})
+    assert response.status_code == 405
+    enrollment.refresh_from_db()
+    assert enrollment.timezone == "Europe/Madrid"
+    doctor = PhysicianFactory()
+    version = doctor.history.earliest()
+    url = f"/admin/diary/user/{doctor.pk}/history/{version.history_id}/"
+    assert client.post(url, {"username": doctor.username}).status_code == 405

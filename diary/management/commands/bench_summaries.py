@@ -18,7 +18,7 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from diary import summaries
+from diary import blinding, summaries
 from diary.models import DiaryEntry, Enrollment, EntrySource, Protocol, Role, User
 
 # The per-patient, per-phase sums under summaries.FIGURES_CTES, written by hand: phases
@@ -147,7 +147,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def treatment_days(arm, start) -> set[dt.date]:
-        schedule = Enrollment(start_date=start, arm=arm).schedule
+        schedule = Enrollment(start_date=start, arm=arm, protocol=arm.protocol).schedule
         return {day for span in schedule if span.is_treatment for day in span.dates()}
 
     def measure(self, as_of: dt.date) -> None:
@@ -156,7 +156,7 @@ class Command(BaseCommand):
         sql = HAND_WRITTEN_SQL.format(offset=DAY_OFFSET[connection.vendor])
 
         def ours():
-            results = summaries.cohort_summaries(enrollments, as_of, unblinded=True)
+            results = summaries.cohort_summaries(enrollments, as_of, blinding.UNBLINDED_FILE)
             assert results[0].cohort
 
         def hand_written():
