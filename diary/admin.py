@@ -620,9 +620,7 @@ class ProtocolAdmin(ReasonAdmin):
         allocation = protocol is not None and blinding.sees_allocation(request.user)
         extra_context = {
             **(extra_context or {}),
-            "can_unblind": allocation
-            and protocol.blinding == Blinding.DOUBLE
-            and not protocol.unblinded_at,
+            "can_unblind": allocation and study.protocol_unblinding_problem(protocol) is None,
             "can_tell_patients": allocation and protocol.blinding != Blinding.OPEN,
             "can_upload_list": allocation,
         }
@@ -1028,9 +1026,9 @@ class EnrollmentAdmin(ReasonAdmin):
 
         return reader_displays(request, "enrollment", build)
 
-    @admin.display(description="Care team unblinded", boolean=True)
+    @admin.display(description="Care team sees arm", boolean=True)
     def care_team_unblinded(self, enrollment):
-        return bool(enrollment.care_team_unblinded_at or enrollment.protocol.unblinded_at)
+        return blinding.care_team_sees_arm(enrollment)
 
     def get_list_display(self, request):
         shown = self._shown(request)
@@ -1182,15 +1180,11 @@ class EnrollmentAdmin(ReasonAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         enrollment = self.get_object(request, object_id)
         allocation = enrollment is not None and blinding.sees_allocation(request.user)
-        protocol = enrollment.protocol if enrollment else None
         extra_context = {
             **(extra_context or {}),
             "can_unblind_care_team": allocation
-            and protocol.blinding == Blinding.DOUBLE
-            and not (enrollment.care_team_unblinded_at or protocol.unblinded_at),
-            "can_tell_patient": allocation
-            and protocol.blinding != Blinding.OPEN
-            and not enrollment.patient_unblinded_at,
+            and study.care_team_unblinding_problem(enrollment) is None,
+            "can_tell_patient": allocation and study.telling_problem(enrollment) is None,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

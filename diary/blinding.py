@@ -73,6 +73,13 @@ def is_blinded(reader, protocol: Protocol, enrollment: Enrollment | None = None)
     return _care_team_blinded(protocol, enrollment)
 
 
+def care_team_sees_arm(enrollment: Enrollment) -> bool:
+    """Whether her physician and the coordinators see her arm."""
+    return enrollment.protocol.blinding == Blinding.OPEN or not _care_team_blinded(
+        enrollment.protocol, enrollment
+    )
+
+
 def schedule_for(enrollment: Enrollment, reader) -> Schedule:
     """The phases of `enrollment` that `reader` may see, with their labels, dates and
     lengths (span_on(day) gives the one a day falls in)."""

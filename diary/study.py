@@ -253,6 +253,34 @@ def _locked_enrollment(enrollment: Enrollment) -> Enrollment:
     return Enrollment.objects.select_for_update().select_related("protocol").get(pk=enrollment.pk)
 
 
+def care_team_unblinding_problem(enrollment: Enrollment) -> str | None:
+    """Why her care team cannot be unblinded (it sees her arm already), or None."""
+    if blinding.care_team_sees_arm(enrollment):
+        return f"The care team of {enrollment.study_id} already sees her arm."
+    return None
+
+
+def telling_problem(enrollment: Enrollment) -> str | None:
+    """Why she cannot be told her arm (she sees it already), or None."""
+    if enrollment.protocol.blinding == Blinding.OPEN:
+        return f"{enrollment.protocol.slug} is open label: she already sees her arm."
+    if enrollment.patient_unblinded_at:
+        return f"{enrollment.study_id} has already been told her arm."
+    return None
+
+
+def protocol_unblinding_problem(protocol: Protocol) -> str | None:
+    """Why `protocol` cannot be unblinded, or None."""
+    if protocol.blinding != Blinding.DOUBLE:
+        return (
+            f"{protocol.slug} is {protocol.get_blinding_display().lower()}: physicians and "
+            "coordinators already see arms and treatments."
+        )
+    if protocol.unblinded_at:
+        return f"{protocol.slug} is already unblinded."
+    return None
+
+
 @transaction.atomic
 def unblind_care_team(enrollment: Enrollment, *, by: User, reason: str) -> None:
     """ "Unblind the care team for this patient" (e.g. an emergency): her physician and
@@ -261,13 +289,9 @@ def unblind_care_team(enrollment: Enrollment, *, by: User, reason: str) -> None:
     reason = required_reason(reason, "unblinding her care team")
     locked = _locked_enrollment(enrollment)
     protocol = locked.protocol
-    if protocol.blinding != Blinding.DOUBLE:
-        raise ValidationError(
-            f"{protocol.slug} is {protocol.get_blinding_display().lower()}: her care team "
-            "already sees her arm."
-        )
-    if locked.care_team_unblinded_at or protocol.unblinded_at:
-        raise ValidationError(f"The care team of {locked.study_id} already sees her arm.")
+    problem = care_team_unblinding_problem(locked)
+    if problem:
+        raise ValidationError(problem)
     _mark(locked, "care_team_", by, reason, "Care team unblinded")
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_CARE_TEAM,
@@ -299,10 +323,9 @@ def tell_patient(
     _require_allocation(by)
     reason = required_reason(reason, "telling the patient her arm")
     locked = _locked_enrollment(enrollment)
-    if locked.protocol.blinding == Blinding.OPEN:
-        raise ValidationError(f"{locked.protocol.slug} is open label: she already sees it.")
-    if locked.patient_unblinded_at:
-        raise ValidationError(f"{locked.study_id} has already been told her arm.")
+    problem = telling_problem(locked)
+    if problem:
+        raise ValidationError(problem)
     mid_treatment = not patient_may_be_told(locked)
     if mid_treatment and not mid_treatment_confirmed:
         end = locked.schedule.treatment_end
@@ -332,13 +355,9 @@ def unblind_protocol(protocol: Protocol, *, by: User, reason: str) -> None:
     _require_allocation(by)
     reason = required_reason(reason, "unblinding the protocol")
     locked = Protocol.objects.select_for_update().get(pk=protocol.pk)
-    if locked.unblinded_at:
-        raise ValidationError(f"{locked.slug} is already unblinded.")
-    if locked.blinding != Blinding.DOUBLE:
-        raise ValidationError(
-            f"{locked.slug} is {locked.get_blinding_display().lower()}: physicians and "
-            "coordinators already see arms and treatments."
-        )
+    problem = protocol_unblinding_problem(locked)
+    if problem:
+        raise ValidationError(problem)
     _mark(locked, "", by, reason, "Unblinded")
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_PROTOCOL, actor=by, protocol=locked, reason=reason
