@@ -1,7 +1,8 @@
 """Allocation concealment on installations made before it:
 
 - a built-in protocol whose seed is still its published slug gets a secret seed from a
-  cryptographic generator (later allocations cannot be computed by anyone);
+  cryptographic generator (later allocations cannot be computed by anyone; the block in
+  progress when this runs may end unbalanced by one, every later block is balanced);
 - randomization numbers count from 1, as the rows of a randomization list do.
 
 Both changes are written into the rows' history with the reason, like any other change.
