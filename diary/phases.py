@@ -167,7 +167,7 @@ class ProtocolLayout:
     def plans(self, arm_key, blinded: bool) -> list[PhasePlan]:
         return (self.blinded if blinded else self.true).get(arm_key, [])
 
-    def blinding_problem(self, names: Mapping[object, str] | None = None) -> str | None:
+    def blinding_problem(self) -> str | None:
         """Why a blinded reader could tell the arms apart from their schedules (arms
         without phases yet are left out), or None when she cannot."""
         shapes = {
@@ -177,10 +177,8 @@ class ProtocolLayout:
         }
         if len({tuple(shape) for shape in shapes.values()}) <= 1:
             return None
-        names = names or {}
         described = "; ".join(
-            f"arm {names.get(key, key)}: "
-            + " → ".join(plan.describe() for plan in self.blinded[key])
+            f"arm {key}: " + " → ".join(plan.describe() for plan in self.blinded[key])
             for key in shapes
         )
         return (
