@@ -96,6 +96,18 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default holds under concurrent saves: write-ahead logging lets
+    # readers go on while one writer writes, every transaction takes the write lock when
+    # it begins (so two saves queue instead of failing to upgrade a read lock), and a
+    # writer waits up to 20 s for the lock instead of answering "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "diary.User"

@@ -904,7 +904,7 @@ class EnrollmentAddForm(forms.ModelForm):
                 self.add_error("protocol", problem)
         email = cleaned.get("email")
         if email:
-            problem = study.patient_account_problem(email)
+            problem = study.patient_account_problem(email, protocol)
             if problem:
                 self.add_error("email", problem)
         return cleaned
@@ -1357,6 +1357,10 @@ class StaffEntryForm(ReasonForm):
                 )
         if cleaned.get("voided") and not (cleaned.get("void_reason") or "").strip():
             self.add_error("void_reason", "Say why the entry is voided.")
+        if not cleaned.get("voided"):
+            # Un-voiding: the old reason goes (the history keeps it); the form's own
+            # "Reason for this change" says why the entry counts again.
+            cleaned["void_reason"] = ""
         return cleaned
 
     def validate_unique(self):

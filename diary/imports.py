@@ -47,6 +47,7 @@ from diary.models import (
     validate_timezone,
 )
 from diary.randomization import assign_arm
+from diary.study import OPEN_STATUSES
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
@@ -475,6 +476,14 @@ class _EnrollmentCheck:
         self.timezones: dict[str, bool] = {}
         self.list_left: dict[int, int | None] = {}
         self.blinding_problems: dict[int, str | None] = {}
+        # A patient takes part in a protocol once at a time: the open enrollments of
+        # the file's patients, (lowercased username, protocol id) -> study ID or line.
+        self.open: dict[tuple[str, int], str] = {
+            (username.lower(), protocol_id): study_id
+            for username, protocol_id, study_id in Enrollment.objects.filter(
+                patient__in=self.users.values(), status__in=OPEN_STATUSES
+            ).values_list("patient__username", "protocol_id", "study_id")
+        }
 
     def row(self, line: int, row: dict) -> tuple[list[str], _PlannedEnrollment | None]:
         """The row's problems, and what to create (None when it is already stored)."""
@@ -509,6 +518,15 @@ class _EnrollmentCheck:
         }
         stored = self.existing.get(study_id.lower())
         if stored is None:
+            if status in OPEN_STATUSES:
+                key = (row["username"].lower(), protocol.pk)
+                if key in self.open:
+                    return [
+                        f"{row['username']} already takes part in {protocol.slug} "
+                        f"({self.open[key]}); a patient has one screening or active "
+                        "enrollment per protocol"
+                    ], None
+                self.open[key] = f"line {line}"
             return [], _PlannedEnrollment(row["username"], row["email"], values)
         return self._compare(stored, row["username"], values), None
 

@@ -392,6 +392,12 @@ class Enrollment(models.Model):
                 fields=["protocol", "randomization_number"],
                 name="one_enrollment_per_randomization_slot",
             ),
+            # A patient takes part in a protocol once at a time.
+            models.UniqueConstraint(
+                fields=["patient", "protocol"],
+                condition=Q(status__in=[EnrollmentStatus.SCREENING, EnrollmentStatus.ACTIVE]),
+                name="one_open_enrollment_per_patient_and_protocol",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -532,23 +538,25 @@ class Enrollment(models.Model):
             if refusal:
                 raise EntryRefused(refusal)
             entry = DiaryEntry.objects.filter(enrollment=locked, date=day).first()
-            created = entry is None
-            if created:
-                entry = DiaryEntry(
-                    enrollment=locked,
-                    date=day,
-                    source=EntrySource.PATIENT,
-                    # DOMAIN.md: first saved by the patient after its day ended.
-                    late=today > day,
-                )
+            if entry is None:
+                entry = DiaryEntry(enrollment=locked, date=day)
+                reason = "Recorded by the patient"
+            elif entry.voided:
+                # A voided day is missing for her; saving it again makes it count with
+                # her new answers. The history keeps the voided values and the reason.
+                entry.voided, entry.void_reason = False, ""
+                reason = "Recorded again by the patient after it was voided"
             elif all(getattr(entry, name) == value for name, value in values.items()):
                 return entry, False
+            else:
+                reason = "Corrected by the patient"
+            if reason != "Corrected by the patient":  # her first save of a counting entry
+                entry.source = EntrySource.PATIENT
+                entry.late = today > day  # first saved after its day ended
             for name, value in values.items():
                 setattr(entry, name, value)
             entry._history_user = user
-            entry._change_reason = (
-                "Recorded by the patient" if created else "Corrected by the patient"
-            )
+            entry._change_reason = reason
             entry.save()
             return entry, True
 
@@ -619,6 +627,10 @@ class DiaryEntry(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(voided=True) | ~Q(void_reason=""), name="void_has_reason"
+            ),
+            # Un-voiding clears the reason (the history keeps it).
+            models.CheckConstraint(
+                condition=Q(voided=True) | Q(void_reason=""), name="void_reason_only_when_voided"
             ),
         ]
 

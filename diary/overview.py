@@ -122,8 +122,9 @@ def history_days(
     enrollment: Enrollment, entries, today: dt.date, schedule: Schedule
 ) -> list[DayRow]:
     """Every day of the enrollment up to today, newest first, with its entry or a gap
-    (the patient's history, labels in her language, phases as she may see them)."""
-    by_date = {entry.date: entry for entry in entries}
+    (the patient's history, labels in her language, phases as she may see them). A
+    voided entry is a gap."""
+    by_date = {entry.date: entry for entry in entries if not entry.voided}
     last = enrollment.last_data_day()
     if last is None:
         return []

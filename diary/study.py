@@ -102,11 +102,31 @@ def schedule_problem(protocol: Protocol, arm: Arm | None) -> str | None:
     return None
 
 
-def patient_account_problem(email: str) -> str | None:
+def patient_account_problem(email: str, protocol: Protocol | None = None) -> str | None:
+    """Why the patient with this e-mail cannot be enrolled (into `protocol`), or None."""
     user = User.objects.filter(email__iexact=email).first()
-    if user is not None and user.role != Role.PATIENT:
+    if user is None:
+        return None
+    if user.role != Role.PATIENT:
         return f"{email} belongs to a {user.get_role_display().lower()} account, not a patient."
-    return None
+    return open_enrollment_problem(user, protocol) if protocol is not None else None
+
+
+OPEN_STATUSES = (EnrollmentStatus.SCREENING, EnrollmentStatus.ACTIVE)
+
+
+def open_enrollment_problem(patient: User, protocol: Protocol) -> str | None:
+    """A patient takes part in a protocol once at a time (the database holds to it)."""
+    existing = Enrollment.objects.filter(
+        patient=patient, protocol=protocol, status__in=OPEN_STATUSES
+    ).first()
+    if existing is None:
+        return None
+    return (
+        f"This patient already takes part in {protocol.slug} as {existing.study_id} "
+        f"({existing.get_status_display().lower()}); complete or withdraw that enrollment "
+        "before enrolling her again."
+    )
 
 
 @transaction.atomic
@@ -125,7 +145,10 @@ def enroll(
     arm is randomized unless an open-label arm was picked; the invitation e-mail goes
     out once the transaction commits, so a failed enrollment invites nobody."""
     arm = enrollment.arm if enrollment.arm_id else None
-    for problem in (arm_pick_problem(enrollment.protocol, arm), patient_account_problem(email)):
+    for problem in (
+        arm_pick_problem(enrollment.protocol, arm),
+        patient_account_problem(email, enrollment.protocol),
+    ):
         if problem:
             raise ValidationError(problem)
     patient = User.objects.filter(email__iexact=email, role=Role.PATIENT).first()

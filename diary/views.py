@@ -118,7 +118,8 @@ def _entry_page(request, enrollment, day: dt.date):
     # Today's page shows her progress and trend, which need every day so far; a past
     # day's page only needs its own entry.
     entries = list(enrollment.entries.all() if is_today else enrollment.entries.filter(date=day))
-    entry = next((e for e in entries if e.date == day), None)
+    # A voided entry is missing for her: the day shows, and saves, as not recorded.
+    entry = next((e for e in entries if e.date == day and not e.voided), None)
     refusal = enrollment.patient_entry_refusal(day, today)
     context = {
         "enrollment": enrollment,

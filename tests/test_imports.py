@@ -747,3 +747,21 @@ def test_the_future_begins_at_midnight_in_the_enrollments_time_zone(tmp_path):
     ]
     run("import_entries", write(tmp_path, ENTRY_HEADER + "JP-001,2026-03-11,5,5,5,no,no,,,\n"))
     assert DiaryEntry.objects.get().enrollment.study_id == "JP-001"
+
+
+def test_a_patient_cannot_be_enrolled_twice_in_one_protocol_by_import(tmp_path, drx):
+    EnrollmentFactory(study_id="FM-900", patient=PatientFactory(username="ann"), physician=drx)
+    rows = (
+        "FM-901,ann,,drx,ldn-fm-2013,,2026-02-01,,,\n"
+        "FM-902,bea,bea@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n"
+        "FM-903,bea,,drx,ldn-fm-2013,,2026-02-01,,screening,\n"
+        "FM-904,bea,,drx,ldn-fm-2009,,2026-02-01,,,\n"
+        "FM-905,ann,,drx,ldn-fm-2013,,2026-02-01,,completed,\n"
+    )
+    problems = fails("import_enrollments", write(tmp_path, ENROLLMENT_HEADER + rows))
+    assert problems == [
+        "line 2: ann already takes part in ldn-fm-2013 (FM-900); a patient has one "
+        "screening or active enrollment per protocol",
+        "line 4: bea already takes part in ldn-fm-2013 (line 3); a patient has one "
+        "screening or active enrollment per protocol",
+    ]

@@ -12,25 +12,10 @@ import secrets
 
 from django.db import migrations
 from django.db.models import F
-from django.utils import timezone
+
+from diary.migration_history import record
 
 SHIFT = 1_000_000  # moves numbers out of the way so the unique constraint holds throughout
-
-
-def _record(apps, model_name, obj, reason):
-    """A history row for `obj` as it is now (what django-simple-history would write)."""
-    historical = apps.get_model("diary", f"Historical{model_name}")
-    values = {
-        field.attname: getattr(obj, field.attname)
-        for field in obj._meta.concrete_fields
-        if field.attname in {f.attname for f in historical._meta.concrete_fields}
-    }
-    historical.objects.create(
-        **values,
-        history_date=timezone.now(),
-        history_type="~",
-        history_change_reason=reason,
-    )
 
 
 def conceal(apps, schema_editor):
@@ -40,14 +25,14 @@ def conceal(apps, schema_editor):
         if protocol.randomization_seed == protocol.slug:
             protocol.randomization_seed = secrets.token_hex(16)
             protocol.save(update_fields=["randomization_seed"])
-            _record(apps, "Protocol", protocol, "A secret seed replaces the published one")
+            record(apps, "Protocol", protocol, "A secret seed replaces the published one")
     randomized = Enrollment.objects.filter(randomization_number__isnull=False)
     if not randomized.exists():
         return
     randomized.update(randomization_number=F("randomization_number") + SHIFT)
     randomized.update(randomization_number=F("randomization_number") - SHIFT + 1)
     for enrollment in randomized:
-        _record(apps, "Enrollment", enrollment, "Randomization numbers count from 1")
+        record(apps, "Enrollment", enrollment, "Randomization numbers count from 1")
 
 
 class Migration(migrations.Migration):
