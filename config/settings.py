@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "diary.security.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the switch's cookie, else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
@@ -63,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "diary.security.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records who made each change in the history tables.
@@ -127,8 +129,11 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 
 # Sessions live in the database so any app server behind the load balancer can serve
-# any request.
+# any request. Patients stay signed in for 14 days; staff are signed out after 30
+# minutes without a request (diary.security.StaffSessionMiddleware).
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 14 * 24 * 3600)
+STAFF_SESSION_IDLE_SECONDS = envint("STAFF_SESSION_IDLE_SECONDS", 30 * 60)
 
 LANGUAGE_CODE = "en"
 # The patient side and its e-mails are translated; each language is named in itself.

@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
@@ -113,11 +114,27 @@ class _Echo:
         return value
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell that begins with one of these as a
+# formula (a tab or carriage return can hide the sign behind it).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
+
+
+def safe_cell(value):
+    """A text cell a spreadsheet would run as a formula gets a leading ' (numbers, and
+    text that is a plain number such as -12.5, stay as they are)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def csv_lines(rows: Iterable[list]) -> Iterator[str]:
-    """CSV text, one line at a time (for StreamingHttpResponse and stdout alike)."""
+    """CSV text, one line at a time (for StreamingHttpResponse and stdout alike). Every
+    CSV the app writes goes through here, so every one is safe to open in a
+    spreadsheet."""
     writer = csv.writer(_Echo(), lineterminator="\n")
     for row in rows:
-        yield writer.writerow(row)
+        yield writer.writerow([safe_cell(value) for value in row])
 
 
 def write_stdout(stdout, lines: Iterable[str]) -> None:

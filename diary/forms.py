@@ -9,10 +9,11 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout, Submit
 from django import forms
 from django.conf import settings
-from django.utils.formats import time_format
+from django.utils.formats import date_format, time_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from diary import summaries
 from diary.models import DIARY_ITEMS, DiaryEntry, Protocol, Role, User
 
 YES_NO = [("yes", _("Yes")), ("no", _("No"))]
@@ -54,6 +55,15 @@ class YesNoField(forms.TypedChoiceField):
             },
             **kwargs,
         )
+
+
+class NotesField(forms.CharField):
+    """Free text counted as the patient sees it: a line break is one character, however
+    the browser sends it (\r\n), and is stored as \n."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n").replace("\r", "\n") if value else value
 
 
 def rating_widget(low: int, high: int) -> forms.RadioSelect:
@@ -114,7 +124,7 @@ class DiaryEntryForm(forms.ModelForm):
             attrs={"min": 0, "max": 100, "step": 1, "inputmode": "numeric", "class": "w-auto"}
         ),
     )
-    notes = forms.CharField(
+    notes = NotesField(
         label=_("Anything else (side effects, events)?"),
         required=False,
         max_length=1000,
@@ -127,17 +137,48 @@ class DiaryEntryForm(forms.ModelForm):
         },
     )
 
+    # A past day's questions name that day instead of "today" and "last night".
+    PAST_DAY_LABELS = {
+        "pain": _("Your average pain on %(day)s"),
+        "fatigue": _("Your average fatigue on %(day)s"),
+        "sleep_quality": _("How well did you sleep the night before %(day)s?"),
+        "vivid_dreams": _("Did you have vivid or unusual dreams the night before %(day)s?"),
+        "headache": _("Did you have a headache on %(day)s?"),
+        "dose_taken": _("Did you take the study capsule on %(day)s?"),
+    }
+    PAST_DAY_REQUIRED = {
+        "vivid_dreams": _(
+            "Answer yes or no: did you have vivid or unusual dreams the night before %(day)s?"
+        ),
+        "headache": _("Answer yes or no: did you have a headache on %(day)s?"),
+        "dose_taken": _("Answer yes or no: did you take the study capsule on %(day)s?"),
+    }
+
     class Meta:
         model = DiaryEntry
         fields = DIARY_ITEMS
 
     def __init__(
-        self, *args, treatment_phase: bool, action: str, submit_label: str = "Save", **kwargs
+        self,
+        *args,
+        treatment_phase: bool,
+        action: str,
+        submit_label: str = "Save",
+        past_day: dt.date | None = None,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         if not treatment_phase:
             del self.fields["dose_taken"]
             del self.fields["tolerability"]
+        if past_day is not None:
+            named = {"day": date_format(past_day, "QUESTION_DAY_FORMAT")}
+            for name, label in self.PAST_DAY_LABELS.items():
+                if name in self.fields:
+                    self.fields[name].label = label % named
+            for name, message in self.PAST_DAY_REQUIRED.items():
+                if name in self.fields:
+                    self.fields[name].error_messages["required"] = message % named
         for name in ("vivid_dreams", "headache", "dose_taken"):
             if name in self.fields and self.instance.pk and not self.is_bound:
                 value = getattr(self.instance, name)
@@ -210,6 +251,26 @@ class ReminderSettingsForm(forms.Form):
         self.helper.add_input(Submit("save", _("Save settings"), css_class="btn-lg w-100"))
 
 
+class AsOfField(forms.DateField):
+    """The day summaries are taken as of: YYYY-MM-DD, today or earlier; blank = today."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            input_formats=["%Y-%m-%d"],
+            widget=forms.DateInput(attrs={"type": "date"}),
+            error_messages={"invalid": "Enter the as-of date as YYYY-MM-DD."},
+            help_text="Blank = today.",
+            **kwargs,
+        )
+
+    def validate(self, value):
+        super().validate(value)
+        problem = value and summaries.as_of_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
+
+
 class CohortFilterForm(forms.Form):
     """Which enrollments the cohort page summarizes; physicians only see their own."""
 
@@ -225,13 +286,7 @@ class CohortFilterForm(forms.Form):
         required=False,
         empty_label="All physicians",
     )
-    as_of = forms.DateField(
-        required=False,
-        label="As of",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter the as-of date as YYYY-MM-DD."},
-        help_text="Blank = today.",
-    )
+    as_of = AsOfField(label="As of")
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -259,13 +314,7 @@ class ExportForm(forms.Form):
         required=False,
         empty_label="All protocols",
     )
-    as_of = forms.DateField(
-        required=False,
-        label="Summaries as of",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter the as-of date as YYYY-MM-DD."},
-        help_text="Blank = today.",
-    )
+    as_of = AsOfField(label="Summaries as of")
     method = "get"
     button = "Download"
 

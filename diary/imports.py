@@ -835,7 +835,8 @@ class _EntryCheck:
         values["tolerability"] = _parsed(
             errors, parse_score, row["tolerability"], "tolerability", 100, False
         )
-        notes = row["notes"]
+        # A line break is one character, as on the diary form.
+        notes = row["notes"].replace("\r\n", "\n").replace("\r", "\n")
         if len(notes) > NOTES_MAX:
             errors.append(
                 f"notes are {len(notes)} characters long; at most {NOTES_MAX} are allowed"

@@ -456,8 +456,6 @@ class Enrollment(models.Model):
         active enrollment, never for future days, days outside the schedule or after a
         withdrawal.
         """
-        if day > today:
-            return gettext("This day has not started yet; you can fill it in on the day itself.")
         if day < self.start_date:
             return gettext(
                 "This day is before your study started (%(start)s), so it has no diary entry."
@@ -465,9 +463,14 @@ class Enrollment(models.Model):
         if self.withdrawn_on and day > self.withdrawn_on:
             return gettext("This day is after you left the study, so it has no diary entry.")
         if not self.contains(day):
-            return gettext(
-                "This day is after the end of your study schedule, so it has no diary entry."
+            return (
+                gettext("Your study schedule ended on %(end)s, so this day has no diary entry.")
+                % {"end": date_format(self.end_date)}
+                if self.end_date
+                else gettext("Your study schedule has no days yet.")
             )
+        if day > today:
+            return gettext("This day has not started yet; you can fill it in on the day itself.")
         if self.status != EnrollmentStatus.ACTIVE:
             return {
                 EnrollmentStatus.SCREENING: gettext(

@@ -109,6 +109,19 @@ def last_week(enrollment, entries, today: dt.date) -> list[dict]:
     return week
 
 
+def days_recorded(enrollment: Enrollment, entries) -> dict:
+    """How many of her diary days she recorded, for the page that closes her diary."""
+    last = enrollment.last_data_day()
+    if last is None:
+        return {"recorded": 0, "days": 0}
+    recorded = {
+        entry.date
+        for entry in entries
+        if not entry.voided and enrollment.start_date <= entry.date <= last
+    }
+    return {"recorded": len(recorded), "days": (last - enrollment.start_date).days + 1}
+
+
 @dataclass
 class DayRow:
     date: dt.date

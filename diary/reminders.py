@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from diary import access
+from diary.languages import language_of
 from diary.models import DiaryEntry, Enrollment, Reminder
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def claim(enrollment: Enrollment, day: dt.date) -> Reminder | None:
 def reminder_message(enrollment: Enrollment, day: dt.date) -> EmailMessage:
     patient = enrollment.patient
     link = settings_link(enrollment)
-    with translation.override(patient.language or settings.LANGUAGE_CODE):
+    with translation.override(language_of(patient)):
         context = {
             "enrollment": enrollment,
             "patient": patient,

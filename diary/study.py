@@ -21,6 +21,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from diary import blinding
+from diary.languages import language_of
 from diary.models import (
     Arm,
     AuditAction,
@@ -205,7 +206,7 @@ def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | Non
         "site_root": settings.SITE_ROOT,
     }
     # In her language: the one the coordinator noted, else the study's default.
-    with translation.override(user.language or settings.LANGUAGE_CODE):
+    with translation.override(language_of(user)):
         subject = render_to_string("diary/email/invitation_subject.txt", context).strip()
         message = render_to_string("diary/email/invitation.txt", context)
     send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])
@@ -237,7 +238,7 @@ def send_password_link(user: User, *, by: User | None) -> None:
         "uid": urlsafe_base64_encode(force_bytes(user.pk)),
         "token": default_token_generator.make_token(user),
     }
-    with translation.override(user.language or settings.LANGUAGE_CODE):
+    with translation.override(language_of(user)):
         subject = render_to_string("registration/password_reset_subject.txt", context).strip()
         message = render_to_string("registration/password_reset_email.html", context)
     send_mail(subject=subject, message=message, from_email=None, recipient_list=[user.email])

@@ -447,6 +447,18 @@ def study_today() -> dt.date:
     return timezone.localdate()
 
 
+def as_of_problem(as_of: dt.date) -> str | None:
+    """Figures are taken as of a day already lived: never after today (a day not yet
+    lived would count as missed)."""
+    today = study_today()
+    if as_of > today:
+        return (
+            f"The as-of date {as_of:%Y-%m-%d} is after today ({today:%Y-%m-%d}); "
+            "pick today or earlier."
+        )
+    return None
+
+
 def _summaries(protocols, reader) -> dict[int, ProtocolSummary]:
     return {
         protocol.pk: ProtocolSummary(

@@ -9,7 +9,13 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse, reverse_lazy
@@ -19,7 +25,7 @@ from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from diary import access, blinding, charts, reminders, summaries
 from diary.exports import (
@@ -38,16 +44,24 @@ from diary.forms import (
     ReminderSettingsForm,
     UnblindedExportForm,
 )
-from diary.models import DiaryEntry, EntryRefused, default_reminder_time
-from diary.overview import enrollment_status_row, history_days, last_week, phase_days
+from diary.languages import is_supported
+from diary.models import DiaryEntry, EnrollmentStatus, EntryRefused, default_reminder_time
+from diary.overview import (
+    current_span,
+    days_recorded,
+    enrollment_status_row,
+    history_days,
+    last_week,
+    phase_days,
+)
 
 ENTRY_FIELDS = DiaryEntryForm.Meta.fields
 
 
 @login_not_required
-@require_GET
+@require_safe
 def healthz(request):
-    """Liveness probe for load balancers: never touches the database."""
+    """Liveness probe for load balancers (GET or HEAD): never touches the database."""
     return HttpResponse("ok", content_type="text/plain")
 
 
@@ -114,7 +128,8 @@ def _entry_page(request, enrollment, day: dt.date):
     today = enrollment.local_today()
     is_today = day == today
     schedule = blinding.schedule_for(enrollment, request.user)
-    span = schedule.span_on(day)
+    # No phase outside her schedule or after she left the study.
+    span = current_span(enrollment, schedule, day)
     # Today's page shows her progress and trend, which need every day so far; a past
     # day's page only needs its own entry.
     entries = list(enrollment.entries.all() if is_today else enrollment.entries.filter(date=day))
@@ -129,13 +144,17 @@ def _entry_page(request, enrollment, day: dt.date):
         "span": span,
         "phase_label": span.patient_label() if span else None,
         "phase_day": span.day_number(day) if span else None,
-        "study_day": schedule.study_day(day),
+        "study_day": schedule.study_day(day) if span else None,
         "entry": entry,
         "refusal": refusal,
+        "ended": enrollment.status in (EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN),
         "form": None,
     }
     if is_today:
-        context["week"] = last_week(enrollment, entries, today)
+        if context["ended"]:
+            context["days"] = days_recorded(enrollment, entries)
+        else:
+            context["week"] = last_week(enrollment, entries, today)
         context["trend"] = charts.pain_trend(enrollment, entries, today, schedule)
     if refusal:
         if request.method == "POST":
@@ -155,6 +174,7 @@ def _entry_page(request, enrollment, day: dt.date):
         treatment_phase=span.is_treatment,
         submit_label=label,
         action=reverse("diary:day", args=[day]),
+        past_day=None if is_today else day,
     )
     if request.method == "POST" and form.is_valid():
         values = {name: form.cleaned_data.get(name) for name in ENTRY_FIELDS}
@@ -287,10 +307,13 @@ def _change_reminders(enrollment, action: str, today: dt.date) -> str:
 def set_language(request):
     """The language switch: Django's set_language (the cookie), and for a signed-in user
     also her account, so her reminder e-mails follow."""
-    response = i18n_views.set_language(request)
     language = request.POST.get("language")
-    if translation.check_for_language(language):
-        _save_account_language(request.user, language)
+    if not is_supported(language):
+        return HttpResponseBadRequest(
+            _("Choose English or Spanish."), content_type="text/plain; charset=utf-8"
+        )
+    response = i18n_views.set_language(request)
+    _save_account_language(request.user, language)
     return response
 
 
@@ -397,7 +420,7 @@ def cohort(request):
         "figures": COHORT_FIGURES,
         "comparison_figures": LDN_VS_PLACEBO_FIGURES,
     }
-    return render(request, "diary/cohort.html", context)
+    return render(request, "diary/cohort.html", context, status=400 if form.errors else 200)
 
 
 # Coordinator downloads -------------------------------------------------------------

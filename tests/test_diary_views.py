@@ -339,7 +339,8 @@ def test_day_after_the_schedule_is_refused(client, enrollment):
     enrollment.save()
     client.force_login(enrollment.patient)
     page = client.get("/diary/").content.decode()
-    assert "after the end of your study schedule" in page
+    assert "Your study schedule ended on Feb. 25, 2026, so this day has no diary entry." in page
+    assert "Study day" not in page  # no phase after the schedule
     assert client.post("/diary/", VALID).status_code == 403
     assert not DiaryEntry.objects.exists()
 

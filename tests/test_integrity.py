@@ -144,3 +144,144 @@ def test_a_patient_cannot_be_enrolled_twice_in_one_protocol(client):
     EnrollmentFactory(patient=first.patient, protocol=first.protocol, study_id="FM-004")
     # Another protocol is no problem either.
     EnrollmentFactory(patient=first.patient, arm=builtin_arm("ldn-fm-2009", "P"))
+
+
+# Input -------------------------------------------------------------------------------
+
+
+def test_notes_count_a_line_break_as_one_character(client, enrollment):
+    client.force_login(enrollment.patient)
+    lines = "\r\n".join(["x" * 99] * 10)  # 990 letters and 9 line breaks: 999 characters
+    response = client.post("/diary/", {**ANSWERS, "notes": lines})
+    assert response.status_code == 302, response.content.decode()
+    entry = DiaryEntry.objects.get()
+    assert entry.notes == "\n".join(["x" * 99] * 10) and len(entry.notes) == 999
+    too_long = lines + "\r\nxx"
+    page = client.post("/diary/", {**ANSWERS, "notes": too_long}).content.decode()
+    assert "(you wrote 1002)" in page
+
+
+def test_a_past_days_questions_name_that_day(client, enrollment):
+    client.force_login(enrollment.patient)
+    page = client.get(f"/diary/{TODAY - dt.timedelta(days=1):%Y-%m-%d}/").content.decode()
+    assert "Did you have a headache on Monday 9 March?" in page
+    assert "Did you take the study capsule on Monday 9 March?" in page
+    assert "How well did you sleep the night before Monday 9 March?" in page
+    assert "today" not in page.split("<form", 1)[1].split("</form>")[0].lower()
+    response = client.post(f"/diary/{TODAY - dt.timedelta(days=1):%Y-%m-%d}/", {"pain": "3"})
+    assert "Answer yes or no: did you have a headache on Monday 9 March?" in (
+        response.content.decode()
+    )
+    today = client.get("/diary/").content.decode()
+    assert "Did you have a headache today?" in today
+
+
+@pytest.mark.parametrize("as_of", ["2026-03-11", "2027-03-01", "garbage", "03/01/2026"])
+def test_an_as_of_after_today_or_not_a_date_is_refused(client, enrollment, as_of):
+    client.force_login(CoordinatorFactory())
+    for url in ("/physician/cohort/", "/exports/"):
+        response = client.get(url, {"as_of": as_of, "what": "summaries.json"})
+        assert response.status_code == 400, url
+        page = response.content.decode()
+        assert "is after today (2026-03-10)" in page or "as YYYY-MM-DD" in page
+    from django.core.management import CommandError, call_command
+
+    if as_of[:4].isdigit() and "-" in as_of:
+        with pytest.raises(CommandError, match="after today"):
+            call_command("export_summaries", "--as-of", as_of)
+
+
+def test_a_nul_byte_in_the_address_or_a_form_is_refused_not_an_error(client, enrollment):
+    client.force_login(CoordinatorFactory())
+    assert client.get("/physician/patients/%00/").status_code == 400
+    assert client.get("/physician/cohort/", {"protocol": "ldn\x00"}).status_code == 400
+    client.force_login(enrollment.patient)
+    response = client.post("/diary/", {**ANSWERS, "notes": "a\x00b"})
+    assert response.status_code == 400
+    assert not DiaryEntry.objects.exists()
+
+
+def test_head_on_healthz_answers_200(client):
+    assert client.head("/healthz").status_code == 200
+    assert client.get("/healthz").content == b"ok"
+
+
+# Ended enrollments -------------------------------------------------------------------
+
+
+def test_a_withdrawn_patient_reads_no_phase_and_a_closed_diary(client):
+    arm = builtin_arm("ldn-fm-2013", "A")
+    start = TODAY - dt.timedelta(days=50)
+    enrollment = EnrollmentFactory(
+        arm=arm, start_date=start, status="withdrawn", withdrawn_on=start + dt.timedelta(33)
+    )
+    client.force_login(enrollment.patient)
+    page = client.get("/diary/").content.decode()
+    assert (
+        "Study day" not in page
+        and "Treatment" not in page.split("<main", 1)[1].split('class="trend')[0]
+    )
+    assert "You left the study on Saturday 21 February 2026." in page
+    assert "Daily reminder e-mail" not in page
+    assert "<form" not in page.split("<main", 1)[1].split("<footer")[0]
+
+
+def test_a_completed_patient_is_thanked_with_a_summary_of_her_days(client):
+    arm = make_arm([("baseline", 10)])
+    enrollment = EnrollmentFactory(
+        arm=arm, protocol=arm.protocol, start_date=TODAY - dt.timedelta(days=20), status="completed"
+    )
+    for offset in range(7):
+        EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
+    client.force_login(enrollment.patient)
+    page = client.get("/diary/").content.decode()
+    assert "You have completed the study. Thank you for taking part!" in page
+    assert "You recorded 7 of your 10 diary days." in page
+    assert "Daily reminder e-mail" not in page
+    future = client.get(f"/diary/{TODAY - dt.timedelta(days=2):%Y-%m-%d}/").content.decode()
+    assert "Your study schedule ended on" in future
+
+
+# Safe files --------------------------------------------------------------------------
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+SUM(1)", "-2+3+cmd|' /C calc'!A0", "@SUM(1,1)"]
+
+
+def test_every_csv_neutralises_cells_a_spreadsheet_would_run(client, enrollment):
+    for offset, note in enumerate(FORMULAS):
+        EntryFactory(
+            enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset), notes=note
+        )
+    EntryFactory(
+        enrollment=enrollment, date=enrollment.start_date + dt.timedelta(9), notes="\t=1+1"
+    )
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("export_entries", stdout=out)
+    client.force_login(CoordinatorFactory())
+    download = client.get("/exports/", {"what": "entries.csv"})
+    for text in (out.getvalue(), b"".join(download.streaming_content).decode()):
+        for note in FORMULAS:
+            assert f",{note}" not in text and f',"{note}' not in text
+        assert "'=HYPERLINK" in text and "'+SUM(1)" in text and "'@SUM(1,1)" in text
+        assert "'-2+3+cmd" in text and "'\t=1+1" in text
+    entry = DiaryEntry.objects.first()
+    entry.pain, entry._change_reason = 1, "=2+2"
+    entry.save()
+    audit = client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit.csv")
+    text = b"".join(audit.streaming_content).decode()
+    assert ",'=2+2\n" in text and ",=2+2" not in text
+    # Numbers stay numbers, negative ones too.
+    from diary.exports import safe_cell
+
+    assert [safe_cell(v) for v in (-3, "-12.5", "+4", 7.5, "2026-03-10")] == [
+        -3,
+        "-12.5",
+        "+4",
+        7.5,
+        "2026-03-10",
+    ]
+    assert safe_cell("\t=1+1") == "'\t=1+1" and safe_cell("\r=1") == "'\r=1"

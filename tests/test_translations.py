@@ -215,10 +215,20 @@ def test_signing_in_remembers_the_browser_language_for_her_emails(client):
     assert patient.language == "es"
 
 
-def test_an_unknown_language_is_ignored(client):
-    response = client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
-    assert response.status_code == 302
-    assert "django_language" not in response.cookies
+def test_a_language_other_than_english_or_spanish_is_refused_and_never_stored(client, enrollment):
+    client.force_login(enrollment.patient)
+    for language in ("xx", "de", "fr", ""):
+        response = client.post("/i18n/setlang/", {"language": language, "next": "/"})
+        assert response.status_code == 400
+        assert "Choose English or Spanish." in response.content.decode()
+        assert "django_language" not in response.cookies
+    enrollment.patient.refresh_from_db()
+    assert enrollment.patient.language in ("", "en")
+    # A language stored before this rule does not break her reminders.
+    type(enrollment.patient).objects.filter(pk=enrollment.patient.pk).update(language="de")
+    with time_machine.travel(dt.datetime.now(enrollment.zoneinfo).replace(hour=21), tick=False):
+        assert reminders.send_due_reminders().sent == 1
+    assert "Pain Diary" in mail.outbox[0].body
 
 
 def test_a_reminder_in_spanish_reads_in_spanish(enrollment):

@@ -1,5 +1,6 @@
 """Integrity rules the database keeps: an entry that is not voided has no void reason,
-and a patient has at most one screening or active enrollment per protocol."""
+and a patient has at most one screening or active enrollment per protocol. Accounts
+whose stored language is neither English nor Spanish go back to the study's default."""
 
 from django.db import migrations, models
 
@@ -16,11 +17,20 @@ def clear_stale_void_reasons(apps, schema_editor):
         record(apps, "DiaryEntry", entry, "Void reason cleared: the entry counts again")
 
 
+def drop_unknown_languages(apps, schema_editor):
+    User = apps.get_model("diary", "User")
+    for user in User.objects.exclude(language__in=["", "en", "es"]):
+        user.language = ""
+        user.save(update_fields=["language"])
+        record(apps, "User", user, "Language reset: only English and Spanish are offered")
+
+
 class Migration(migrations.Migration):
     dependencies = [("diary", "0007_conceal_allocation")]
 
     operations = [
         migrations.RunPython(clear_stale_void_reasons, migrations.RunPython.noop),
+        migrations.RunPython(drop_unknown_languages, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name="diaryentry",
             constraint=models.CheckConstraint(

@@ -48,6 +48,9 @@ class Command(BaseCommand):
     ):
         reader = reader_for(unblinded, reason)
         as_of = iso_date(as_of) if as_of else summaries.study_today()
+        problem = summaries.as_of_problem(as_of)
+        if problem:
+            raise CommandError(problem)
         enrollments = Enrollment.objects.all()
         protocol_obj = protocol_named(protocol) if protocol else None
         if protocol_obj:
