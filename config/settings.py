@@ -5,6 +5,7 @@ least DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, SITE_ROOT and DATABASE_URL; with those
 `manage.py check --deploy` is clean (see README).
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "simple_history",
+    "axes",
     "diary",
 ]
 
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records who made each change in the history tables.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns a refused sign-in into the lockout page (last, as django-axes asks).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -113,6 +117,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "diary.User"
+AUTHENTICATION_BACKENDS = [
+    # Refuses a sign-in that is locked out before the password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -185,6 +194,30 @@ REMINDER_SNOOZE_DAYS = envint("REMINDER_SNOOZE_DAYS", 7)
 # DOMAIN.md: a patient may create or change day D until the end of day D + grace.
 DIARY_GRACE_DAYS = envint("DIARY_GRACE_DAYS", 1)
 
+# Sign-in protection (diary.signin, django-axes): 5 failures for one user name from one
+# address lock that pair for 15 minutes; 20 failures for one user name from anywhere
+# lock the account until a coordinator unlocks it; 3 password-reset e-mails per account
+# and hour.
+SIGN_IN_FAILURES_PER_ADDRESS = envint("SIGN_IN_FAILURES_PER_ADDRESS", 5)
+SIGN_IN_COOLOFF = dt.timedelta(minutes=envint("SIGN_IN_COOLOFF_MINUTES", 15))
+SIGN_IN_FAILURES_PER_ACCOUNT = envint("SIGN_IN_FAILURES_PER_ACCOUNT", 20)
+PASSWORD_RESETS_PER_HOUR = envint("PASSWORD_RESETS_PER_HOUR", 3)
+# How many proxies (load balancers) in front of the app set X-Forwarded-For; 0 = none,
+# use the connection's address.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+AXES_HANDLER = "diary.signin.SignInHandler"
+AXES_FAILURE_LIMIT = SIGN_IN_FAILURES_PER_ADDRESS
+AXES_COOLOFF_TIME = SIGN_IN_COOLOFF
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_RESET_ON_SUCCESS = True
+# A locked-out attempt is refused without counting: the lock ends 15 minutes after the
+# fifth failure, however often she tries meanwhile.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "diary.signin.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "diary.signin.client_ip"
+AXES_VERBOSE = False
+
 # Security headers; all on in production (DEBUG off), overridable from the environment.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", str(not DEBUG))
@@ -204,6 +237,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    # django-axes logs every failed sign-in at INFO; lockouts are warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # Locally (DEBUG) WhiteNoise serves static files straight from the finders, without

@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from diary import views
+from diary.signin import RationedPasswordResetForm
 
 admin.site.site_header = "Pain Diary administration"
 admin.site.site_title = "Pain Diary admin"
@@ -16,6 +18,11 @@ urlpatterns = [
         "accounts/invite/<uidb64>/<token>/",
         views.InvitationView.as_view(),
         name="invitation",
+    ),
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(form_class=RationedPasswordResetForm),
+        name="password_reset",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

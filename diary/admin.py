@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from diary import access, accounts, audit, blinding, imports, study
+from diary import access, accounts, audit, blinding, imports, signin, study
 from diary.exports import csv_lines
 from diary.models import (
     DIARY_ITEMS,
@@ -296,13 +296,15 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
         "is_staff",
         "allocation_access",
         "has_password",
+        "sign_in_locked",
         "last_login",
     ]
     list_filter = ["role", "is_active", "is_staff", "allocation_access"]
+    change_form_template = "admin/diary/user/change_form.html"
     search_fields = ["username", "email", "first_name", "last_name"]
-    readonly_fields = ["password_state", "last_login", "date_joined"]
+    readonly_fields = ["password_state", "sign_in_locked_at", "last_login", "date_joined"]
     fieldsets = [
-        (None, {"fields": ["username", "password_state"]}),
+        (None, {"fields": ["username", "password_state", "sign_in_locked_at"]}),
         ("Personal info", {"fields": ["first_name", "last_name", "email", "language"]}),
         (
             "Role and rights",
@@ -331,6 +333,55 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
     @admin.display(boolean=True, description="Password set")
     def has_password(self, user):
         return user.has_usable_password()
+
+    @admin.display(boolean=True, description="Sign-in locked")
+    def sign_in_locked(self, user):
+        return user.sign_in_locked_at is not None
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/unlock/",
+                self.admin_site.admin_view(self.unlock_view),
+                name="diary_user_unlock",
+            ),
+            *super().get_urls(),
+        ]
+
+    def unlock_view(self, request, pk):
+        account = get_object_or_404(User, pk=pk)
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+
+        def act(data):
+            if account.sign_in_locked_at is None:
+                raise ValidationError(f"{account.username} can sign in already.")
+            signin.unlock(account, by=request.user, reason=data["reason"])
+            return f"{account.username} can sign in again."
+
+        return reason_page(
+            self,
+            request,
+            account,
+            form=UnblindForm(request.POST or None),
+            act=act,
+            title=f"Unlock sign-in for {account.username}",
+            explanation=(
+                "This account was locked after too many wrong passwords. Unlock it once "
+                "you know the attempts were hers (e.g. she called you), not someone "
+                "guessing. Her password does not change."
+            ),
+            button="Unlock sign-in",
+            back="admin:diary_user_change",
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "can_unlock": account is not None and account.sign_in_locked_at is not None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Password")
     def password_state(self, user):

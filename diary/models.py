@@ -48,6 +48,11 @@ class User(AbstractUser):
         "granted and revoked by a superuser.",
     )
 
+    # Locked by too many failed sign-ins from anywhere (diary.signin) until a coordinator
+    # unlocks it; failures are counted from her last sign-in or unlock.
+    sign_in_locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sign_in_unlocked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     objects = UserManager()
     # Who changed an account's role or rights, when and why. The password hash is not
     # copied into the history; a sign-in (last_login) writes no history row.
@@ -649,6 +654,8 @@ class AuditAction(models.TextChoices):
     UNBLINDED_PROTOCOL = "unblinded_protocol", "Protocol unblinded"
     RANDOMIZATION_LIST = "randomization_list", "Randomization list uploaded"
     ACCOUNT_CHANGED = "account_changed", "Account rights changed"
+    SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked"
+    SIGN_IN_UNLOCKED = "sign_in_unlocked", "Sign-in unlocked"
     INVITATION_SENT = "invitation_sent", "Invitation sent"
     PASSWORD_LINK_SENT = "password_link_sent", "Password reset link sent"
 

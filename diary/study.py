@@ -35,6 +35,7 @@ from diary.models import (
     User,
 )
 from diary.randomization import assign_arm, used_up_problem
+from diary.signin import password_links_left
 
 # Status changes a coordinator may make (DOMAIN.md: screening -> active -> completed or
 # withdrawn). Nothing goes back: a mistake is corrected by a new enrollment.
@@ -230,6 +231,11 @@ def send_password_link(user: User, *, by: User | None) -> None:
         raise ValidationError(f"{user.username}'s account is inactive; activate it first.")
     if not user.email:
         raise ValidationError(f"{user.username} has no e-mail address; add one first.")
+    if password_links_left(user) == 0:
+        raise ValidationError(
+            f"{user.username} got {settings.PASSWORD_RESETS_PER_HOUR} password e-mails in the "
+            "last hour already; send another one later."
+        )
     site = urlsplit(settings.SITE_ROOT)
     context = {
         "user": user,

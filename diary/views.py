@@ -504,6 +504,7 @@ class InvitationView(auth_views.PasswordResetConfirmView):
 
     template_name = "registration/invitation.html"
     post_reset_login = True
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
     success_url = reverse_lazy("home")
 
     def form_valid(self, form):
