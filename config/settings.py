@@ -51,6 +51,9 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "diary",
 ]
 
@@ -66,6 +69,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Staff give a code from their authenticator app before anything else.
+    "django_otp.middleware.OTPMiddleware",
+    "diary.twofactor.SecondFactorMiddleware",
     "diary.security.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -193,6 +199,13 @@ REMINDER_SNOOZE_DAYS = envint("REMINDER_SNOOZE_DAYS", 7)
 
 # DOMAIN.md: a patient may create or change day D until the end of day D + grace.
 DIARY_GRACE_DAYS = envint("DIARY_GRACE_DAYS", 1)
+
+# Staff (physicians, coordinators) sign in with a second factor (diary.twofactor). It
+# may be turned off only for local development with DEBUG on.
+STAFF_2FA = envbool("STAFF_2FA", "True")
+if not STAFF_2FA and not DEBUG:
+    raise ImproperlyConfigured("STAFF_2FA can be turned off only while DEBUG is on.")
+OTP_TOTP_ISSUER = "Pain Diary"
 
 # Sign-in protection (diary.signin, django-axes): 5 failures for one user name from one
 # address lock that pair for 15 minutes; 20 failures for one user name from anywhere

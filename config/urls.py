@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from diary import views
+from diary import twofactor, views
 from diary.signin import RationedPasswordResetForm
 
 admin.site.site_header = "Pain Diary administration"
@@ -19,6 +19,8 @@ urlpatterns = [
         views.InvitationView.as_view(),
         name="invitation",
     ),
+    path("accounts/two-factor/", twofactor.verify, name="two_factor"),
+    path("accounts/two-factor/setup/", twofactor.setup, name="two_factor_setup"),
     path(
         "accounts/password_reset/",
         auth_views.PasswordResetView.as_view(form_class=RationedPasswordResetForm),

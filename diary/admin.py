@@ -19,7 +19,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -27,9 +27,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
-from diary import access, accounts, audit, blinding, imports, signin, study
+from diary import access, accounts, audit, blinding, imports, signin, study, twofactor
 from diary.exports import csv_lines
 from diary.models import (
     DIARY_ITEMS,
@@ -296,6 +297,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
         "is_staff",
         "allocation_access",
         "has_password",
+        "second_factor",
         "sign_in_locked",
         "last_login",
     ]
@@ -338,6 +340,14 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
     def sign_in_locked(self, user):
         return user.sign_in_locked_at is not None
 
+    def get_queryset(self, request):
+        confirmed = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(has_second_factor=Exists(confirmed))
+
+    @admin.display(boolean=True, description="Second factor")
+    def second_factor(self, user):
+        return user.has_second_factor
+
     def get_urls(self):
         return [
             path(
@@ -345,8 +355,40 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
                 self.admin_site.admin_view(self.unlock_view),
                 name="diary_user_unlock",
             ),
+            path(
+                "<int:pk>/second-factor/",
+                self.admin_site.admin_view(self.remove_second_factor_view),
+                name="diary_user_remove_second_factor",
+            ),
             *super().get_urls(),
         ]
+
+    def remove_second_factor_view(self, request, pk):
+        account = get_object_or_404(User, pk=pk)
+        if not self.has_change_permission(request, account) or account.pk == request.user.pk:
+            raise PermissionDenied("Nobody removes their own second factor.")
+
+        def act(data):
+            if not twofactor.has_second_factor(account):
+                raise ValidationError(f"{account.username} has no second factor.")
+            twofactor.remove_second_factor(account, by=request.user, reason=data["reason"])
+            return f"{account.username} sets up a new second factor at her next sign-in."
+
+        return reason_page(
+            self,
+            request,
+            account,
+            form=UnblindForm(request.POST or None),
+            act=act,
+            title=f"Remove the second factor of {account.username}",
+            explanation=(
+                "For a lost or replaced phone. Her authenticator app and recovery codes "
+                "stop working; at her next sign-in (password first) she sets up a new "
+                "app. Confirm who she is before you do this."
+            ),
+            button="Remove the second factor",
+            back="admin:diary_user_change",
+        )
 
     def unlock_view(self, request, pk):
         account = get_object_or_404(User, pk=pk)
@@ -380,6 +422,9 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
         extra_context = {
             **(extra_context or {}),
             "can_unlock": account is not None and account.sign_in_locked_at is not None,
+            "can_remove_second_factor": account is not None
+            and account.pk != request.user.pk
+            and twofactor.has_second_factor(account),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

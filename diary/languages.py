@@ -8,7 +8,7 @@ DOMAIN.md names things in, whatever the browser asks for.
 from django.conf import settings
 from django.utils import translation
 
-STAFF_PREFIXES = ("/admin/", "/physician/", "/exports/")
+STAFF_PREFIXES = ("/admin/", "/physician/", "/exports/", "/accounts/two-factor/")
 
 
 class StaffPagesInEnglishMiddleware:

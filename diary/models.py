@@ -656,6 +656,8 @@ class AuditAction(models.TextChoices):
     ACCOUNT_CHANGED = "account_changed", "Account rights changed"
     SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked"
     SIGN_IN_UNLOCKED = "sign_in_unlocked", "Sign-in unlocked"
+    SECOND_FACTOR_ENROLLED = "second_factor_set", "Second factor set up"
+    SECOND_FACTOR_REMOVED = "second_factor_removed", "Second factor removed"
     INVITATION_SENT = "invitation_sent", "Invitation sent"
     PASSWORD_LINK_SENT = "password_link_sent", "Password reset link sent"
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from base64 import b32decode
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.utils import bulk_create_with_history
 
 from diary.models import (
@@ -24,6 +26,9 @@ from diary.models import (
 )
 
 PASSWORD = "ldn-demo-2026"
+# The demo staff accounts' second factor (RFC 6238 defaults: SHA-1, 6 digits, 30 s). Add
+# it to an authenticator app, or get the current code with `manage.py demo_totp`.
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
 # username, role, rights. The coordinator is blinded like the physicians; only the
 # statistician has allocation access; the superuser manages accounts (and is blinded).
 DEMO_ACCOUNTS = [
@@ -125,6 +130,11 @@ class Command(BaseCommand):
             "unblinding, unblinded files)"
         )
         self.stdout.write("  admin        superuser (blinded): grants allocation access")
+        self.stdout.write(
+            f"  Staff sign in with a second factor: TOTP secret {DEMO_TOTP_SECRET} (any "
+            "authenticator app), or get the current 6-digit code with:"
+        )
+        self.stdout.write("      .venv/bin/python manage.py demo_totp")
         for physician in ("physician1", "physician2"):
             ids = ", ".join(row[0] for row in DEMO_ENROLLMENTS if row[2] == physician)
             self.stdout.write(f"  {physician}   physician of {ids}")
@@ -149,6 +159,13 @@ class Command(BaseCommand):
                 user._change_reason = "Demo data"
                 user.save()
                 created += 1
+            if role != Role.PATIENT and not TOTPDevice.objects.filter(user=user).exists():
+                TOTPDevice.objects.create(
+                    user=user,
+                    name="Demo authenticator",
+                    key=b32decode(DEMO_TOTP_SECRET).hex(),
+                    confirmed=True,
+                )
             users[username] = user
 
         for (

@@ -1,0 +1,181 @@
+"""A second factor for staff: a TOTP code from an authenticator app (django-otp).
+
+Physicians and coordinators sign in at /accounts/login/ with user name and password;
+before they reach anything else, the next page asks for the 6-digit code (the field
+`otp_token`), or a one-time recovery code. Staff without a second factor enrol first:
+a QR code (segno) for their app, one code to confirm it, and ten recovery codes shown
+once. Patients are never asked. STAFF_2FA may be off only while DEBUG is on (local
+development, in-process tests).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import django_otp
+import segno
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import mark_safe
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from diary.models import AuditAction, AuditEvent
+from diary.security import is_staff_reader
+
+RECOVERY_CODES = 10
+# What an unverified staff member may still open: these pages, signing out, and the
+# public pages every visitor may.
+OPEN_PATHS = ("/accounts/two-factor/", "/accounts/logout/", "/static/", "/healthz")
+
+
+def needs_second_factor(user) -> bool:
+    return settings.STAFF_2FA and user.is_authenticated and is_staff_reader(user)
+
+
+def has_second_factor(user) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+class SecondFactorMiddleware:
+    """After django-otp's OTPMiddleware: a staff member who has not given her code in
+    this session reaches nothing but the code page (or the enrolment page)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            needs_second_factor(user)
+            and not user.is_verified()
+            and not request.path.startswith(OPEN_PATHS)
+        ):
+            target = "two_factor" if has_second_factor(user) else "two_factor_setup"
+            return redirect(f"{reverse(target)}?next={quote(request.get_full_path())}")
+        return self.get_response(request)
+
+
+class CodeForm(forms.Form):
+    otp_token = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+        help_text="The 6 digits your app shows now, or one of your recovery codes.",
+        error_messages={"required": "Enter the code your authenticator app shows."},
+    )
+
+    def clean_otp_token(self):
+        return "".join(self.cleaned_data["otp_token"].split())
+
+
+def _next(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or reverse("home")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse("home")
+
+
+@never_cache
+def verify(request):
+    """The second sign-in page: the code from her app, or a recovery code."""
+    user = request.user
+    if not needs_second_factor(user):
+        return redirect("home")
+    if not has_second_factor(user):
+        return redirect(f"{reverse('two_factor_setup')}?next={quote(_next(request))}")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = django_otp.match_token(user, form.cleaned_data["otp_token"])
+        if device is not None:
+            django_otp.login(request, device)
+            if isinstance(device, StaticDevice):
+                left = StaticToken.objects.filter(device=device).count()
+                messages.warning(
+                    request,
+                    f"You signed in with a recovery code; {left} are left. Set up your "
+                    "app again if you lost it.",
+                )
+            return redirect(_next(request))
+        form.add_error(
+            "otp_token",
+            "That code is not right, or was used already. Enter the code your app shows "
+            "now (it changes every 30 seconds); after a wrong code, wait a few seconds "
+            "before the next try.",
+        )
+    context = {"form": form, "next": _next(request)}
+    return render(
+        request, "registration/two_factor.html", context, status=400 if form.errors else 200
+    )
+
+
+@never_cache
+def setup(request):
+    """Enrolment: scan the QR code, confirm with one code, keep the recovery codes."""
+    user = request.user
+    if not needs_second_factor(user):
+        return redirect("home")
+    if has_second_factor(user) and not user.is_verified():
+        return redirect(f"{reverse('two_factor')}?next={quote(_next(request))}")
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["otp_token"]):
+            codes = enrol(user, device)
+            django_otp.login(request, device)
+            return render(
+                request,
+                "registration/two_factor_codes.html",
+                {"codes": codes, "next": _next(request)},
+            )
+        form.add_error("otp_token", "That code is not right. Enter the code your app shows now.")
+    context = {
+        "form": form,
+        "next": _next(request),
+        "qr": mark_safe(segno.make(device.config_url, error="m").svg_inline(scale=4)),
+        "secret": _base32(device),
+    }
+    return render(
+        request, "registration/two_factor_setup.html", context, status=400 if form.errors else 200
+    )
+
+
+def _base32(device: TOTPDevice) -> str:
+    from base64 import b32encode
+
+    return b32encode(device.bin_key).decode()
+
+
+@transaction.atomic
+def enrol(user, device: TOTPDevice) -> list[str]:
+    """Confirm `device` as her only app and give her new recovery codes."""
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    device.confirmed = True
+    device.save()
+    StaticDevice.objects.filter(user=user).delete()
+    recovery = StaticDevice.objects.create(user=user, name="Recovery codes")
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]
+    StaticToken.objects.bulk_create(StaticToken(device=recovery, token=code) for code in codes)
+    AuditEvent.objects.create(action=AuditAction.SECOND_FACTOR_ENROLLED, actor=user, user=user)
+    return codes
+
+
+@transaction.atomic
+def remove_second_factor(user, *, by, reason: str) -> None:
+    """A coordinator removes a lost second factor; she enrols again at her next
+    sign-in. Recorded with who and why."""
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    AuditEvent.objects.create(
+        action=AuditAction.SECOND_FACTOR_REMOVED, actor=by, user=user, reason=reason
+    )
