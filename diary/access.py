@@ -11,7 +11,7 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from diary.models import Enrollment, EnrollmentStatus
+from diary.models import DataAccess, Enrollment, EnrollmentStatus, shell_actor
 
 # The patient's diary shows the enrollment she is taking part in now; after it ends,
 # the most recent one (read-only).
@@ -58,6 +58,23 @@ def own_enrollment(user) -> Enrollment | None:
         enrollments,
         key=lambda e: (_STATUS_PREFERENCE.index(e.status), -e.start_date.toordinal()),
     )
+
+
+def record_access(reader, what: str, *, study_id: str = "", scope: str = "") -> None:
+    """The access log: `reader` (a user, or None for a command run in a shell) read
+    `what` of patient `study_id` (or, for a file of many patients, `scope`)."""
+    DataAccess.objects.create(
+        actor=reader if reader is not None else None,
+        actor_name="" if reader is not None else shell_actor(),
+        what=what,
+        study_id=study_id,
+        scope=scope[:200],
+    )
+
+
+def file_scope(protocol, enrollments) -> str:
+    """What a file of patient data holds, for the access log."""
+    return f"{protocol.slug if protocol else 'all protocols'}, {enrollments.count()} enrollments"
 
 
 def require_allocation_access(user) -> None:

@@ -37,6 +37,7 @@ from diary.models import (
     Arm,
     AuditEvent,
     Blinding,
+    DataAccess,
     DiaryEntry,
     Enrollment,
     EnrollmentStatus,
@@ -1275,6 +1276,8 @@ class EnrollmentAdmin(ReasonAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         enrollment = self.get_object(request, object_id)
+        if enrollment is not None and request.method == "GET":
+            access.record_access(request.user, "enrollment (admin)", study_id=enrollment.study_id)
         allocation = enrollment is not None and blinding.sees_allocation(request.user)
         extra_context = {
             **(extra_context or {}),
@@ -1392,8 +1395,15 @@ class EnrollmentAdmin(ReasonAdmin):
         resend_invitations(self, request, Enrollment.objects.filter(pk=enrollment.pk))
         return redirect("admin:diary_enrollment_change", enrollment.pk)
 
+    def history_view(self, request, object_id, extra_context=None):
+        enrollment = self.get_object(request, object_id)
+        if enrollment is not None:
+            access.record_access(request.user, "enrollment history", study_id=enrollment.study_id)
+        return super().history_view(request, object_id, extra_context)
+
     def audit_view(self, request, pk):
         enrollment = self._enrollment(request, pk)
+        access.record_access(request.user, "audit trail", study_id=enrollment.study_id)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Audit trail of {enrollment.study_id}",
@@ -1406,6 +1416,7 @@ class EnrollmentAdmin(ReasonAdmin):
 
     def audit_csv_view(self, request, pk):
         enrollment = self._enrollment(request, pk)
+        access.record_access(request.user, "audit trail CSV", study_id=enrollment.study_id)
         rows = [
             audit.TRAIL_COLUMNS,
             *(row.as_list() for row in audit.trail(enrollment, request.user)),
@@ -1489,6 +1500,16 @@ class DiaryEntryAdmin(ReasonAdmin):
             fields += ["enrollment", "date"]
         return fields
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        entry = self.get_object(request, object_id)
+        if entry is not None and request.method == "GET":
+            access.record_access(
+                request.user,
+                f"diary entry {entry.date:%Y-%m-%d} (admin)",
+                study_id=entry.enrollment.study_id,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request, obj, form, change):
         # DOMAIN.md: entered or corrected by a coordinator = source "staff".
         if not change or set(form.changed_data) & set(ITEM_FIELDS):
@@ -1536,6 +1557,30 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DataAccess)
+class DataAccessAdmin(admin.ModelAdmin):
+    """The access log: who opened which patient's data, when. Read only."""
+
+    list_display = ["at", "who", "what", "study_id", "scope"]
+    list_filter = ["what"]
+    list_select_related = ["actor"]
+    search_fields = ["study_id", "actor__username", "actor_name", "what"]
+    date_hierarchy = "at"
+
+    @admin.display(description="Who")
+    def who(self, access_record):
+        return access_record.who
 
     def has_add_permission(self, request):
         return False

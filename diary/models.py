@@ -709,6 +709,36 @@ class AuditEvent(models.Model):
         return self.actor.username if self.actor_id else self.actor_name
 
 
+class DataAccess(models.Model):
+    """Who opened which patient's data, when: every physician's or coordinator's view
+    of a patient's pages, and every file of patient data. Kept apart from the audit
+    trail of changes (it records reading, not changing)."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Who read when there is no account, e.g. "shell:root" for an export command.
+    actor_name = models.CharField(max_length=150, blank=True)
+    what = models.CharField(max_length=100)
+    # The patient whose data was read; blank for a file of many patients.
+    study_id = models.CharField("study ID", max_length=40, blank=True, db_index=True)
+    # What a file of many patients held, e.g. "ldn-fm-2013, 30 enrollments".
+    scope = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "data access"
+        verbose_name_plural = "access log"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.who} {self.what} {self.study_id}".strip()
+
+    @property
+    def who(self) -> str:
+        return self.actor.username if self.actor_id else self.actor_name
+
+
 class RandomizationSlot(models.Model):
     """One row of a protocol's uploaded randomization list (CSV `sequence,arm`). Blank
     arms take the lowest unused sequence number; enrollment is refused when none is

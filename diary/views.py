@@ -377,6 +377,7 @@ def physician_home(request):
 def patient_detail(request, study_id: str):
     _require_clinician(request.user)
     enrollment = access.enrollment_for(request.user, study_id)
+    access.record_access(request.user, "patient page", study_id=enrollment.study_id)
     schedule = blinding.schedule_for(enrollment, request.user)
     today = enrollment.local_today()
     entries = list(enrollment.entries.all())
@@ -474,6 +475,10 @@ def _export(request, choice: dict, reader):
             reason=choice["reason"],
             details={"as_of": as_of.isoformat()},
         )
+    unblinded = " (unblinded)" if reader is blinding.UNBLINDED_FILE else ""
+    access.record_access(
+        request.user, f"download {what}{unblinded}", scope=access.file_scope(protocol, enrollments)
+    )
     stem = f"{protocol.slug if protocol else 'all'}-{as_of:%Y-%m-%d}"
     if what == "entries.csv":
         lines = csv_lines(entry_rows(enrollments, reader))

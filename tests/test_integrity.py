@@ -285,3 +285,44 @@ def test_every_csv_neutralises_cells_a_spreadsheet_would_run(client, enrollment)
         "2026-03-10",
     ]
     assert safe_cell("\t=1+1") == "'\t=1+1" and safe_cell("\r=1") == "'\r=1"
+
+
+# Access log --------------------------------------------------------------------------
+
+
+def test_every_staff_view_of_a_patients_data_is_in_the_access_log(client, enrollment):
+    from diary.models import DataAccess
+
+    entry = EntryFactory(enrollment=enrollment, date=TODAY)
+    client.force_login(enrollment.physician)
+    client.get(f"/physician/patients/{enrollment.study_id}/")
+    coordinator = CoordinatorFactory()
+    client.force_login(coordinator)
+    client.get(f"/admin/diary/enrollment/{enrollment.pk}/change/")
+    client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit/")
+    client.get(f"/admin/diary/diaryentry/{entry.pk}/change/")
+    client.get("/exports/", {"what": "entries.csv"})
+    rows = [(row.who, row.what, row.study_id) for row in DataAccess.objects.order_by("at", "pk")]
+    assert rows == [
+        (enrollment.physician.username, "patient page", enrollment.study_id),
+        (coordinator.username, "enrollment (admin)", enrollment.study_id),
+        (coordinator.username, "audit trail", enrollment.study_id),
+        (coordinator.username, "diary entry 2026-03-10 (admin)", enrollment.study_id),
+        (coordinator.username, "download entries.csv", ""),
+    ]
+    assert DataAccess.objects.order_by("pk").last().scope == "all protocols, 1 enrollments"
+    page = client.get("/admin/diary/dataaccess/").content.decode()
+    assert "patient page" in page and "download entries.csv" in page
+    assert (
+        client.get(f"/admin/diary/dataaccess/{DataAccess.objects.first().pk}/change/").status_code
+        == 200
+    )
+    assert client.post("/admin/diary/dataaccess/add/").status_code == 403
+    # Reading is not a change: the patient's audit trail does not list it.
+    trail = client.get(f"/admin/diary/enrollment/{enrollment.pk}/audit/").content.decode()
+    assert "patient page" not in trail
+    # The patient reading her own diary is not logged.
+    before = DataAccess.objects.count()
+    client.force_login(enrollment.patient)
+    client.get("/diary/")
+    assert DataAccess.objects.count() == before

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from diary import blinding
+from diary.access import file_scope, record_access
 from diary.exports import (
     csv_lines,
     entry_rows,
@@ -39,6 +40,10 @@ class Command(BaseCommand):
         if out and reader is blinding.UNBLINDED_FILE:
             out = unblinded_path(out)
         lines = csv_lines(entry_rows(enrollments, reader))
+        unblinded = " (unblinded)" if reader is blinding.UNBLINDED_FILE else ""
+        record_access(
+            None, f"export_entries{unblinded}", scope=file_scope(protocol_obj, enrollments)
+        )
         if not out:
             self.record(reader, protocol_obj, reason, out)
             write_stdout(self.stdout, lines)

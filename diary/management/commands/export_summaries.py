@@ -5,6 +5,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 
 from diary import blinding, summaries
+from diary.access import file_scope, record_access
 from diary.exports import (
     csv_lines,
     record_unblinded_export,
@@ -58,6 +59,10 @@ class Command(BaseCommand):
         if out and reader is blinding.UNBLINDED_FILE:
             out = unblinded_path(out)
         results = summaries.summarize(enrollments, as_of, reader)
+        unblinded = " (unblinded)" if reader is blinding.UNBLINDED_FILE else ""
+        record_access(
+            None, f"export_summaries{unblinded}", scope=file_scope(protocol_obj, enrollments)
+        )
         if reader is blinding.UNBLINDED_FILE:
             record_unblinded_export(
                 "summaries",
