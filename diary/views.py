@@ -169,7 +169,7 @@ def _entry_page(request, enrollment, day: dt.date):
     # The form names its day in the URL it posts to: a form opened before midnight and
     # sent after it still saves the day it showed.
     form = DiaryEntryForm(
-        request.POST or None,
+        request.POST if request.method == "POST" else None,
         instance=entry,
         treatment_phase=span.is_treatment,
         submit_label=label,
@@ -244,7 +244,9 @@ def reminder_settings(request):
         "reminder_time": enrollment.reminder_time and enrollment.reminder_time.isoformat("minutes"),
         "language": translation.get_language(),
     }
-    form = ReminderSettingsForm(request.POST or None, initial=initial, enrollment=enrollment)
+    form = ReminderSettingsForm(
+        request.POST if request.method == "POST" else None, initial=initial, enrollment=enrollment
+    )
     if request.method == "POST" and form.is_valid():
         time = form.cleaned_data["reminder_time"]
         if time != enrollment.reminder_time or enrollment.reminders_paused_until:
