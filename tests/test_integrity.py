@@ -326,3 +326,13 @@ def test_every_staff_view_of_a_patients_data_is_in_the_access_log(client, enroll
     client.force_login(enrollment.patient)
     client.get("/diary/")
     assert DataAccess.objects.count() == before
+
+
+def test_every_response_carries_a_csp_without_unsafe_inline_and_a_permissions_policy(client):
+    for url in ("/accounts/login/", "/healthz", "/no-such-page/", "/manifest.webmanifest"):
+        response = client.get(url)
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "style-src 'self'" in policy, url
+        assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy, url
+        assert "camera=()" in response["Permissions-Policy"], url
+        assert "geolocation=()" in response["Permissions-Policy"], url
