@@ -177,7 +177,7 @@ def reason_page(model_admin, request, subject, *, form, act, title, explanation,
     return TemplateResponse(request, "admin/diary/reason_page.html", context, status=status)
 
 
-class UnblindForm(forms.Form):
+class ActionReasonForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -189,7 +189,7 @@ class UnblindForm(forms.Form):
         return study.required_reason(self.cleaned_data.get("reason"), "this")
 
 
-class TellPatientForm(UnblindForm):
+class TellPatientForm(ActionReasonForm):
     confirm_mid_treatment = forms.BooleanField(
         required=False,
         label="I confirm that this ends her blinding in the middle of her treatment",
@@ -379,7 +379,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
             self,
             request,
             account,
-            form=UnblindForm(request.POST or None),
+            form=ActionReasonForm(request.POST or None),
             act=act,
             title=f"Remove the second factor of {account.username}",
             explanation=(
@@ -406,7 +406,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
             self,
             request,
             account,
-            form=UnblindForm(request.POST or None),
+            form=ActionReasonForm(request.POST or None),
             act=act,
             title=f"Unlock sign-in for {account.username}",
             explanation=(
@@ -781,7 +781,7 @@ class ProtocolAdmin(ReasonAdmin):
             self,
             request,
             protocol,
-            form=UnblindForm(request.POST or None),
+            form=ActionReasonForm(request.POST or None),
             act=act,
             title=f"Unblind protocol {protocol.slug}",
             explanation=(
@@ -809,7 +809,7 @@ class ProtocolAdmin(ReasonAdmin):
             self,
             request,
             protocol,
-            form=UnblindForm(request.POST or None),
+            form=ActionReasonForm(request.POST or None),
             act=act,
             title=f"Tell the patients of {protocol.slug} whose treatment has ended",
             explanation=(
@@ -1340,7 +1340,7 @@ class EnrollmentAdmin(ReasonAdmin):
             self,
             request,
             enrollment,
-            form=UnblindForm(request.POST or None),
+            form=ActionReasonForm(request.POST or None),
             act=act,
             title=f"Unblind the care team for {enrollment.study_id}",
             explanation=(
