@@ -1,0 +1,330 @@
+"""The admin's forms: accounts, protocols and their phases, enrollment, staff entries,
+and the reason asked before an unblinding or an unlock."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+
+from diary import accounts, study
+from diary.admin.base import (
+    ReasonForm,
+)
+from diary.models import (
+    DIARY_ITEMS,
+    Arm,
+    DiaryEntry,
+    Enrollment,
+    EnrollmentStatus,
+    Protocol,
+    Role,
+    User,
+)
+
+
+class ActionReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Required. Recorded with your name and the time in the audit trail.",
+        error_messages={"required": "Give a reason; it is kept in the audit trail."},
+    )
+
+    def clean_reason(self):
+        return study.required_reason(self.cleaned_data.get("reason"), "this")
+
+
+class TellPatientForm(ActionReasonForm):
+    confirm_mid_treatment = forms.BooleanField(
+        required=False,
+        label="I confirm that this ends her blinding in the middle of her treatment",
+    )
+
+    def __init__(self, *args, mid_treatment: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not mid_treatment:
+            del self.fields["confirm_mid_treatment"]
+
+
+class AccountForm(forms.ModelForm):
+    """An account's details and rights. A change of rights needs a reason."""
+
+    change_reason = forms.CharField(
+        label="Reason for this change",
+        max_length=100,
+        required=False,
+        help_text="Required when the e-mail, role, staff, superuser, active or allocation "
+        "access changes. Kept in the audit trail with your name and the time.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    class Meta:
+        model = User
+        fields = [
+            "username",
+            "first_name",
+            "last_name",
+            "email",
+            "role",
+            "language",
+            "is_active",
+            "is_staff",
+            "is_superuser",
+            "allocation_access",
+            "groups",
+            "user_permissions",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        values = {
+            name: cleaned.get(name, getattr(self.instance, name)) for name in accounts.RIGHTS_FIELDS
+        }
+        for name, problem in accounts.rights_problems(values).items():
+            self.add_error(name if name in self.fields else None, problem)
+        changed = set(self.changed_data) & set(accounts.AUDITED_FIELDS)
+        if self.instance.pk and changed and not (cleaned.get("change_reason") or "").strip():
+            self.add_error(
+                "change_reason",
+                f"Say why {', '.join(sorted(changed))} change(s); it is kept in the audit trail.",
+            )
+        return cleaned
+
+
+class AccountAddForm(AccountForm):
+    """A new account has no password: she chooses one through the invitation link."""
+
+    send_invitation = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="E-mail an invitation to choose a password",
+    )
+
+    class Meta(AccountForm.Meta):
+        fields = ["username", "first_name", "last_name", "email", "role", "language"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("role") != Role.PATIENT and not (cleaned.get("change_reason") or "").strip():
+            self.add_error(
+                "change_reason",
+                "Say why this staff or physician account is created; it is kept in the audit "
+                "trail.",
+            )
+        return cleaned
+
+
+class PhaseFormSet(BaseInlineFormSet):
+    """An arm's phases, refused when a blinded reader could tell this arm from the
+    protocol's other arms by its schedule."""
+
+    def clean(self):
+        super().clean()
+        arm = self.instance
+        if any(self.errors) or arm is None or arm.protocol_id is None:
+            return
+        proposed = [
+            SimpleNamespace(
+                order=form.cleaned_data["order"],
+                kind=form.cleaned_data["kind"],
+                days=form.cleaned_data["days"],
+            )
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("order") is not None
+        ]
+        others = Arm.objects.filter(protocol_id=arm.protocol_id).exclude(pk=arm.pk)
+        phases = {
+            other.code: list(other.phases.all()) for other in others.prefetch_related("phases")
+        }
+        phases[arm.code or "(this arm)"] = proposed
+        problem = arm.protocol.blinding_problem(phases)
+        if problem:
+            raise ValidationError(problem)
+
+
+class ArmForm(ReasonForm):
+    class Meta:
+        model = Arm
+        fields = ["protocol", "code", "name"]
+
+
+class ProtocolForm(ReasonForm):
+    class Meta:
+        model = Protocol
+        fields = ["slug", "name", "blinding", "block_size"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and cleaned.get("blinding"):
+            candidate = Protocol(pk=self.instance.pk, blinding=cleaned["blinding"])
+            problem = candidate.blinding_problem(
+                {arm.code: arm.phases.all() for arm in self.instance.arms.all()}
+            )
+            if problem:
+                self.add_error("blinding", problem)
+        return cleaned
+
+
+class RandomizationListForm(forms.Form):
+    file = forms.FileField(
+        label="Randomization list (CSV)",
+        help_text="UTF-8 CSV with a header row: sequence,arm. One row per allocation; blank "
+        "arms take the lowest unused sequence number.",
+    )
+    replace = forms.BooleanField(
+        required=False,
+        label="Replace the rows uploaded before (only while none of them is used)",
+    )
+
+
+class EnrollmentAddForm(forms.ModelForm):
+    email = forms.EmailField(
+        label="Patient's e-mail",
+        help_text="The invitation goes here. It lives on her account only, never on the "
+        "enrollment; an existing patient account with this address is reused.",
+    )
+    first_name = forms.CharField(required=False, label="Patient's first name")
+    last_name = forms.CharField(required=False, label="Patient's last name")
+    language = forms.ChoiceField(
+        label="Patient's language",
+        choices=settings.LANGUAGES,
+        initial=settings.LANGUAGE_CODE,
+        required=False,
+        help_text="Of her invitation and reminder e-mails; she can switch her pages herself.",
+    )
+
+    class Meta:
+        model = Enrollment
+        fields = [
+            "study_id",
+            "physician",
+            "protocol",
+            "arm",
+            "start_date",
+            "timezone",
+            "reminder_time",
+            "status",
+        ]
+        help_texts = {
+            "study_id": "Pseudonymous and unique, e.g. FM-013. No names or initials.",
+            "arm": "Leave blank to randomize (required on blinded protocols). "
+            "Pick an arm only on an open-label protocol.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["arm"].required = False
+        self.fields["status"].choices = [
+            (value, label)
+            for value, label in EnrollmentStatus.choices
+            if value in (EnrollmentStatus.SCREENING, EnrollmentStatus.ACTIVE)
+        ]
+        self.fields["physician"].queryset = User.objects.filter(role=Role.PHYSICIAN, is_active=True)
+
+    def clean(self):
+        cleaned = super().clean()
+        protocol, arm = cleaned.get("protocol"), cleaned.get("arm")
+        if protocol is not None:
+            problem = study.arm_pick_problem(protocol, arm)
+            if problem:
+                self.add_error("arm", problem)
+            problem = study.schedule_problem(protocol, arm)
+            if problem:
+                self.add_error("protocol", problem)
+        email = cleaned.get("email")
+        if email:
+            problem = study.patient_account_problem(email, protocol)
+            if problem:
+                self.add_error("email", problem)
+        return cleaned
+
+
+class EnrollmentChangeForm(ReasonForm):
+    class Meta:
+        model = Enrollment
+        fields = [
+            "physician",
+            "status",
+            "withdrawn_on",
+            "withdrawal_reason",
+            "timezone",
+            "reminder_time",
+            "reminders_paused_until",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "physician" in self.fields:
+            self.fields["physician"].queryset = User.objects.filter(role=Role.PHYSICIAN)
+
+    def clean(self):
+        cleaned = super().clean()
+        old, new = self.initial.get("status"), cleaned.get("status")
+        if old and new:
+            problem = study.status_change_problem(old, new)
+            if problem:
+                self.add_error("status", problem)
+        if new == EnrollmentStatus.WITHDRAWN:
+            withdrawn_on = cleaned.get("withdrawn_on")
+            if not withdrawn_on:
+                self.add_error("withdrawn_on", "Give the date of the withdrawal.")
+            elif withdrawn_on < self.instance.start_date:
+                self.add_error(
+                    "withdrawn_on",
+                    f"The withdrawal cannot be before the start ({self.instance.start_date}).",
+                )
+            elif withdrawn_on > self.instance.local_today():
+                self.add_error("withdrawn_on", "The withdrawal date cannot be in the future.")
+            if not (cleaned.get("withdrawal_reason") or "").strip():
+                self.add_error("withdrawal_reason", "Give the reason for the withdrawal.")
+        elif cleaned.get("withdrawn_on") and new is not None:
+            self.add_error("withdrawn_on", "Only a withdrawn enrollment has a withdrawal date.")
+        return cleaned
+
+
+ITEM_FIELDS = DIARY_ITEMS
+
+
+class StaffEntryForm(ReasonForm):
+    """A coordinator enters or corrects a day (e.g. from a paper back-up), or voids it."""
+
+    class Meta:
+        model = DiaryEntry
+        fields = ["enrollment", "date", *ITEM_FIELDS, "voided", "void_reason"]
+        help_texts = {
+            "date": "The diary day in the patient's time zone. Past days of her schedule "
+            "only; the patient's entry window does not apply.",
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        enrollment = cleaned.get("enrollment") or getattr(self.instance, "enrollment", None)
+        day = cleaned.get("date") or self.instance.date
+        if enrollment is not None and day is not None:
+            values = {name: cleaned.get(name) for name in ("dose_taken", "tolerability")}
+            for problem in enrollment.staff_entry_problems(day, values, enrollment.local_today()):
+                self.add_error(None, problem)
+            if (
+                self.instance.pk is None
+                and DiaryEntry.objects.filter(enrollment=enrollment, date=day).exists()
+            ):
+                self.add_error(
+                    "date",
+                    f"{enrollment.study_id} already has an entry for {day}; open it to correct it.",
+                )
+        if cleaned.get("voided") and not (cleaned.get("void_reason") or "").strip():
+            self.add_error("void_reason", "Say why the entry is voided.")
+        if not cleaned.get("voided"):
+            # Un-voiding: the old reason goes (the history keeps it); the form's own
+            # "Reason for this change" says why the entry counts again.
+            cleaned["void_reason"] = ""
+        return cleaned
+
+    def validate_unique(self):
+        pass  # checked in clean() with a message that says what to do
