@@ -7,9 +7,12 @@ Views never filter patient data by hand.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import render
 
 from diary.models import DataAccess, Enrollment, EnrollmentStatus, shell_actor
 
@@ -34,6 +37,32 @@ def visible_enrollments(user):
     if user.is_physician:
         return enrollments.filter(physician=user)
     return enrollments.none()
+
+
+def require_clinician(user) -> None:
+    """Physician and coordinator pages: everyone else gets 404."""
+    if not (user.is_physician or user.is_coordinator):
+        raise Http404("Only for physicians and coordinators.")
+
+
+def require_coordinator(user) -> None:
+    """Coordinator pages (downloads): everyone else gets 404."""
+    if not user.is_coordinator:
+        raise Http404("Only for coordinators.")
+
+
+def own_diary(view):
+    """A patient's diary page: the view gets her own current enrollment; a patient not
+    enrolled yet is told so; anyone else gets 404."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        enrollment = own_enrollment(request.user)
+        if enrollment is None:
+            return render(request, "diary/enrollment_missing.html")
+        return view(request, enrollment, *args, **kwargs)
+
+    return wrapped
 
 
 def enrollment_for(user, study_id: str) -> Enrollment:

@@ -107,18 +107,14 @@ def manifest(request):
 
 
 @never_cache
-def today(request):
-    enrollment = access.own_enrollment(request.user)
-    if enrollment is None:
-        return render(request, "diary/enrollment_missing.html")
+@access.own_diary
+def today(request, enrollment):
     return _entry_page(request, enrollment, enrollment.local_today())
 
 
 @never_cache
-def day(request, day: dt.date):
-    enrollment = access.own_enrollment(request.user)
-    if enrollment is None:
-        return render(request, "diary/enrollment_missing.html")
+@access.own_diary
+def day(request, enrollment, day: dt.date):
     if request.method == "GET" and day == enrollment.local_today():
         return redirect("diary:today")
     return _entry_page(request, enrollment, day)
@@ -216,10 +212,8 @@ def _saved_message(day, today, changed: bool, existed: bool) -> tuple[int, str]:
 
 
 @never_cache
-def history(request):
-    enrollment = access.own_enrollment(request.user)
-    if enrollment is None:
-        return render(request, "diary/enrollment_missing.html")
+@access.own_diary
+def history(request, enrollment):
     today = enrollment.local_today()
     entries = enrollment.entries.all()
     schedule = blinding.schedule_for(enrollment, request.user)
@@ -235,11 +229,9 @@ def history(request):
 
 
 @never_cache
-def reminder_settings(request):
+@access.own_diary
+def reminder_settings(request, enrollment):
     """Her reminder time and language, changed by herself."""
-    enrollment = access.own_enrollment(request.user)
-    if enrollment is None:
-        return render(request, "diary/enrollment_missing.html")
     initial = {
         "reminder_time": enrollment.reminder_time and enrollment.reminder_time.isoformat("minutes"),
         "language": translation.get_language(),
@@ -340,14 +332,9 @@ def _save_account_language(user, language: str) -> None:
 # Physician side --------------------------------------------------------------------
 
 
-def _require_clinician(user):
-    if not (user.is_physician or user.is_coordinator):
-        raise Http404("Only for physicians and coordinators.")
-
-
 @never_cache
 def physician_home(request):
-    _require_clinician(request.user)
+    access.require_clinician(request.user)
     # Entries of the last days, enough to cover "the last 7 days" in every time zone;
     # one query for all patients.
     recent_from = timezone.now().date() - dt.timedelta(days=9)
@@ -377,7 +364,7 @@ def physician_home(request):
 
 @never_cache
 def patient_detail(request, study_id: str):
-    _require_clinician(request.user)
+    access.require_clinician(request.user)
     enrollment = access.enrollment_for(request.user, study_id)
     access.record_access(request.user, "patient page", study_id=enrollment.study_id)
     schedule = blinding.schedule_for(enrollment, request.user)
@@ -403,7 +390,7 @@ def patient_detail(request, study_id: str):
 
 @never_cache
 def cohort(request):
-    _require_clinician(request.user)
+    access.require_clinician(request.user)
     form = CohortFilterForm(request.GET or None, user=request.user)
     enrollments = access.visible_enrollments(request.user)
     as_of = summaries.study_today()
@@ -434,8 +421,7 @@ def exports(request):
     """The files of the data dictionary for coordinators, streamed. A GET gives what a
     blinded physician sees; an unblinded file needs allocation access, a POST and a
     reason, and is recorded in the audit trail."""
-    if not request.user.is_coordinator:
-        raise Http404("Only for coordinators.")
+    access.require_coordinator(request.user)
     if request.method == "POST":
         access.require_allocation_access(request.user)
         form = UnblindedExportForm(request.POST)
