@@ -18,11 +18,11 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone, translation
 
 from diary import access
 from diary.languages import language_of
+from diary.links import public_url
 from diary.models import DiaryEntry, Enrollment, Reminder
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class RunResult:
 
 def settings_link(enrollment: Enrollment) -> str:
     token = access.reminder_link_token(enrollment)
-    return settings.SITE_ROOT.rstrip("/") + reverse("reminder_link", args=[token])
+    return public_url("reminder_link", token)
 
 
 def is_due(enrollment: Enrollment, now: dt.datetime, recorded: bool, reminded: bool) -> bool:
@@ -98,7 +98,7 @@ def reminder_message(enrollment: Enrollment, day: dt.date) -> EmailMessage:
             "enrollment": enrollment,
             "patient": patient,
             "day": day,
-            "today_link": settings.SITE_ROOT.rstrip("/") + reverse("diary:today"),
+            "today_link": public_url("diary:today"),
             "settings_link": link,
             "snooze_days": settings.REMINDER_SNOOZE_DAYS,
         }

@@ -15,13 +15,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from diary import blinding
 from diary.languages import language_of
+from diary.links import public_url
 from diary.models import (
     Arm,
     AuditAction,
@@ -185,14 +185,11 @@ def enroll(
 def invitation_link(user: User) -> str:
     """A one-time link to choose a password: Django's password-reset token, which stops
     working once the password is set and after PASSWORD_RESET_TIMEOUT seconds."""
-    path = reverse(
+    return public_url(
         "invitation",
-        kwargs={
-            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
-        },
+        uidb64=urlsafe_base64_encode(force_bytes(user.pk)),
+        token=default_token_generator.make_token(user),
     )
-    return settings.SITE_ROOT.rstrip("/") + path
 
 
 def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | None = None):
