@@ -47,7 +47,7 @@ from diary.models import (
     validate_timezone,
 )
 from diary.randomization import assign_arm
-from diary.study import OPEN_STATUSES
+from diary.study import OPEN_STATUSES, WithdrawalProblem, withdrawal_problems
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
@@ -623,21 +623,23 @@ class _EnrollmentCheck:
         return self.timezones[zone]
 
     def _withdrawn_on(self, value, status, start, zone, errors) -> dt.date | None:
-        if not value:
-            if status == EnrollmentStatus.WITHDRAWN:
-                errors.append("withdrawn_on is required when status is withdrawn")
+        day = _parsed(errors, parse_date, value, "withdrawn_on") if value else None
+        if value and day is None:
             return None
-        day = _parsed(errors, parse_date, value, "withdrawn_on")
-        if day is None:
-            return None
-        if status != EnrollmentStatus.WITHDRAWN:
-            errors.append(
+        today = (
+            timezone.now().astimezone(ZoneInfo(zone)).date() if self.timezones.get(zone) else None
+        )
+        messages = {
+            WithdrawalProblem.DATE_MISSING: "withdrawn_on is required when status is withdrawn",
+            WithdrawalProblem.DATE_WITHOUT_WITHDRAWAL: (
                 f"withdrawn_on must be blank unless status is withdrawn (status is {status})"
-            )
-        if start and day < start:
-            errors.append(f"withdrawn_on {day} is before start_date {start}")
-        if self.timezones.get(zone) and day > timezone.now().astimezone(ZoneInfo(zone)).date():
-            errors.append(f"withdrawn_on {day} is in the future")
+            ),
+            WithdrawalProblem.BEFORE_START: f"withdrawn_on {day} is before start_date {start}",
+            WithdrawalProblem.IN_FUTURE: f"withdrawn_on {day} is in the future",
+        }
+        errors.extend(
+            messages[problem] for problem in withdrawal_problems(status, day, start, today)
+        )
         return day
 
     def _patient(self, line: int, username: str, email: str, errors: list[str]) -> None:

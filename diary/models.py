@@ -454,28 +454,28 @@ class Enrollment(models.Model):
 
     # Entry window -------------------------------------------------------------------
 
-    def patient_entry_refusal(self, day: dt.date, today: dt.date) -> str | None:
-        """Why the patient may not create or change the entry for `day`, or None.
-
-        DOMAIN.md: from the start of D until the end of D + DIARY_GRACE_DAYS, only on an
-        active enrollment, never for future days, days outside the schedule or after a
-        withdrawal.
-        """
+    def day_problem(self, day: dt.date, today: dt.date) -> DayProblem | None:
+        """Why `day` can hold no entry at all (for the patient and for staff alike): it
+        lies outside her schedule, after her withdrawal, or in the future."""
+        if self.end_date is None:
+            return DayProblem.NO_SCHEDULE
         if day < self.start_date:
-            return gettext(
-                "This day is before your study started (%(start)s), so it has no diary entry."
-            ) % {"start": date_format(self.start_date)}
+            return DayProblem.BEFORE_START
         if self.withdrawn_on and day > self.withdrawn_on:
-            return gettext("This day is after you left the study, so it has no diary entry.")
+            return DayProblem.AFTER_WITHDRAWAL
         if not self.contains(day):
-            return (
-                gettext("Your study schedule ended on %(end)s, so this day has no diary entry.")
-                % {"end": date_format(self.end_date)}
-                if self.end_date
-                else gettext("Your study schedule has no days yet.")
-            )
+            return DayProblem.AFTER_SCHEDULE
         if day > today:
-            return gettext("This day has not started yet; you can fill it in on the day itself.")
+            return DayProblem.IN_FUTURE
+        return None
+
+    def patient_entry_refusal(self, day: dt.date, today: dt.date) -> str | None:
+        """Why the patient may not create or change the entry for `day`, or None: a day
+        that can hold no entry, an enrollment that is not active, or a day whose window
+        has closed (from the start of D until the end of D + DIARY_GRACE_DAYS)."""
+        problem = self.day_problem(day, today)
+        if problem is not None:
+            return problem.for_patient(self)
         if self.status != EnrollmentStatus.ACTIVE:
             return {
                 EnrollmentStatus.SCREENING: gettext(
@@ -502,23 +502,12 @@ class Enrollment(models.Model):
 
     def staff_entry_problems(self, day: dt.date, values: dict, today: dt.date) -> list[str]:
         """Why staff (an import, a coordinator's correction) may not record `values` for
-        `day`; empty when they may. DOMAIN.md: past days within the schedule, not after
-        withdrawn_on; the entry window does not apply. dose_taken and tolerability only
-        in ldn/placebo phases."""
-        study_id, end = self.study_id, self.end_date
-        if end is None:
-            return [f"{study_id} has no schedule (its arm has no phases)"]
-        if day < self.start_date:
-            return [f"{day} is before the start of {study_id}'s schedule ({self.start_date})"]
-        if self.withdrawn_on and day > self.withdrawn_on:
-            return [f"{day} is after {study_id}'s withdrawal ({self.withdrawn_on})"]
-        if not self.contains(day):
-            return [f"{day} is after the end of {study_id}'s schedule ({end})"]
-        if day > today:
-            return [
-                f"{day} is in the future (today is {today} in {study_id}'s time zone, "
-                f"{self.timezone})"
-            ]
+        `day`; empty when they may: past days within the schedule, not after the
+        withdrawal (the patient's entry window does not apply); dose_taken and
+        tolerability only in LDN and placebo phases."""
+        problem = self.day_problem(day, today)
+        if problem is not None:
+            return [problem.for_staff(self, day, today)]
         span = self.schedule.span_on(day)
         if span.is_treatment:
             return []
@@ -567,6 +556,51 @@ class Enrollment(models.Model):
             entry._change_reason = reason
             entry.save()
             return entry, True
+
+
+class DayProblem(models.TextChoices):
+    """Why a day can hold no entry, with a message for each audience: the patient (in
+    her language) and staff (an import's line, the admin)."""
+
+    NO_SCHEDULE = "no_schedule", "no schedule"
+    BEFORE_START = "before_start", "before the start"
+    AFTER_WITHDRAWAL = "after_withdrawal", "after the withdrawal"
+    AFTER_SCHEDULE = "after_schedule", "after the schedule"
+    IN_FUTURE = "in_future", "in the future"
+
+    def for_patient(self, enrollment) -> str:
+        if self == DayProblem.NO_SCHEDULE:
+            return gettext("Your study schedule has no days yet.")
+        if self == DayProblem.BEFORE_START:
+            return gettext(
+                "This day is before your study started (%(start)s), so it has no diary entry."
+            ) % {"start": date_format(enrollment.start_date)}
+        if self == DayProblem.AFTER_WITHDRAWAL:
+            return gettext("This day is after you left the study, so it has no diary entry.")
+        if self == DayProblem.AFTER_SCHEDULE:
+            return gettext(
+                "Your study schedule ended on %(end)s, so this day has no diary entry."
+            ) % {"end": date_format(enrollment.end_date)}
+        return gettext("This day has not started yet; you can fill it in on the day itself.")
+
+    def for_staff(self, enrollment, day: dt.date, today: dt.date) -> str:
+        study_id = enrollment.study_id
+        return {
+            DayProblem.NO_SCHEDULE: f"{study_id} has no schedule (its arm has no phases)",
+            DayProblem.BEFORE_START: (
+                f"{day} is before the start of {study_id}'s schedule ({enrollment.start_date})"
+            ),
+            DayProblem.AFTER_WITHDRAWAL: (
+                f"{day} is after {study_id}'s withdrawal ({enrollment.withdrawn_on})"
+            ),
+            DayProblem.AFTER_SCHEDULE: (
+                f"{day} is after the end of {study_id}'s schedule ({enrollment.end_date})"
+            ),
+            DayProblem.IN_FUTURE: (
+                f"{day} is in the future (today is {today} in {study_id}'s time zone, "
+                f"{enrollment.timezone})"
+            ),
+        }[self]
 
 
 class EntryRefused(Exception):

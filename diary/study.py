@@ -7,6 +7,7 @@ or not at all, and refuses with a message that says what to fix.
 from __future__ import annotations
 
 import re
+from enum import Enum
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -56,6 +57,32 @@ def status_change_problem(old: str, new: str) -> str | None:
         f"{EnrollmentStatus(new).label.lower()}; "
         + (f"it can become {' or '.join(allowed)}." if allowed else "its status is final.")
     )
+
+
+class WithdrawalProblem(Enum):
+    """What is wrong with an enrollment's withdrawal date, for the admin and imports."""
+
+    DATE_MISSING = "missing"
+    DATE_WITHOUT_WITHDRAWAL = "without withdrawal"
+    BEFORE_START = "before start"
+    IN_FUTURE = "in future"
+
+
+def withdrawal_problems(status, withdrawn_on, start_date, today) -> list[WithdrawalProblem]:
+    """A withdrawn enrollment has a withdrawal date, no other one has; the date lies
+    between the start (`start_date`, when known) and today in her time zone."""
+    if status == EnrollmentStatus.WITHDRAWN and withdrawn_on is None:
+        return [WithdrawalProblem.DATE_MISSING]
+    if withdrawn_on is None:
+        return []
+    problems = []
+    if status != EnrollmentStatus.WITHDRAWN:
+        problems.append(WithdrawalProblem.DATE_WITHOUT_WITHDRAWAL)
+    if start_date and withdrawn_on < start_date:
+        problems.append(WithdrawalProblem.BEFORE_START)
+    if today and withdrawn_on > today:
+        problems.append(WithdrawalProblem.IN_FUTURE)
+    return problems
 
 
 def required_reason(reason: str | None, what: str) -> str:

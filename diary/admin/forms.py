@@ -270,21 +270,29 @@ class EnrollmentChangeForm(ReasonForm):
             problem = study.status_change_problem(old, new)
             if problem:
                 self.add_error("status", problem)
-        if new == EnrollmentStatus.WITHDRAWN:
-            withdrawn_on = cleaned.get("withdrawn_on")
-            if not withdrawn_on:
-                self.add_error("withdrawn_on", "Give the date of the withdrawal.")
-            elif withdrawn_on < self.instance.start_date:
-                self.add_error(
-                    "withdrawn_on",
-                    f"The withdrawal cannot be before the start ({self.instance.start_date}).",
-                )
-            elif withdrawn_on > self.instance.local_today():
-                self.add_error("withdrawn_on", "The withdrawal date cannot be in the future.")
-            if not (cleaned.get("withdrawal_reason") or "").strip():
-                self.add_error("withdrawal_reason", "Give the reason for the withdrawal.")
-        elif cleaned.get("withdrawn_on") and new is not None:
-            self.add_error("withdrawn_on", "Only a withdrawn enrollment has a withdrawal date.")
+        if new is None:
+            return cleaned
+        start = self.instance.start_date
+        messages = {
+            study.WithdrawalProblem.DATE_MISSING: "Give the date of the withdrawal.",
+            study.WithdrawalProblem.DATE_WITHOUT_WITHDRAWAL: (
+                "Only a withdrawn enrollment has a withdrawal date."
+            ),
+            study.WithdrawalProblem.BEFORE_START: (
+                f"The withdrawal cannot be before the start ({start})."
+            ),
+            study.WithdrawalProblem.IN_FUTURE: "The withdrawal date cannot be in the future.",
+        }
+        problems = study.withdrawal_problems(
+            new, cleaned.get("withdrawn_on"), start, self.instance.local_today()
+        )
+        for problem in problems[:1]:  # one message at a time, the first that applies
+            self.add_error("withdrawn_on", messages[problem])
+        if (
+            new == EnrollmentStatus.WITHDRAWN
+            and not (cleaned.get("withdrawal_reason") or "").strip()
+        ):
+            self.add_error("withdrawal_reason", "Give the reason for the withdrawal.")
         return cleaned
 
 
