@@ -11,7 +11,7 @@ person who signed in.
 
 from __future__ import annotations
 
-from diary.models import AuditAction, AuditEvent, User
+from diary.models import AuditAction, AuditEvent, Role, User
 
 RIGHTS_FIELDS = ["role", "is_staff", "is_superuser", "is_active", "allocation_access"]
 # Changes that need a reason and are audit events.
@@ -67,3 +67,32 @@ def record_rights_change(account: User, changes: dict[str, str], *, by, reason: 
             reason=reason,
             details={"account": account.username, **changes},
         )
+
+
+def new_account(
+    *,
+    username: str,
+    email: str,
+    role: str = Role.PATIENT,
+    first_name: str = "",
+    last_name: str = "",
+    language: str = "",
+    by=None,
+    reason: str = "Created",
+) -> User:
+    """A new account (enrolment, imports): no usable password, since she chooses her
+    own through the invitation link; its history row says who created it and why."""
+    user = User(
+        username=username,
+        email=User.objects.normalize_email(email),
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        language=language,
+    )
+    user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user._history_user = by
+    user._change_reason = reason
+    user.save()
+    return user

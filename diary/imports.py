@@ -32,6 +32,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from diary.accounts import new_account
 from diary.models import (
     AuditAction,
     AuditEvent,
@@ -46,8 +47,14 @@ from diary.models import (
     shell_actor,
     validate_timezone,
 )
-from diary.randomization import assign_arm
-from diary.study import OPEN_STATUSES, WithdrawalProblem, withdrawal_problems
+from diary.randomization import assign_arm, list_rows_left
+from diary.study import (
+    OPEN_STATUSES,
+    EnrolmentProblem,
+    WithdrawalProblem,
+    enrolment_problem,
+    withdrawal_problems,
+)
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
@@ -375,7 +382,7 @@ def import_users(path) -> Outcome:
         if not errors:
             user = existing.get(key)
             if user is None:
-                new.append(User(username=username, email=normalize_email(email), role=role))
+                new.append({"username": username, "email": email, "role": role})
                 continue
             if user.username != username:
                 errors.append(
@@ -394,10 +401,10 @@ def import_users(path) -> Outcome:
                 outcome.unchanged += 1
         problems.extend((line, error) for error in errors)
     _fail_if_any(rows, problems)
+    reason = _change_reason(path)
     with _all_or_nothing():
-        for user in new:
-            user.set_unusable_password()  # invited later to choose a password
-            user.save()
+        for account in new:
+            new_account(**account, reason=reason)
     outcome.created = len(new)
     return outcome
 
@@ -441,11 +448,7 @@ def import_enrollments(path) -> Outcome:
         for plan in planned:
             patient = patients.get(plan.username.lower())
             if patient is None:
-                patient = User(
-                    username=plan.username, email=normalize_email(plan.email), role=Role.PATIENT
-                )
-                patient.set_unusable_password()  # invited later to choose a password
-                patient.save()
+                patient = new_account(username=plan.username, email=plan.email, reason=reason)
                 patients[plan.username.lower()] = patient
             enrollment = Enrollment(patient=patient, **plan.values)
             if enrollment.arm_id is None:
@@ -458,12 +461,28 @@ def import_enrollments(path) -> Outcome:
     return outcome
 
 
+# An import's words for what keeps a protocol from taking an enrollment.
+IMPORT_ENROLMENT_PROBLEMS = {
+    EnrolmentProblem.NO_ARMS: "{slug} has no arms; add them in the admin",
+    EnrolmentProblem.ARM_WITHOUT_PHASES: "{slug} has an arm without phases; add them in the admin",
+    EnrolmentProblem.BLINDING: "{slug} cannot take enrollments yet: fix its arms in the admin",
+    EnrolmentProblem.LIST_USED_UP: (
+        "arm is blank but the randomization list of {slug} is used up; upload more rows "
+        "(allocation access) or give the arm"
+    ),
+    EnrolmentProblem.BLOCK_SIZE: (
+        "arm is blank but {slug} cannot randomize (its block size is not a multiple of its "
+        "arms); give the arm or fix the protocol in the admin"
+    ),
+}
+
+
 class _EnrollmentCheck:
     """Checks enrollment rows against the users, protocols and enrollments stored."""
 
     def __init__(self, usernames: set[str], study_ids: set[str]):
         self.users = _users_by_name(usernames)
-        self.protocols = {p.slug: p for p in Protocol.objects.prefetch_related("arms")}
+        self.protocols = {p.slug: p for p in Protocol.objects.prefetch_related("arms__phases")}
         self.existing = {
             e.study_id.lower(): e
             for e in Enrollment.objects.select_related("patient", "physician", "protocol", "arm")
@@ -474,8 +493,9 @@ class _EnrollmentCheck:
         # Patients this file creates: lowercased username -> (first line, username, e-mail).
         self.new_patients: dict[str, tuple[int, str, str]] = {}
         self.timezones: dict[str, bool] = {}
-        self.list_left: dict[int, int | None] = {}
-        self.blinding_problems: dict[int, str | None] = {}
+        # Blank arms planned so far, per protocol: they take randomization list rows.
+        self.randomized: dict[int, int] = {}
+        self.rows_left: dict[int, int | None] = {}
         # A patient takes part in a protocol once at a time: the open enrollments of
         # the file's patients, (lowercased username, protocol id) -> study ID or line.
         self.open: dict[tuple[str, int], str] = {
@@ -570,11 +590,6 @@ class _EnrollmentCheck:
                 f'protocol "{slug}" does not exist; known protocols: {", ".join(self.protocols)}'
             )
             return None, None
-        if protocol.pk not in self.blinding_problems:
-            self.blinding_problems[protocol.pk] = protocol.blinding_problem()
-        if self.blinding_problems[protocol.pk]:
-            errors.append(f"{slug} cannot take enrollments yet: fix its arms in the admin")
-            return None, None
         arms = list(protocol.arms.all())
         if code:
             arm = next((arm for arm in arms if arm.code == code), None)
@@ -583,35 +598,23 @@ class _EnrollmentCheck:
                     f'arm "{code}" is not an arm of {slug}; its arms are '
                     f"{', '.join(a.code for a in arms) or 'none'}"
                 )
+                return protocol, None
+        else:
+            arm = None
+        # A blank arm is randomized: the earlier blank arms of this file take their
+        # randomization list rows first.
+        planned = self.randomized.get(protocol.pk, 0)
+        if protocol.pk not in self.rows_left:
+            self.rows_left[protocol.pk] = list_rows_left(protocol)
+        problem = enrolment_problem(
+            protocol, arm, planned=planned, rows_left=self.rows_left[protocol.pk]
+        )
+        if problem is not None:
+            errors.append(IMPORT_ENROLMENT_PROBLEMS[problem].format(slug=slug))
             return protocol, arm
-        # A blank arm is randomized: the protocol must be able to do it.
-        left = self._list_rows_left(protocol)
-        if left is not None:
-            if left == 0:
-                errors.append(
-                    f"arm is blank but the randomization list of {slug} is used up; upload "
-                    "more rows (allocation access) or give the arm"
-                )
-            self.list_left[protocol.pk] = max(left - 1, 0)
-        elif not arms or protocol.block_size % len(arms):
-            errors.append(
-                f"arm is blank but {slug} cannot randomize (block size {protocol.block_size}, "
-                f"{len(arms)} arms); give the arm or fix the protocol in the admin"
-            )
-        return protocol, None
-
-    def _list_rows_left(self, protocol) -> int | None:
-        """Unused rows of the protocol's randomization list not yet taken by earlier
-        rows of this file; None without a list."""
-        if protocol.pk not in self.list_left:
-            slots = protocol.randomization_slots.all()
-            used = protocol.enrollments.filter(randomization_number__isnull=False)
-            self.list_left[protocol.pk] = (
-                slots.exclude(sequence__in=used.values("randomization_number")).count()
-                if slots.exists()
-                else None
-            )
-        return self.list_left[protocol.pk]
+        if arm is None:
+            self.randomized[protocol.pk] = planned + 1
+        return protocol, arm
 
     def _known_timezone(self, zone: str) -> bool:
         if zone not in self.timezones:

@@ -40,18 +40,17 @@ def arm_code_for(seed: str, block_size: int, arm_codes: list[str], sequence: int
     return block(seed, block_size, arm_codes, position // block_size)[position % block_size]
 
 
-def used_up_problem(protocol) -> str | None:
-    """Why `protocol` cannot randomize one more patient now (its list is used up), or
-    None. Tells the blinded coordinator nothing about arms."""
+def list_rows_left(protocol) -> int | None:
+    """Unused rows of the protocol's randomization list; None when it has no list."""
     slots = protocol.randomization_slots.all()
     if not slots.exists():
         return None
-    used = protocol.enrollments.filter(randomization_number__isnull=False).values(
-        "randomization_number"
-    )
-    if slots.exclude(sequence__in=used).exists():
-        return None
-    count = slots.count()
+    used = protocol.enrollments.filter(randomization_number__isnull=False)
+    return slots.exclude(sequence__in=used.values("randomization_number")).count()
+
+
+def used_up_message(protocol) -> str:
+    count = protocol.randomization_slots.count()
     return (
         f"The randomization list of {protocol.slug} is used up ({count} "
         f"row{'s' if count != 1 else ''}, all allocated). Ask someone with allocation access "
@@ -81,7 +80,7 @@ def assign_arm(enrollment) -> None:
                 .first()
             )
             if slot is None:
-                raise ValidationError(used_up_problem(protocol))
+                raise ValidationError(used_up_message(protocol))
             enrollment.arm, enrollment.randomization_number = slot.arm, slot.sequence
             return
         arms = {arm.code: arm for arm in protocol.arms.all()}

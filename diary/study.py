@@ -21,6 +21,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from diary import blinding
+from diary.accounts import new_account
 from diary.languages import language_of
 from diary.links import public_url
 from diary.models import (
@@ -35,7 +36,7 @@ from diary.models import (
     Role,
     User,
 )
-from diary.randomization import assign_arm, used_up_problem
+from diary.randomization import assign_arm, list_rows_left, used_up_message
 from diary.signin import password_links_left
 
 # Status changes a coordinator may make (DOMAIN.md: screening -> active -> completed or
@@ -109,26 +110,57 @@ def arm_pick_problem(protocol: Protocol, arm: Arm | None) -> str | None:
     return None
 
 
-def schedule_problem(protocol: Protocol, arm: Arm | None) -> str | None:
-    """Why nobody can be enrolled into `protocol` (or its picked `arm`) yet."""
+class EnrolmentProblem(Enum):
+    """Why nobody can be enrolled into a protocol (or an arm of it) yet."""
+
+    NO_ARMS = "no arms"
+    ARM_WITHOUT_PHASES = "arm without phases"
+    BLINDING = "blinding"
+    LIST_USED_UP = "list used up"
+    BLOCK_SIZE = "block size"
+
+
+def enrolment_problem(protocol: Protocol, arm: Arm | None, *, planned: int = 0, rows_left=...):
+    """Why `protocol` cannot take an enrollment into `arm` (None: a randomized one),
+    or None. `planned`: randomized enrollments already planned besides the stored ones
+    (an import's earlier rows), which take randomization list rows too; `rows_left`:
+    the list's unused rows when the caller has counted them already. Uses the
+    protocol's prefetched arms and phases when there are."""
     arms = [arm] if arm is not None else list(protocol.arms.all())
     if not arms:
-        return f"{protocol.slug} has no arms yet; add its arms and their phases first."
-    empty = [a.code for a in arms if not a.phases.exists()]
-    if empty:
-        return f"Arm {', '.join(empty)} of {protocol.slug} has no phases yet; add them first."
-    problem = protocol.blinding_problem()
-    if problem:
-        return f"{protocol.slug} cannot take enrollments yet. {problem}"
+        return EnrolmentProblem.NO_ARMS
+    if any(not a.phases.all() for a in arms):
+        return EnrolmentProblem.ARM_WITHOUT_PHASES
+    if protocol.blinding_problem():
+        return EnrolmentProblem.BLINDING
     if arm is None:
-        if protocol.randomization_slots.exists():
-            return used_up_problem(protocol)
-        if protocol.block_size % len(arms):
-            return (
-                f"{protocol.slug} randomizes in blocks of {protocol.block_size}, which is "
-                f"not a multiple of its {len(arms)} arms; fix the block size before enrolling."
-            )
+        left = list_rows_left(protocol) if rows_left is ... else rows_left
+        if left is not None:
+            if left <= planned:
+                return EnrolmentProblem.LIST_USED_UP
+        elif protocol.block_size % len(arms):
+            return EnrolmentProblem.BLOCK_SIZE
     return None
+
+
+def enrolment_problem_message(problem: EnrolmentProblem, protocol: Protocol, arm=None) -> str:
+    """The coordinator's words for an enrolment problem (the admin, `enroll`)."""
+    slug = protocol.slug
+    if problem == EnrolmentProblem.NO_ARMS:
+        return f"{slug} has no arms yet; add its arms and their phases first."
+    if problem == EnrolmentProblem.ARM_WITHOUT_PHASES:
+        arms = [arm] if arm is not None else protocol.arms.all()
+        empty = ", ".join(a.code for a in arms if not a.phases.exists())
+        return f"Arm {empty} of {slug} has no phases yet; add them first."
+    if problem == EnrolmentProblem.BLINDING:
+        return f"{slug} cannot take enrollments yet. {protocol.blinding_problem()}"
+    if problem == EnrolmentProblem.LIST_USED_UP:
+        return used_up_message(protocol)
+    arms = protocol.arms.count()
+    return (
+        f"{slug} randomizes in blocks of {protocol.block_size}, which is not a multiple of "
+        f"its {arms} arms; fix the block size before enrolling."
+    )
 
 
 def patient_account_problem(email: str, protocol: Protocol | None = None) -> str | None:
@@ -182,17 +214,15 @@ def enroll(
             raise ValidationError(problem)
     patient = User.objects.filter(email__iexact=email, role=Role.PATIENT).first()
     if patient is None:
-        patient = User(
+        patient = new_account(
             username=email.lower(),
             email=email,
             first_name=first_name,
             last_name=last_name,
             language=language,
-            role=Role.PATIENT,
+            by=by,
+            reason=f"Enrolled as {enrollment.study_id}",
         )
-        patient.set_unusable_password()  # she chooses one through the invitation
-        patient.full_clean()
-        patient.save()
     enrollment.patient = patient
     enrollment.timezone = enrollment.timezone or settings.TIME_ZONE
     if arm is None:

@@ -234,9 +234,9 @@ class EnrollmentAddForm(forms.ModelForm):
             problem = study.arm_pick_problem(protocol, arm)
             if problem:
                 self.add_error("arm", problem)
-            problem = study.schedule_problem(protocol, arm)
+            problem = study.enrolment_problem(protocol, arm)
             if problem:
-                self.add_error("protocol", problem)
+                self.add_error("protocol", study.enrolment_problem_message(problem, protocol, arm))
         email = cleaned.get("email")
         if email:
             problem = study.patient_account_problem(email, protocol)
