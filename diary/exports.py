@@ -9,13 +9,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import re
-import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
-from diary import blinding
+from diary import access, blinding, summaries
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
 from diary.models import DIARY_ITEMS, AuditAction, AuditEvent, DiaryEntry, shell_actor
 from diary.summaries import ProtocolSummary
@@ -135,19 +133,6 @@ def csv_lines(rows: Iterable[list]) -> Iterator[str]:
     writer = csv.writer(_Echo(), lineterminator="\n")
     for row in rows:
         yield writer.writerow([safe_cell(value) for value in row])
-
-
-def write_stdout(stdout, lines: Iterable[str]) -> None:
-    """Write lines to a command's stdout; a reader that stops early (`| head`) ends
-    the export quietly."""
-    try:
-        for line in lines:
-            stdout.write(line, ending="")
-        stdout.flush()
-    except BrokenPipeError:
-        # Python would complain again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
 
 
 # Summaries ------------------------------------------------------------------------
@@ -302,9 +287,65 @@ def record_unblinded_export(
     """An unblinded file is recorded in the audit trail with who, when, what and why."""
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_EXPORT,
-        actor=user if user is not None and user.is_authenticated else None,
+        actor=user,
         actor_name="" if user is not None else shell_actor(),
         protocol=protocol,
         reason=reason,
         details={"export": what, **(details or {})},
     )
+
+
+# One export, for the downloads page and the commands alike ---------------------------
+
+EXPORTS = {
+    "entries.csv": ("entries", "csv", "text/csv"),
+    "summaries.csv": ("summaries", "csv", "text/csv"),
+    "summaries.json": ("summaries", "json", "application/json"),
+}
+
+
+@dataclass
+class ExportFile:
+    name: str  # the file name a download gets (…-UNBLINDED for an unblinded file)
+    content_type: str
+    lines: Iterator[str]  # streamed: entries are read from a cursor as they are written
+
+
+def run_export(
+    what: str,
+    enrollments,
+    *,
+    reader,
+    by=None,
+    protocol=None,
+    as_of: dt.date,
+    reason: str = "",
+    details: dict | None = None,
+) -> ExportFile:
+    """Export `what` (a key of EXPORTS) of `enrollments` as `reader` (a blinding file
+    reader) may see it. Records the reading in the access log and an unblinded file in
+    the audit trail, for `by` (a user; None for a command run in a shell)."""
+    stem, extension, content_type = EXPORTS[what]
+    unblinded = reader is blinding.UNBLINDED_FILE
+    if unblinded:
+        record_unblinded_export(
+            stem,
+            user=by,
+            protocol=protocol,
+            reason=reason,
+            details={"file": what, "as_of": as_of.isoformat(), **(details or {})},
+        )
+    access.record_access(
+        by,
+        f"{what}{' (unblinded)' if unblinded else ''}",
+        scope=access.file_scope(protocol, enrollments),
+    )
+    name = file_name(
+        f"{stem}-{protocol.slug if protocol else 'all'}-{as_of:%Y-%m-%d}", extension, reader
+    )
+    if what == "entries.csv":
+        return ExportFile(name, content_type, csv_lines(entry_rows(enrollments, reader)))
+    results = summaries.summarize(enrollments, as_of, reader)
+    if what == "summaries.csv":
+        return ExportFile(name, content_type, csv_lines(summary_rows(results)))
+    return ExportFile(name, content_type, iter([summary_json_text(results, as_of)]))

@@ -328,10 +328,6 @@ def _same_email(stored: str, given: str) -> bool:
     return stored.lower() == given.lower()
 
 
-def normalize_email(email: str) -> str:
-    return User.objects.normalize_email(email)
-
-
 def _users_by_name(usernames: Iterable[str]) -> dict[str, User]:
     """Users whose username matches one of `usernames` ignoring case, keyed by the
     lowercased name (one query). A different case is reported, never a second account."""

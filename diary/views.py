@@ -28,14 +28,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from diary import access, blinding, charts, reminders, summaries
-from diary.exports import (
-    csv_lines,
-    entry_rows,
-    file_name,
-    record_unblinded_export,
-    summary_json_text,
-    summary_rows,
-)
+from diary.exports import run_export
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
 from diary.forms import (
     CohortFilterForm,
@@ -450,40 +443,22 @@ def _exports_page(request, form, unblinded_form, status=200):
 
 
 def _export(request, choice: dict, reader):
-    what, protocol = choice["what"], choice["protocol"]
-    as_of = choice["as_of"] or summaries.study_today()
+    protocol = choice["protocol"]
     enrollments = access.visible_enrollments(request.user)
     if protocol:
         enrollments = enrollments.filter(protocol=protocol)
-    if reader is blinding.UNBLINDED_FILE:
-        record_unblinded_export(
-            what,
-            user=request.user,
-            protocol=protocol,
-            reason=choice["reason"],
-            details={"as_of": as_of.isoformat()},
-        )
-    unblinded = " (unblinded)" if reader is blinding.UNBLINDED_FILE else ""
-    access.record_access(
-        request.user, f"download {what}{unblinded}", scope=access.file_scope(protocol, enrollments)
+    export = run_export(
+        choice["what"],
+        enrollments,
+        reader=reader,
+        by=request.user,
+        protocol=protocol,
+        as_of=choice["as_of"] or summaries.study_today(),
+        reason=choice.get("reason", ""),
     )
-    stem = f"{protocol.slug if protocol else 'all'}-{as_of:%Y-%m-%d}"
-    if what == "entries.csv":
-        lines = csv_lines(entry_rows(enrollments, reader))
-        name = file_name(f"entries-{stem}", "csv", reader)
-        return _download(StreamingHttpResponse(lines), name, "text/csv")
-    results = summaries.summarize(enrollments, as_of, reader)
-    if what == "summaries.csv":
-        lines = csv_lines(summary_rows(results))
-        name = file_name(f"summaries-{stem}", "csv", reader)
-        return _download(StreamingHttpResponse(lines), name, "text/csv")
-    response = HttpResponse(summary_json_text(results, as_of))
-    return _download(response, file_name(f"summaries-{stem}", "json", reader), "application/json")
-
-
-def _download(response, filename: str, content_type: str):
-    response["Content-Type"] = f"{content_type}; charset=utf-8"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response = StreamingHttpResponse(export.lines)
+    response["Content-Type"] = f"{export.content_type}; charset=utf-8"
+    response["Content-Disposition"] = f'attachment; filename="{export.name}"'
     return response
 
 

@@ -277,7 +277,7 @@ def test_allocation_access_downloads_unblinded_files_by_post_with_a_reason(clien
     response = client.post("/exports/", {**choice, "reason": "Interim analysis for the DSMB"})
     assert response.status_code == 200
     assert response["Content-Disposition"].endswith('-2026-01-20-UNBLINDED.json"')
-    data = json.loads(response.content)
+    data = json.loads(b"".join(response.streaming_content))
     assert data["protocols"][0]["patients"][0]["arm"] == "A"
     event = AuditEvent.objects.get()
     assert (event.actor, event.reason) == (statistician, "Interim analysis for the DSMB")
@@ -296,7 +296,10 @@ def test_a_link_never_unblinds(client, enrollment):
             assert response.status_code == 400
             assert "A link never unblinds" in response.content.decode()
         response = client.get("/exports/", {"what": "summaries.json", "as_of": AS_OF})
-        assert json.loads(response.content)["protocols"][0]["patients"][0]["arm"] is None
+        assert (
+            json.loads(b"".join(response.streaming_content))["protocols"][0]["patients"][0]["arm"]
+            is None
+        )
     assert not AuditEvent.objects.exists()
 
 

@@ -129,9 +129,7 @@ def import_file(columns, rows) -> Path:
     writer = csv.writer(text)
     writer.writerow(columns)
     writer.writerows(rows)
-    with tempfile.NamedTemporaryFile(
-        "w", suffix=".csv", delete=False, encoding="utf-8"
-    ) as handle:
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, encoding="utf-8") as handle:
         handle.write(text.getvalue())
     return Path(handle.name)
 

@@ -1,26 +1,12 @@
-"""Write diary entries as long-format CSV, streamed."""
+"""Write diary entries as long-format CSV, streamed (docs/domain.md, "export_entries")."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from diary import blinding
-from diary.access import file_scope, record_access
-from diary.exports import (
-    csv_lines,
-    entry_rows,
-    record_unblinded_export,
-    unblinded_path,
-    write_stdout,
-)
+from diary import blinding, summaries
+from diary.exports import run_export
+from diary.management.output import protocol_named, write_export
 from diary.management.unblinding import add_unblinded_arguments, reader_for
-from diary.models import Enrollment, Protocol
-
-
-def protocol_named(slug: str) -> Protocol:
-    try:
-        return Protocol.objects.get(slug=slug)
-    except Protocol.DoesNotExist:
-        slugs = ", ".join(Protocol.objects.values_list("slug", flat=True))
-        raise CommandError(f'No protocol "{slug}"; known: {slugs}.') from None
+from diary.models import Enrollment
 
 
 class Command(BaseCommand):
@@ -33,32 +19,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, out=None, protocol=None, unblinded=False, reason="", **options):
         reader = reader_for(unblinded, reason)
+        protocol = protocol_named(protocol) if protocol else None
         enrollments = Enrollment.objects.all()
-        protocol_obj = protocol_named(protocol) if protocol else None
-        if protocol_obj:
-            enrollments = enrollments.filter(protocol=protocol_obj)
-        if out and reader is blinding.UNBLINDED_FILE:
-            out = unblinded_path(out)
-        lines = csv_lines(entry_rows(enrollments, reader))
-        unblinded = " (unblinded)" if reader is blinding.UNBLINDED_FILE else ""
-        record_access(
-            None, f"export_entries{unblinded}", scope=file_scope(protocol_obj, enrollments)
+        if protocol:
+            enrollments = enrollments.filter(protocol=protocol)
+        export = run_export(
+            "entries.csv",
+            enrollments,
+            reader=reader,
+            protocol=protocol,
+            as_of=summaries.study_today(),
+            reason=reason.strip(),
+            details={"out": out},
         )
-        if not out:
-            self.record(reader, protocol_obj, reason, out)
-            write_stdout(self.stdout, lines)
-            return
-        try:
-            with open(out, "w", encoding="utf-8", newline="") as stream:
-                self.record(reader, protocol_obj, reason, out)
-                stream.writelines(lines)
-        except OSError as error:
-            raise CommandError(f"cannot write {out}: {error}") from error
-        self.stderr.write(f"Wrote {out}.")
-
-    @staticmethod
-    def record(reader, protocol, reason, out):
-        if reader is blinding.UNBLINDED_FILE:
-            record_unblinded_export(
-                "entries", protocol=protocol, reason=reason.strip(), details={"out": out}
-            )
+        write_export(self, export.lines, out, unblinded=reader is blinding.UNBLINDED_FILE)

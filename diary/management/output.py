@@ -1,0 +1,48 @@
+"""How the export commands write: to stdout, or to a file (an unblinded one is always
+named so), and quietly when the reader of stdout stops early (`| head`)."""
+
+import os
+import sys
+from collections.abc import Iterable
+
+from django.core.management.base import CommandError
+
+from diary.exports import unblinded_path
+
+
+def write_stdout(stdout, lines: Iterable[str]) -> None:
+    try:
+        for line in lines:
+            stdout.write(line, ending="")
+        stdout.flush()
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def write_export(command, lines: Iterable[str], out: str | None, *, unblinded: bool) -> None:
+    """Write an export's lines to `out` (a path; -UNBLINDED is added to an unblinded
+    file's name) or to the command's stdout."""
+    if not out:
+        write_stdout(command.stdout, lines)
+        return
+    if unblinded:
+        out = unblinded_path(out)
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as stream:
+            stream.writelines(lines)
+    except OSError as error:
+        raise CommandError(f"cannot write {out}: {error}") from error
+    command.stderr.write(f"Wrote {out}.")
+
+
+def protocol_named(slug: str):
+    """The protocol of a command's --protocol, or a CommandError naming the known ones."""
+    from diary.models import Protocol
+
+    try:
+        return Protocol.objects.get(slug=slug)
+    except Protocol.DoesNotExist:
+        slugs = ", ".join(Protocol.objects.values_list("slug", flat=True))
+        raise CommandError(f'No protocol "{slug}"; known: {slugs}.') from None
