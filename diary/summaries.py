@@ -11,6 +11,7 @@ cohort means (averages of those) agree to within rounding of the last binary dig
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -82,15 +83,15 @@ class CohortSummary:
     compliance_pct: float | None
     pain_mean: float | None
     pain_sd: float | None
-    fatigue_mean: float | None
-    sleep_quality_mean: float | None
-    tolerability_mean: float | None
     pain_reduction_pct_mean: float | None
     pain_endpoint_reduction_pct_mean: float | None
     responders_30: int | None
     responders_30_pct: float | None
     responders_50: int | None
     responders_50_pct: float | None
+    fatigue_mean: float | None
+    sleep_quality_mean: float | None
+    tolerability_mean: float | None
     vivid_dreams_incidence_pct: float | None
     headache_incidence_pct: float | None
 
@@ -157,7 +158,7 @@ WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
     JOIN diary_enrollment en ON en.id = e.enrollment_id
     JOIN spans s ON s.arm_id = en.arm_id
         AND {entry_offset} BETWEEN s.first_offset AND s.last_offset
-    WHERE NOT e.voided AND e.date <= %s AND en.id IN ({enrollment_ids})
+    WHERE NOT e.voided AND e.date <= {as_of} AND en.id IN ({enrollment_ids})
     GROUP BY e.enrollment_id, s."order"
 ), phases AS (
     SELECT m.enrollment_id, m.protocol_id, s."order", s.kind, s.label, s.is_baseline,
@@ -246,8 +247,8 @@ COHORT_SQL = (
     GROUP BY protocol_id, kind, label
 ), treatment_means AS (
     SELECT protocol_id, enrollment_id,
-           AVG(CASE WHEN kind = 'ldn' THEN pain_mean END) AS ldn,
-           AVG(CASE WHEN kind = 'placebo' THEN pain_mean END) AS placebo
+           AVG(CASE WHEN kind = {ldn} THEN pain_mean END) AS ldn,
+           AVG(CASE WHEN kind = {placebo} THEN pain_mean END) AS placebo
     FROM figures
     GROUP BY protocol_id, enrollment_id
 ), comparison AS (
@@ -293,15 +294,34 @@ def _rank(plan: PhasePlan) -> int:
     return 100 + KIND_ORDER.index(plan.kind)
 
 
+def compose(template: str, **parts) -> tuple[str, list]:
+    """Fill the `{name}` places of `template` with SQL fragments, each a text or a
+    (text, parameters) pair, and gather the parameters in the order the places appear,
+    so every parameter stays next to the SQL that uses it."""
+    params: list = []
+
+    def fill(match) -> str:
+        part = parts[match.group(1)]
+        text, values = (part, ()) if isinstance(part, str) else part
+        params.extend(values)
+        return text
+
+    return re.sub(r"\{(\w+)\}", fill, template), params
+
+
+def value(parameter) -> tuple[str, list]:
+    """A single parameter as an SQL fragment."""
+    return "%s", [parameter]
+
+
 def _span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
-    """The VALUES rows of the `spans` CTE and their parameters."""
+    """The VALUES rows of the `spans` CTE, with their parameters."""
     rows, params = [], []
     for arm_id, arm_plans in plans_by_arm.items():
         baseline = next((p.order for p in arm_plans if p.kind == PhaseKind.BASELINE), None)
         offset = 0
         for plan in arm_plans:
-            rows.append("(" + ", ".join(["%s"] * 11) + ")")
-            params += [
+            row = [
                 arm_id,
                 plan.order,
                 plan.kind,
@@ -314,6 +334,8 @@ def _span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
                 offset + plan.days - 1,
                 baseline,
             ]
+            rows.append("(" + ", ".join(["%s"] * len(row)) + ")")
+            params += row
             offset += plan.days
     return ", ".join(rows), params
 
@@ -323,28 +345,28 @@ def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -
     goes in as a subquery, so the query has the same size for any number of patients)
     with each arm's phases as the reader sees them, and return its rows as dicts."""
     try:
-        ids_sql, ids_params = enrollment_ids.query.sql_with_params()
+        enrollments = enrollment_ids.query.sql_with_params()
     except EmptyResultSet:  # e.g. .none(): no enrollment, nothing to sum
         return []
-    span_rows, span_params = _span_rows(plans_by_arm)
-    if not span_rows:  # no arm has phases: nothing to place entries in
+    spans = _span_rows(plans_by_arm)
+    if not spans[0]:  # no arm has phases: nothing to place entries in
         return []
     days = DAYS_BETWEEN_SQL[connection.vendor]
     # The last day that elapses: the as-of date, or the withdrawal if that is earlier.
-    limit = "CASE WHEN en.withdrawn_on < %s THEN en.withdrawn_on ELSE %s END"
-    sql = template.format(
-        span_rows=span_rows,
-        as_of_offset=days.format(later="%s", earlier="en.start_date"),
-        limit_offset=days.format(later=f"({limit})", earlier="en.start_date"),
+    limit = "(CASE WHEN en.withdrawn_on < %s THEN en.withdrawn_on ELSE %s END)"
+    sql, params = compose(
+        template,
+        span_rows=spans,
+        as_of=value(as_of),
+        as_of_offset=(days.format(later="%s", earlier="en.start_date"), [as_of]),
+        limit_offset=(days.format(later=limit, earlier="en.start_date"), [as_of, as_of]),
         entry_offset=days.format(later="e.date", earlier="en.start_date"),
-        enrollment_ids=ids_sql,
-        endpoint_days=ENDPOINT_DAYS,
+        enrollment_ids=enrollments,
+        endpoint_days=value(ENDPOINT_DAYS),
+        ldn=value(PhaseKind.LDN.value),
+        placebo=value(PhaseKind.PLACEBO.value),
         **extra,
     )
-    # Parameters in the order they appear: the spans; the as-of offset, the withdrawal
-    # limit (twice) and the enrollments' subquery; the entries' as-of bound and the
-    # subquery again.
-    params = [*span_params, as_of, as_of, as_of, *ids_params, as_of, *ids_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         columns = [column[0] for column in cursor.description]
@@ -475,8 +497,8 @@ def _add_cohorts(by_protocol: dict[int, ProtocolSummary], enrollments, plans, as
         enrollments.values("pk"),
         plans,
         as_of,
-        responder_30=RESPONDER_THRESHOLDS[0],
-        responder_50=RESPONDER_THRESHOLDS[1],
+        responder_30=value(RESPONDER_THRESHOLDS[0]),
+        responder_50=value(RESPONDER_THRESHOLDS[1]),
     )
     ranked = defaultdict(list)
     for row in rows:
