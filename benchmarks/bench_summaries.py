@@ -1,5 +1,9 @@
 """Time the cohort summary against one hand-written SQL aggregate over the same rows.
 
+Run from the project folder (a development tool, not part of the app):
+
+    .venv/bin/python -m benchmarks.bench_summaries --patients 1000
+
 Builds a synthetic cohort of N patients over the full 154-day ldn-fm-2013 schedule in a
 scratch database (created and dropped here; the real database is never touched), then
 times `summaries.cohort_summaries` (best of 5) against a hand-written SQL aggregate of
@@ -9,17 +13,24 @@ at most 1.2.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import os
 import random
+import sys
 import time
 
-from django.conf import settings
-from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+import django
 
-from diary import blinding, summaries
-from diary.models import DiaryEntry, Enrollment, EntrySource, Protocol, Role, User
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.hashers import make_password  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from diary import blinding, summaries  # noqa: E402
+from diary.models import DiaryEntry, Enrollment, EntrySource, Protocol, Role, User  # noqa: E402
 
 # The per-patient, per-phase sums under summaries.FIGURES_CTES, written by hand: phases
 # placed by a window function over the arm's phase lengths, entries joined by day offset.
@@ -62,18 +73,14 @@ def best_of(rounds: int, run) -> float:
     return min(times)
 
 
-class Command(BaseCommand):
-    help = "Benchmark the cohort summary against a hand-written SQL aggregate."
+class Benchmark:
+    """Build a scratch database, time both, print the ratio last."""
 
-    def add_arguments(self, parser):
-        parser.add_argument("--patients", type=int, default=1000)
-        parser.add_argument("--seed", type=int, default=2013)
-
-    def handle(self, *args, patients: int, seed: int, **options):
+    def handle(self, *, patients: int, seed: int):
         if patients < 1:
-            raise CommandError("--patients must be at least 1.")
+            sys.exit("--patients must be at least 1.")
         if connection.vendor not in DAY_OFFSET:
-            raise CommandError(f"No hand-written baseline for {connection.vendor}.")
+            sys.exit(f"No hand-written baseline for {connection.vendor}.")
         test_settings = settings.DATABASES["default"].setdefault("TEST", {})
         if connection.vendor == "postgresql":
             test_settings["NAME"] = f"{connection.settings_dict['NAME']}_bench"
@@ -81,7 +88,7 @@ class Command(BaseCommand):
             verbosity=0, autoclobber=True, serialize=False
         )
         try:
-            self.stdout.write(f"Scratch database: {connection.settings_dict['NAME']}")
+            print(f"Scratch database: {connection.settings_dict['NAME']}")
             as_of = self.build(patients, seed)
             self.measure(as_of)
         finally:
@@ -140,9 +147,7 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        self.stdout.write(
-            f"Built {count} patients, {DiaryEntry.objects.count()} entries, as of {as_of}."
-        )
+        print(f"Built {count} patients, {DiaryEntry.objects.count()} entries, as of {as_of}.")
         return as_of
 
     @staticmethod
@@ -168,6 +173,18 @@ class Command(BaseCommand):
         hand_written()
         ours_time = best_of(ROUNDS, ours)
         sql_time = best_of(ROUNDS, hand_written)
-        self.stdout.write(f"cohort summary (best of {ROUNDS}): {ours_time * 1000:.1f} ms")
-        self.stdout.write(f"hand-written SQL (best of {ROUNDS}): {sql_time * 1000:.1f} ms")
-        self.stdout.write(f"ratio: {ours_time / sql_time:.2f}")
+        print(f"cohort summary (best of {ROUNDS}): {ours_time * 1000:.1f} ms")
+        print(f"hand-written SQL (best of {ROUNDS}): {sql_time * 1000:.1f} ms")
+        print(f"ratio: {ours_time / sql_time:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=2013)
+    arguments = parser.parse_args()
+    Benchmark().handle(patients=arguments.patients, seed=arguments.seed)
+
+
+if __name__ == "__main__":
+    main()
