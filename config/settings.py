@@ -16,8 +16,19 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
 def envbool(name: str, default: str) -> bool:
-    return os.getenv(name, default).strip().lower() in ("1", "true", "yes", "on")
+    """A yes/no setting; anything else (a typo such as DEBUG=flase) stops the start."""
+    value = os.getenv(name, default).strip().lower()
+    if value not in TRUE_WORDS + FALSE_WORDS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not understood; use one of {', '.join(TRUE_WORDS)} or "
+            f"{', '.join(FALSE_WORDS)}."
+        )
+    return value in TRUE_WORDS
 
 
 def envint(name: str, default: int) -> int:

@@ -14,7 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
-from diary.models import DataAccess, Enrollment, EnrollmentStatus, shell_actor
+from diary.audit import shell_actor
+from diary.models import DataAccess, Enrollment, EnrollmentStatus
 
 # The patient's diary shows the enrollment she is taking part in now; after it ends,
 # the most recent one (read-only).

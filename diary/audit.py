@@ -12,6 +12,7 @@ allocation access) reads "concealed".
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -27,6 +28,16 @@ from diary.models import (
     Phase,
     Protocol,
 )
+
+
+def shell_actor() -> str:
+    """Who ran a management command, for the audit trail and the access log
+    ("shell:<login>")."""
+    try:
+        return f"shell:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (e.g. an unnamed uid in a container)
+        return "shell:unknown"
+
 
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 # Bookkeeping columns that change with every save and say nothing to a reader.

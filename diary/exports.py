@@ -14,8 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from diary import access, blinding, summaries
+from diary.audit import shell_actor
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.models import DIARY_ITEMS, AuditAction, AuditEvent, DiaryEntry, shell_actor
+from diary.models import DIARY_ITEMS, AuditAction, AuditEvent, DiaryEntry
 from diary.summaries import ProtocolSummary
 
 ENTRY_COLUMNS = [

@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
@@ -33,6 +32,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from diary.accounts import new_account
+from diary.audit import shell_actor
 from diary.models import (
     AuditAction,
     AuditEvent,
@@ -44,7 +44,6 @@ from diary.models import (
     RandomizationSlot,
     Role,
     User,
-    shell_actor,
     validate_timezone,
 )
 from diary.randomization import assign_arm, list_rows_left
@@ -63,6 +62,10 @@ WHOLE_NUMBER = re.compile(r"[0-9]+")
 NOTES_MAX = DiaryEntry._meta.get_field("notes").max_length
 # Entries are built and inserted this many at a time, so memory stays flat.
 ENTRY_CHUNK = 2000
+
+
+class FileUnreadable(Exception):
+    """The file cannot be opened or read at all; the message says why."""
 
 
 class ImportFailed(Exception):
@@ -129,8 +132,7 @@ class CsvRows:
                 (line, "the file is not UTF-8 text; save it as CSV UTF-8 and import it again")
             )
         except OSError as error:
-            # Plain CommandError: the command ends with "CommandError: cannot read ...".
-            raise CommandError(f"cannot read {self.path}: {error.strerror or error}") from None
+            raise FileUnreadable(f"cannot read {self.path}: {error.strerror or error}") from None
 
     def _rows(self, lines: _Lines) -> Iterator[tuple[int, dict[str, str]]]:
         reader = csv.DictReader(lines, restkey=_EXTRA)

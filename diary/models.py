@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
 import secrets
 from collections import defaultdict
@@ -694,14 +693,6 @@ class AuditAction(models.TextChoices):
     SECOND_FACTOR_REMOVED = "second_factor_removed", "Second factor removed"
     INVITATION_SENT = "invitation_sent", "Invitation sent"
     PASSWORD_LINK_SENT = "password_link_sent", "Password reset link sent"
-
-
-def shell_actor() -> str:
-    """Who ran a management command, for the audit trail ("shell:<login>")."""
-    try:
-        return f"shell:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name (e.g. an unnamed uid in a container)
-        return "shell:unknown"
 
 
 class AuditEvent(models.Model):

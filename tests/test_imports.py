@@ -14,7 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from diary import imports
-from diary.models import DiaryEntry, Enrollment, Protocol, User, shell_actor
+from diary.audit import shell_actor
+from diary.models import DiaryEntry, Enrollment, Protocol, User
 from diary.randomization import arm_code_for
 from tests.factories import (
     EnrollmentFactory,

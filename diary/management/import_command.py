@@ -18,6 +18,8 @@ class ImportCommand(BaseCommand):
     def handle(self, *args, file, **options):
         try:
             outcome = self.load(file)
+        except imports.FileUnreadable as error:
+            raise CommandError(str(error)) from None
         except imports.ImportFailed as failed:
             for problem in failed.problems:
                 self.stderr.write(problem)
