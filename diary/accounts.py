@@ -17,6 +17,8 @@ RIGHTS_FIELDS = ["role", "is_staff", "is_superuser", "is_active", "allocation_ac
 # Changes that need a reason and are audit events.
 AUDITED_FIELDS = [*RIGHTS_FIELDS, "email"]
 SUPERUSER_ONLY_FIELDS = ["is_superuser", "allocation_access", "groups", "user_permissions"]
+# The rights on an account's form, in the order they are shown.
+RIGHTS_FORM_FIELDS = [*RIGHTS_FIELDS, "groups", "user_permissions"]
 
 
 def locked_fields(editor: User, account: User | None) -> list[str]:

@@ -70,36 +70,40 @@ def rating_widget(low: int, high: int) -> forms.RadioSelect:
     return forms.RadioSelect(choices=[(i, str(i)) for i in range(low, high + 1)])
 
 
+def zero_to_ten(label, anchors, required_message, range_message) -> ScaleField:
+    """A 0-10 rating (IMMPACT numeric rating scale) as a row of 11 buttons."""
+    return ScaleField(
+        low=0,
+        high=10,
+        anchors=anchors,
+        label=label,
+        required_message=required_message,
+        range_message=range_message,
+        widget=rating_widget(0, 10),
+    )
+
+
 class DiaryEntryForm(forms.ModelForm):
     """Today's questions (DOMAIN.md). dose_taken and tolerability are asked (and
     required) only in ldn/placebo phases; elsewhere they are not shown and stay blank."""
 
-    pain = ScaleField(
-        low=0,
-        high=10,
-        anchors=(_("0 = no pain"), _("10 = worst pain imaginable")),
-        label=_("Your average pain over the last 24 hours"),
-        required_message=_("Choose your pain score from 0 to 10."),
-        range_message=_("Pain must be a whole number between 0 and 10."),
-        widget=rating_widget(0, 10),
+    pain = zero_to_ten(
+        _("Your average pain over the last 24 hours"),
+        (_("0 = no pain"), _("10 = worst pain imaginable")),
+        _("Choose your pain score from 0 to 10."),
+        _("Pain must be a whole number between 0 and 10."),
     )
-    fatigue = ScaleField(
-        low=0,
-        high=10,
-        anchors=(_("0 = no fatigue"), _("10 = worst fatigue imaginable")),
-        label=_("Your average fatigue over the last 24 hours"),
-        required_message=_("Choose your fatigue score from 0 to 10."),
-        range_message=_("Fatigue must be a whole number between 0 and 10."),
-        widget=rating_widget(0, 10),
+    fatigue = zero_to_ten(
+        _("Your average fatigue over the last 24 hours"),
+        (_("0 = no fatigue"), _("10 = worst fatigue imaginable")),
+        _("Choose your fatigue score from 0 to 10."),
+        _("Fatigue must be a whole number between 0 and 10."),
     )
-    sleep_quality = ScaleField(
-        low=0,
-        high=10,
-        anchors=(_("0 = very poorly"), _("10 = very well")),
-        label=_("How well did you sleep last night?"),
-        required_message=_("Choose your sleep quality score from 0 to 10."),
-        range_message=_("Sleep quality must be a whole number between 0 and 10."),
-        widget=rating_widget(0, 10),
+    sleep_quality = zero_to_ten(
+        _("How well did you sleep last night?"),
+        (_("0 = very poorly"), _("10 = very well")),
+        _("Choose your sleep quality score from 0 to 10."),
+        _("Sleep quality must be a whole number between 0 and 10."),
     )
     vivid_dreams = YesNoField(
         label=_("Did you have vivid or unusual dreams last night?"),

@@ -4,6 +4,7 @@ once a protocol has enrollments."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 from django import forms
@@ -116,9 +117,35 @@ def allocation_view(model_admin, view):
     return model_admin.admin_site.admin_view(wrapped)
 
 
-def reason_page(model_admin, request, subject, *, form, act, title, explanation, button, back):
+class ActionReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Required. Recorded with your name and the time in the audit trail.",
+        error_messages={"required": "Give a reason; it is kept in the audit trail."},
+    )
+
+    def clean_reason(self):
+        return study.required_reason(self.cleaned_data.get("reason"), "this")
+
+
+@dataclass(frozen=True)
+class Wording:
+    """What a page that asks for a reason says: its title, what the action does, and
+    its button. `{subject}` stands for the object acted on."""
+
+    title: str
+    explanation: str
+    button: str
+
+
+def reason_page(model_admin, request, subject, act, wording: Wording, form=None):
     """Ask for the reason (and whatever `form` asks besides), then `act(cleaned data)`,
-    which returns the message to show; a refusal is shown on the form."""
+    which returns the message to show; a refusal is shown on the form. Back on the
+    subject's change page afterwards."""
+    form = form or ActionReasonForm(request.POST or None)
+    opts = model_admin.model._meta
+    back = f"admin:{opts.app_label}_{opts.model_name}_change"
     if request.method == "POST" and form.is_valid():
         try:
             done = act(form.cleaned_data)
@@ -129,13 +156,13 @@ def reason_page(model_admin, request, subject, *, form, act, title, explanation,
             return redirect(back, subject.pk)
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": title,
+        "title": wording.title.format(subject=subject),
         "form": form,
         "subject": subject,
-        "explanation": explanation,
-        "button": button,
+        "explanation": wording.explanation.format(subject=subject),
+        "button": wording.button,
         "cancel_url": reverse(back, args=[subject.pk]),
-        "opts": model_admin.model._meta,
+        "opts": opts,
     }
     status = 400 if request.method == "POST" else 200
     return TemplateResponse(request, "admin/diary/reason_page.html", context, status=status)

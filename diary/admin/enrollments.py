@@ -18,6 +18,7 @@ from django.utils.html import format_html
 from diary import access, audit, blinding, study
 from diary.admin.base import (
     ReasonAdmin,
+    Wording,
     allocation_view,
     reader_displays,
     reason_page,
@@ -30,7 +31,6 @@ from diary.admin.filters import (
     current_phase_key,
 )
 from diary.admin.forms import (
-    ActionReasonForm,
     EnrollmentAddForm,
     EnrollmentChangeForm,
     TellPatientForm,
@@ -62,6 +62,32 @@ def resend_invitations(modeladmin, request, queryset):
             )
     if sent:
         modeladmin.message_user(request, f"Invitation sent for {sent} enrollment(s).")
+
+
+# Who unblinded whom, when and why: shown, never edited (the actions set them).
+UNBLINDING_FIELDS = [
+    f"{who}_{what}"
+    for who in ("care_team", "patient")
+    for what in ("unblinded_at", "unblinded_by", "unblinding_reason")
+]
+
+UNBLIND_CARE_TEAM = Wording(
+    title="Unblind the care team for {subject.study_id}",
+    explanation=(
+        "For this one patient (e.g. an emergency), her physician and the coordinators will "
+        "see her arm and treatment phases. She herself stays blinded, and so does the rest "
+        "of the protocol. It cannot be undone."
+    ),
+    button="Unblind her care team",
+)
+TELL_PATIENT = Wording(
+    title="Tell {subject.study_id} her arm",
+    explanation=(
+        "She will see her arm and the names of her phases (LDN, placebo) in her diary. Her "
+        "care team is not unblinded by this. It cannot be undone."
+    ),
+    button="Tell the patient",
+)
 
 
 @admin.register(Enrollment)
@@ -183,19 +209,7 @@ class EnrollmentAdmin(ReasonAdmin):
             ),
             ("Status", {"fields": ["status", "withdrawn_on", "withdrawal_reason"]}),
             ("Reminders", {"fields": ["reminder_time", "reminders_paused_until"]}),
-            (
-                "Blinding",
-                {
-                    "fields": [
-                        "care_team_unblinded_at",
-                        "care_team_unblinded_by",
-                        "care_team_unblinding_reason",
-                        "patient_unblinded_at",
-                        "patient_unblinded_by",
-                        "patient_unblinding_reason",
-                    ]
-                },
-            ),
+            ("Blinding", {"fields": UNBLINDING_FIELDS}),
             ("Why", {"fields": ["change_reason"]}),
         ]
 
@@ -208,12 +222,7 @@ class EnrollmentAdmin(ReasonAdmin):
             "protocol",
             self._shown(request).arm_allocation,
             "start_date",
-            "care_team_unblinded_at",
-            "care_team_unblinded_by",
-            "care_team_unblinding_reason",
-            "patient_unblinded_at",
-            "patient_unblinded_by",
-            "patient_unblinding_reason",
+            *UNBLINDING_FIELDS,
         ]
 
     @admin.display(description="Patient account")
@@ -327,30 +336,13 @@ class EnrollmentAdmin(ReasonAdmin):
                 "phases; she stays blinded."
             )
 
-        return reason_page(
-            self,
-            request,
-            enrollment,
-            form=ActionReasonForm(request.POST or None),
-            act=act,
-            title=f"Unblind the care team for {enrollment.study_id}",
-            explanation=(
-                "For this one patient (e.g. an emergency), her physician and the "
-                "coordinators will see her arm and treatment phases. She herself stays "
-                "blinded, and so does the rest of the protocol. It cannot be undone."
-            ),
-            button="Unblind her care team",
-            back="admin:diary_enrollment_change",
-        )
+        return reason_page(self, request, enrollment, act, UNBLIND_CARE_TEAM)
 
     def tell_patient_view(self, request, pk):
         enrollment = self._enrollment(request, pk)
         mid_treatment = not study.patient_may_be_told(enrollment)
         form = TellPatientForm(request.POST or None, mid_treatment=mid_treatment)
-        explanation = (
-            "She will see her arm and the names of her phases (LDN, placebo) in her diary. "
-            "Her care team is not unblinded by this. It cannot be undone."
-        )
+        explanation = TELL_PATIENT.explanation
         if mid_treatment:
             end = enrollment.schedule.treatment_end
             explanation += (
@@ -367,17 +359,8 @@ class EnrollmentAdmin(ReasonAdmin):
             )
             return f"{enrollment.study_id} now sees her arm and the names of her phases."
 
-        return reason_page(
-            self,
-            request,
-            enrollment,
-            form=form,
-            act=act,
-            title=f"Tell {enrollment.study_id} her arm",
-            explanation=explanation,
-            button="Tell the patient",
-            back="admin:diary_enrollment_change",
-        )
+        wording = Wording(TELL_PATIENT.title, explanation, TELL_PATIENT.button)
+        return reason_page(self, request, enrollment, act, wording, form=form)
 
     def invite_view(self, request, pk):
         enrollment = self._enrollment(request, pk)

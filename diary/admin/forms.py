@@ -12,6 +12,7 @@ from django.forms.models import BaseInlineFormSet
 
 from diary import accounts, study
 from diary.admin.base import (
+    ActionReasonForm,
     ReasonForm,
 )
 from diary.models import (
@@ -24,18 +25,6 @@ from diary.models import (
     Role,
     User,
 )
-
-
-class ActionReasonForm(forms.Form):
-    reason = forms.CharField(
-        label="Reason",
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Required. Recorded with your name and the time in the audit trail.",
-        error_messages={"required": "Give a reason; it is kept in the audit trail."},
-    )
-
-    def clean_reason(self):
-        return study.required_reason(self.cleaned_data.get("reason"), "this")
 
 
 class TellPatientForm(ActionReasonForm):
@@ -69,14 +58,8 @@ class AccountForm(forms.ModelForm):
             "first_name",
             "last_name",
             "email",
-            "role",
             "language",
-            "is_active",
-            "is_staff",
-            "is_superuser",
-            "allocation_access",
-            "groups",
-            "user_permissions",
+            *accounts.RIGHTS_FORM_FIELDS,
         ]
 
     def clean(self):

@@ -16,13 +16,13 @@ from diary import blinding, imports, study
 from diary.admin.base import (
     LockedInline,
     ReasonAdmin,
+    Wording,
     allocation_view,
     reader_displays,
     reason_page,
     warn_if_locked,
 )
 from diary.admin.forms import (
-    ActionReasonForm,
     ArmForm,
     PhaseFormSet,
     ProtocolForm,
@@ -101,6 +101,27 @@ class ArmInline(LockedInline):
     @staticmethod
     def protocol_of(protocol):
         return protocol
+
+
+UNBLIND_PROTOCOL = Wording(
+    title="Unblind protocol {subject.slug}",
+    explanation=(
+        "End of study or analysis: physicians, coordinators and blinded files see each "
+        "patient's arm and treatment phases and the LDN-versus-placebo comparison. Patients "
+        "are not told (use “Tell the patients whose treatment has ended”). It cannot be "
+        "undone."
+    ),
+    button="Unblind the protocol",
+)
+TELL_PATIENTS = Wording(
+    title="Tell the patients of {subject.slug} whose treatment has ended",
+    explanation=(
+        "Every patient of this protocol whose treatment window is over (in her own time "
+        "zone) or who withdrew, and who was not told yet, sees her arm and the names of her "
+        "phases in her diary. Her physician is not unblinded by this. It cannot be undone."
+    ),
+    button="Tell them",
+)
 
 
 @admin.register(Protocol)
@@ -232,22 +253,7 @@ class ProtocolAdmin(ReasonAdmin):
                 "are not told by it."
             )
 
-        return reason_page(
-            self,
-            request,
-            protocol,
-            form=ActionReasonForm(request.POST or None),
-            act=act,
-            title=f"Unblind protocol {protocol.slug}",
-            explanation=(
-                "End of study or analysis: physicians, coordinators and blinded files see "
-                "each patient's arm and treatment phases and the LDN-versus-placebo "
-                "comparison. Patients are not told (use “Tell the patients whose treatment "
-                "has ended”). It cannot be undone."
-            ),
-            button="Unblind the protocol",
-            back="admin:diary_protocol_change",
-        )
+        return reason_page(self, request, protocol, act, UNBLIND_PROTOCOL)
 
     def tell_patients_view(self, request, pk):
         protocol = get_object_or_404(Protocol, pk=pk)
@@ -260,22 +266,7 @@ class ProtocolAdmin(ReasonAdmin):
                 return "No patient of this protocol has ended her treatment without being told."
             return f"{len(told)} patient(s) now see their arm: {', '.join(told)}."
 
-        return reason_page(
-            self,
-            request,
-            protocol,
-            form=ActionReasonForm(request.POST or None),
-            act=act,
-            title=f"Tell the patients of {protocol.slug} whose treatment has ended",
-            explanation=(
-                "Every patient of this protocol whose treatment window is over (in her own "
-                "time zone) or who withdrew, and who was not told yet, sees her arm and the "
-                "names of her phases in her diary. Her physician is not unblinded by this. "
-                "It cannot be undone."
-            ),
-            button="Tell them",
-            back="admin:diary_protocol_change",
-        )
+        return reason_page(self, request, protocol, act, TELL_PATIENTS)
 
     def randomization_list_view(self, request, pk):
         protocol = get_object_or_404(Protocol, pk=pk)

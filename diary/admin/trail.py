@@ -11,8 +11,25 @@ from diary.models import (
 )
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """A record of what happened: read, never added, changed or deleted by hand."""
+
+    @admin.display(description="Who")
+    def who(self, record):
+        return record.who
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(RecordAdmin):
     """The study's audit trail of events that are not a row's change: unblinding,
     randomization lists, unblinded files, account rights and invitations. Read only."""
 
@@ -28,10 +45,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "at"
     fields = ["at", "who", "action", "protocol", "enrollment", "account", "reason", "what"]
-
-    @admin.display(description="Who")
-    def who(self, event):
-        return event.who
 
     @admin.display(description="Account")
     def account(self, event):
@@ -49,18 +62,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(DataAccess)
-class DataAccessAdmin(admin.ModelAdmin):
+class DataAccessAdmin(RecordAdmin):
     """The access log: who opened which patient's data, when. Read only."""
 
     list_display = ["at", "who", "what", "study_id", "scope"]
@@ -68,16 +72,3 @@ class DataAccessAdmin(admin.ModelAdmin):
     list_select_related = ["actor"]
     search_fields = ["study_id", "actor__username", "actor_name", "what"]
     date_hierarchy = "at"
-
-    @admin.display(description="Who")
-    def who(self, access_record):
-        return access_record.who
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -15,12 +15,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from diary import accounts, signin, study, twofactor
 from diary.admin.base import (
     HistoryAdmin,
+    Wording,
     reason_page,
 )
 from diary.admin.forms import (
     AccountAddForm,
     AccountForm,
-    ActionReasonForm,
 )
 from diary.models import (
     Role,
@@ -39,6 +39,26 @@ def send_password_links(modeladmin, request, queryset):
             modeladmin.message_user(request, " ".join(error.messages), messages.ERROR)
     if sent:
         modeladmin.message_user(request, f"A link to choose a password went to {sent} account(s).")
+
+
+REMOVE_SECOND_FACTOR = Wording(
+    title="Remove the second factor of {subject.username}",
+    explanation=(
+        "For a lost or replaced phone. Her authenticator app and recovery codes stop "
+        "working; at her next sign-in (password first) she sets up a new app. Confirm who "
+        "she is before you do this."
+    ),
+    button="Remove the second factor",
+)
+UNLOCK = Wording(
+    title="Unlock sign-in for {subject.username}",
+    explanation=(
+        "This account was locked after too many wrong passwords. Unlock it once you know "
+        "the attempts were hers (e.g. she called you), not someone guessing. Her password "
+        "does not change."
+    ),
+    button="Unlock sign-in",
+)
 
 
 @admin.register(User)
@@ -67,17 +87,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
         ("Personal info", {"fields": ["first_name", "last_name", "email", "language"]}),
         (
             "Role and rights",
-            {
-                "fields": [
-                    "role",
-                    "is_active",
-                    "is_staff",
-                    "is_superuser",
-                    "allocation_access",
-                    "groups",
-                    "user_permissions",
-                ]
-            },
+            {"fields": accounts.RIGHTS_FORM_FIELDS},
         ),
         ("Important dates", {"fields": ["last_login", "date_joined"]}),
         ("Why", {"fields": ["change_reason"]}),
@@ -120,10 +130,16 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
             *super().get_urls(),
         ]
 
-    def remove_second_factor_view(self, request, pk):
+    def _account_for_action(self, request, pk, *, own_allowed: bool):
         account = get_object_or_404(User, pk=pk)
-        if not self.has_change_permission(request, account) or account.pk == request.user.pk:
-            raise PermissionDenied("Nobody removes their own second factor.")
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+        if not own_allowed and account.pk == request.user.pk:
+            raise PermissionDenied("Nobody does this to her own account.")
+        return account
+
+    def remove_second_factor_view(self, request, pk):
+        account = self._account_for_action(request, pk, own_allowed=False)
 
         def act(data):
             if not twofactor.has_second_factor(account):
@@ -131,26 +147,10 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
             twofactor.remove_second_factor(account, by=request.user, reason=data["reason"])
             return f"{account.username} sets up a new second factor at her next sign-in."
 
-        return reason_page(
-            self,
-            request,
-            account,
-            form=ActionReasonForm(request.POST or None),
-            act=act,
-            title=f"Remove the second factor of {account.username}",
-            explanation=(
-                "For a lost or replaced phone. Her authenticator app and recovery codes "
-                "stop working; at her next sign-in (password first) she sets up a new "
-                "app. Confirm who she is before you do this."
-            ),
-            button="Remove the second factor",
-            back="admin:diary_user_change",
-        )
+        return reason_page(self, request, account, act, REMOVE_SECOND_FACTOR)
 
     def unlock_view(self, request, pk):
-        account = get_object_or_404(User, pk=pk)
-        if not self.has_change_permission(request, account):
-            raise PermissionDenied
+        account = self._account_for_action(request, pk, own_allowed=True)
 
         def act(data):
             if account.sign_in_locked_at is None:
@@ -158,21 +158,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
             signin.unlock(account, by=request.user, reason=data["reason"])
             return f"{account.username} can sign in again."
 
-        return reason_page(
-            self,
-            request,
-            account,
-            form=ActionReasonForm(request.POST or None),
-            act=act,
-            title=f"Unlock sign-in for {account.username}",
-            explanation=(
-                "This account was locked after too many wrong passwords. Unlock it once "
-                "you know the attempts were hers (e.g. she called you), not someone "
-                "guessing. Her password does not change."
-            ),
-            button="Unlock sign-in",
-            back="admin:diary_user_change",
-        )
+        return reason_page(self, request, account, act, UNLOCK)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, object_id)
