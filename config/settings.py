@@ -212,7 +212,7 @@ else:
 # Reminder e-mails: how long "Pause reminders" in an e-mail pauses them.
 REMINDER_SNOOZE_DAYS = envint("REMINDER_SNOOZE_DAYS", 7)
 
-# DOMAIN.md: a patient may create or change day D until the end of day D + grace.
+# docs/domain.md: a patient may create or change day D until the end of day D + grace.
 DIARY_GRACE_DAYS = envint("DIARY_GRACE_DAYS", 1)
 
 # Staff (physicians, coordinators) sign in with a second factor (diary.twofactor). It

@@ -1,4 +1,4 @@
-"""The export formats of DOMAIN.md: entries as long CSV, summaries as JSON or CSV.
+"""The export formats of docs/domain.md: entries as long CSV, summaries as JSON or CSV.
 
 Entries stream: rows are generated one at a time from a database cursor, so memory
 stays flat for millions of rows, on the command line and in the browser download alike.
@@ -152,7 +152,7 @@ def _figures(obj, decimals: int, skip=()) -> dict:
 
 
 def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
-    """The JSON shape of DOMAIN.md ("export_summaries --format json")."""
+    """The JSON shape of docs/domain.md ("export_summaries --format json")."""
     protocols = []
     for result in results:
         protocols.append(
@@ -214,7 +214,7 @@ SUMMARY_COLUMNS = _unique(
 
 
 def _csv_value(value):
-    """Pages and CSV show one decimal (DOMAIN.md)."""
+    """Pages and CSV show one decimal (docs/domain.md)."""
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -1,4 +1,4 @@
-"""The daily diary form: the items, questions and scales of DOMAIN.md."""
+"""The daily diary form: the items, questions and scales of docs/domain.md."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def zero_to_ten(label, anchors, required_message, range_message) -> ScaleField:
 
 
 class DiaryEntryForm(forms.ModelForm):
-    """Today's questions (DOMAIN.md). dose_taken and tolerability are asked (and
+    """Today's questions (docs/domain.md). dose_taken and tolerability are asked (and
     required) only in ldn/placebo phases; elsewhere they are not shown and stay blank."""
 
     pain = zero_to_ten(

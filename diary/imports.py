@@ -1,4 +1,4 @@
-"""CSV imports of DOMAIN.md ("File formats"): users, enrollments, diary entries.
+"""CSV imports of docs/domain.md ("File formats"): users, enrollments, diary entries.
 
 Each import checks the whole file before it loads anything, collecting every problem
 as "line N: what is wrong" (N = line in the file, header = line 1), then loads all of it
@@ -450,7 +450,7 @@ def import_enrollments(path) -> Outcome:
                 patients[plan.username.lower()] = patient
             enrollment = Enrollment(patient=patient, **plan.values)
             if enrollment.arm_id is None:
-                # DOMAIN.md: a blank arm is randomized; each enrollment is saved before
+                # docs/domain.md: a blank arm is randomized; each enrollment is saved before
                 # the next is randomized, so they take consecutive slots.
                 assign_arm(enrollment)
             enrollment._change_reason = reason
@@ -776,7 +776,7 @@ class _EntryCheck:
                 enrollment_id__in=by_pk
             ).values_list("enrollment_id", "date", *ITEMS)
         }
-        # "Today" in each enrollment's own time zone (DOMAIN.md), once per import.
+        # "Today" in each enrollment's own time zone (docs/domain.md), once per import.
         self.today = {e.pk: e.local_today() for e in by_pk.values()}
         self.seen: dict[tuple[str, dt.date], int] = {}
 

@@ -2,7 +2,7 @@
 
 The patient side is in English or Spanish (LocaleMiddleware: the switch's cookie, else
 the browser's Accept-Language). Staff pages and exports stay in English, the language
-DOMAIN.md names things in, whatever the browser asks for.
+docs/domain.md names things in, whatever the browser asks for.
 """
 
 from django.conf import settings

@@ -1,4 +1,4 @@
-"""The domain of shared/DOMAIN.md: protocols, arms, phases, enrollments, diary entries."""
+"""The domain (docs/domain.md): protocols, arms, phases, enrollments, diary entries."""
 
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ class Phase(models.Model):
         return self.kind in TREATMENT_KINDS
 
 
-# The diary items of DOMAIN.md, in the order they are asked.
+# The diary items of docs/domain.md, in the order they are asked.
 DIARY_ITEMS = [
     "pain",
     "fatigue",
@@ -218,7 +218,7 @@ DIARY_ITEMS = [
     "tolerability",
     "notes",
 ]
-# Diary items asked only in ldn/placebo phases (DOMAIN.md); blank elsewhere.
+# Diary items asked only in ldn/placebo phases (docs/domain.md); blank elsewhere.
 TREATMENT_ONLY_ITEMS = ("dose_taken", "tolerability")
 
 
@@ -426,7 +426,7 @@ class Enrollment(models.Model):
         return self.schedule.end
 
     def local_today(self, now: dt.datetime | None = None) -> dt.date:
-        """Today's diary day in the patient's own time zone (DOMAIN.md)."""
+        """Today's diary day in the patient's own time zone (docs/domain.md)."""
         now = now or timezone.now()
         return now.astimezone(self.zoneinfo).date()
 
@@ -614,7 +614,7 @@ class EntrySource(models.TextChoices):
 
 class DiaryEntryQuerySet(models.QuerySet):
     def counting(self):
-        """Entries that count in figures: voided entries are left out (DOMAIN.md)."""
+        """Entries that count in figures: voided entries are left out (docs/domain.md)."""
         return self.filter(voided=False)
 
     def in_span(self, span: phases.PhaseSpan):

@@ -39,7 +39,7 @@ from diary.models import (
 from diary.randomization import assign_arm, list_rows_left, used_up_message
 from diary.signin import password_links_left
 
-# Status changes a coordinator may make (DOMAIN.md: screening -> active -> completed or
+# Status changes a coordinator may make (docs/domain.md: screening -> active -> completed or
 # withdrawn). Nothing goes back: a mistake is corrected by a new enrollment.
 STATUS_TRANSITIONS = {
     EnrollmentStatus.SCREENING: {EnrollmentStatus.ACTIVE, EnrollmentStatus.WITHDRAWN},
@@ -97,7 +97,7 @@ def required_reason(reason: str | None, what: str) -> str:
 
 
 def arm_pick_problem(protocol: Protocol, arm: Arm | None) -> str | None:
-    """DOMAIN.md / issue: the arm is randomized unless picked on an open-label protocol."""
+    """docs/domain.md: the arm is randomized unless picked on an open-label protocol."""
     if arm is None:
         return None
     if arm.protocol_id != protocol.pk:

@@ -1,4 +1,4 @@
-"""Per-phase and cohort summaries of DOMAIN.md ("Summary figures"), computed in SQL.
+"""Per-phase and cohort summaries of docs/domain.md ("Summary figures"), computed in SQL.
 
 One query places every counting entry in its phase and works out each patient's phase
 figures (FIGURES_CTES); the patient pages and exports read those rows, and the cohort
@@ -23,7 +23,7 @@ from diary import blinding
 from diary.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
 from diary.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
 
-# DOMAIN.md: compliance below this is flagged on physician pages.
+# docs/domain.md: compliance below this is flagged on physician pages.
 LOW_COMPLIANCE_PCT = 80
 # IMMPACT: >= 30% is a moderately important, >= 50% a substantial reduction of pain.
 RESPONDER_THRESHOLDS = (30, 50)
@@ -36,7 +36,7 @@ ENDPOINT_DAYS = 3
 
 @dataclass
 class PhaseSummary:
-    """Every per-patient, per-phase figure of DOMAIN.md."""
+    """Every per-patient, per-phase figure of docs/domain.md."""
 
     order: int
     kind: str | None  # None where the reader is blinded to a treatment phase
@@ -129,7 +129,7 @@ def pct(part, whole) -> float | None:
 # The per-patient figures of every enrollment and phase, in SQL. `spans` holds each
 # arm's phases as the reader may see them (diary.blinding: a blinded reader's merged
 # "Treatment" is one phase here), with their first and last day as offsets from the
-# enrollment's start (DOMAIN.md "Day arithmetic"); an entry joins the phase whose
+# enrollment's start (docs/domain.md "Day arithmetic"); an entry joins the phase whose
 # offsets hold its own. Means and SDs come from integer sums divided once in double
 # precision, so both databases give the same figures to the last digit.
 FIGURES_CTES = """
@@ -207,7 +207,7 @@ SELECT * FROM figures ORDER BY enrollment_id, "order"
 """
 )
 
-# DOMAIN.md's cohort figures, per protocol and phase group: phases of one kind pool
+# The cohort figures (docs/domain.md), per protocol and phase group: phases of one kind pool
 # across arms; a blinded reader's treatment phases (kind null) group by their label. The
 # patients' phase figures are aggregated where they are, so only a few rows leave the
 # database; each row also carries its protocol's enrollment count and LDN-versus-placebo

@@ -150,3 +150,28 @@ def test_a_yes_no_setting_that_is_not_understood_stops_the_start():
     )
     assert result.returncode != 0
     assert "DEBUG='flase' is not understood" in result.stderr
+
+
+def test_the_repository_stands_on_its_own():
+    """Every relative link of the README and docs/ resolves inside the repository, and
+    nothing refers to documents outside it."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            resolved = (page.parent / target).resolve()
+            assert resolved.is_relative_to(root), (page.name, target)
+            assert resolved.exists(), (page.name, target)
+    outside = "|".join([r"DOMAIN" + r"\.md", r"\.\./" + "shared"])  # not a match itself
+    tracked = subprocess.run(
+        ["git", "grep", "-lIE", outside, "--", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert tracked.stdout == ""

@@ -1,4 +1,4 @@
-"""Every summary figure of DOMAIN.md against numbers worked out by hand.
+"""Every summary figure of docs/domain.md against numbers worked out by hand.
 
 The schedule is short so the arithmetic can be done on paper. A counterbalanced
 protocol: arm A = baseline 4 days, LDN 5, placebo 4; arm B = baseline 4, placebo 4,

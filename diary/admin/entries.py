@@ -55,7 +55,7 @@ class DiaryEntryAdmin(ReasonAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
-        # DOMAIN.md: entered or corrected by a coordinator = source "staff".
+        # docs/domain.md: entered or corrected by a coordinator = source "staff".
         if not change or set(form.changed_data) & set(ITEM_FIELDS):
             obj.source = EntrySource.STAFF
         super().save_model(request, obj, form, change)

@@ -13,7 +13,7 @@ class ImportCommand(BaseCommand):
         return getattr(imports, f"import_{self.kind}")(path)
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="UTF-8 CSV file with a header row (DOMAIN.md)")
+        parser.add_argument("file", help="UTF-8 CSV file with a header row (docs/domain.md)")
 
     def handle(self, *args, file, **options):
         try:

@@ -1,4 +1,4 @@
-"""Display of summary figures: one decimal on pages (DOMAIN.md), a dash for unknown."""
+"""Display of summary figures: one decimal on pages (docs/domain.md), a dash for unknown."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Import diary entries from a CSV file in the format of DOMAIN.md: all rows or none."""
+"""Import diary entries from a CSV file in the format of docs/domain.md: all rows or none."""
 
 from diary.management.import_command import ImportCommand
 
