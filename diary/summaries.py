@@ -11,17 +11,16 @@ cohort means (averages of those) agree to within rounding of the last binary dig
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection
 from django.utils import timezone
 
 from diary import blinding
 from diary.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
 from diary.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
+from diary.sql import compose, days_between, fetch, value, values_rows
 
 # docs/domain.md: compliance below this is flagged on physician pages.
 LOW_COMPLIANCE_PCT = 80
@@ -275,12 +274,6 @@ LEFT JOIN comparison ON comparison.protocol_id = enrolled.protocol_id
 """
 )
 
-# Whole days from one date column (or parameter) to another, per database.
-DAYS_BETWEEN_SQL = {
-    "postgresql": "({later} - {earlier})",
-    "sqlite": "CAST(julianday({later}) - julianday({earlier}) AS INTEGER)",
-}
-
 KIND_ORDER = [kind.value for kind in PhaseKind]
 
 
@@ -294,50 +287,30 @@ def _rank(plan: PhasePlan) -> int:
     return 100 + KIND_ORDER.index(plan.kind)
 
 
-def compose(template: str, **parts) -> tuple[str, list]:
-    """Fill the `{name}` places of `template` with SQL fragments, each a text or a
-    (text, parameters) pair, and gather the parameters in the order the places appear,
-    so every parameter stays next to the SQL that uses it."""
-    params: list = []
-
-    def fill(match) -> str:
-        part = parts[match.group(1)]
-        text, values = (part, ()) if isinstance(part, str) else part
-        params.extend(values)
-        return text
-
-    return re.sub(r"\{(\w+)\}", fill, template), params
-
-
-def value(parameter) -> tuple[str, list]:
-    """A single parameter as an SQL fragment."""
-    return "%s", [parameter]
-
-
 def _span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
     """The VALUES rows of the `spans` CTE, with their parameters."""
-    rows, params = [], []
+    rows = []
     for arm_id, arm_plans in plans_by_arm.items():
         baseline = next((p.order for p in arm_plans if p.kind == PhaseKind.BASELINE), None)
         offset = 0
         for plan in arm_plans:
-            row = [
-                arm_id,
-                plan.order,
-                plan.kind,
-                plan.label,
-                int(plan.kind == PhaseKind.BASELINE),
-                int(plan.is_treatment),
-                _rank(plan),
-                plan.days,
-                offset,
-                offset + plan.days - 1,
-                baseline,
-            ]
-            rows.append("(" + ", ".join(["%s"] * len(row)) + ")")
-            params += row
+            rows.append(
+                (
+                    arm_id,
+                    plan.order,
+                    plan.kind,
+                    plan.label,
+                    int(plan.kind == PhaseKind.BASELINE),
+                    int(plan.is_treatment),
+                    _rank(plan),
+                    plan.days,
+                    offset,
+                    offset + plan.days - 1,
+                    baseline,
+                )
+            )
             offset += plan.days
-    return ", ".join(rows), params
+    return values_rows(rows)
 
 
 def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -> list[dict]:
@@ -351,7 +324,7 @@ def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -
     spans = _span_rows(plans_by_arm)
     if not spans[0]:  # no arm has phases: nothing to place entries in
         return []
-    days = DAYS_BETWEEN_SQL[connection.vendor]
+    days = days_between()
     # The last day that elapses: the as-of date, or the withdrawal if that is earlier.
     limit = "(CASE WHEN en.withdrawn_on < %s THEN en.withdrawn_on ELSE %s END)"
     sql, params = compose(
@@ -367,10 +340,7 @@ def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -
         placebo=value(PhaseKind.PLACEBO.value),
         **extra,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        columns = [column[0] for column in cursor.description]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return fetch(sql, params)
 
 
 def _phase_summary(span: PhaseSpan, row: dict) -> PhaseSummary:
