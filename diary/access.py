@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from diary.audit import shell_actor
-from diary.models import DataAccess, Enrollment, EnrollmentStatus
+from diary.models import Alert, DataAccess, Enrollment, EnrollmentStatus
 
 # The patient's diary shows the enrollment she is taking part in now; after it ends,
 # the most recent one (read-only).
@@ -72,6 +72,18 @@ def enrollment_for(user, study_id: str) -> Enrollment:
         return visible_enrollments(user).get(study_id=study_id)
     except Enrollment.DoesNotExist:
         raise Http404("No such patient.") from None
+
+
+def alert_for(user, pk: int) -> Alert:
+    """An alert about a patient `user` may read (physician view)."""
+    if not 0 < pk < 2**63:  # beyond any key: the database would refuse the number
+        raise Http404("No such alert.")
+    try:
+        return Alert.objects.select_related("enrollment").get(
+            pk=pk, enrollment__in=visible_enrollments(user).values("pk")
+        )
+    except Alert.DoesNotExist:
+        raise Http404("No such alert.") from None
 
 
 def own_enrollment(user) -> Enrollment | None:

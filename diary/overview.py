@@ -1,44 +1,53 @@
-"""Day-by-day views of one enrollment: where the patient stands, which days are missing.
+"""Day-by-day views of enrollments: where a patient stands, which days are missing, the
+compliance calendar.
 
-Works on entries already loaded (one query per page); no database access here.
+Works on entries and activity already loaded; no database access here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from diary import blinding
+from diary.activity import Activity
 from diary.models import DiaryEntry, Enrollment, EnrollmentStatus
 from diary.phases import Schedule
-
-MISSED_WINDOW_DAYS = 7
+from diary.summaries import LOW_COMPLIANCE_PCT
 
 
 @dataclass
 class StatusRow:
-    """One line of the physician's patient list."""
+    """One line of the physician's patient list, and the head of her page."""
 
     enrollment: Enrollment
+    activity: Activity
     arm: str | None  # None while the reader is blinded
     today: dt.date
     phase_label: str | None
     study_day: int | None
     phase_day: int | None
-    last_entry: dt.date | None
-    missed_last_7: int | None
     schedule_note: str
 
+    @property
+    def last_entry(self) -> dt.date | None:
+        return self.activity.last_entry
 
-def missed_days(enrollment: Enrollment, recorded: set[dt.date], today: dt.date) -> list[dt.date]:
-    """Days of the last 7 completed diary days (today - 7 .. today - 1, in the patient's
-    time zone) that belong to the enrollment and have no counting entry. Today is not
-    counted: it is not over yet."""
-    if enrollment.status == EnrollmentStatus.SCREENING:
-        return []
-    days = (today - dt.timedelta(days=n) for n in range(MISSED_WINDOW_DAYS, 0, -1))
-    return [day for day in days if enrollment.contains(day) and day not in recorded]
+    @property
+    def missed_last_7(self) -> int | None:
+        return self.activity.missed_7
+
+    @property
+    def compliance_14(self) -> float | None:
+        return self.activity.compliance_14
+
+    @property
+    def low_compliance(self) -> bool:
+        return self.compliance_14 is not None and self.compliance_14 < LOW_COMPLIANCE_PCT
+
+    @property
+    def open_alerts(self) -> int:
+        return self.activity.open_alerts
 
 
 def current_span(enrollment: Enrollment, schedule: Schedule, today: dt.date):
@@ -58,34 +67,20 @@ def _schedule_note(enrollment: Enrollment, today: dt.date) -> str:
     return ""
 
 
-def enrollment_status_row(
-    enrollment: Enrollment, user, entries: Iterable[DiaryEntry] | None = None
-) -> StatusRow:
-    """Current phase, study day, last entry and missed days of one enrollment.
-
-    `entries` defaults to the `recent_entries` prefetched by the physician list.
-    """
-    today = enrollment.local_today()
+def enrollment_status_row(enrollment: Enrollment, user, activity: Activity) -> StatusRow:
+    """Current phase (as `user` sees it), study day, last entry, missed days and
+    compliance of one enrollment; `activity` is hers from diary.activity."""
+    today = activity.today
     schedule = blinding.schedule_for(enrollment, user)
-    if entries is None:
-        entries = enrollment.recent_entries
-    recorded = {entry.date for entry in entries if not entry.voided}
-    last_entry = getattr(enrollment, "last_entry", None)
-    if last_entry is None and recorded:
-        last_entry = max(recorded)
     span = current_span(enrollment, schedule, today)
-    missed = None
-    if enrollment.status != EnrollmentStatus.SCREENING:
-        missed = len(missed_days(enrollment, recorded, today))
     return StatusRow(
         enrollment=enrollment,
+        activity=activity,
         arm=blinding.arm_for(enrollment, user),
         today=today,
         phase_label=span.label if span else None,
         study_day=schedule.study_day(today) if span else None,
         phase_day=span.day_number(today) if span else None,
-        last_entry=last_entry,
-        missed_last_7=missed,
         schedule_note=_schedule_note(enrollment, today),
     )
 
@@ -198,3 +193,77 @@ def phase_days(
             )
         )
     return result
+
+
+# The compliance calendar ---------------------------------------------------------
+
+CALENDAR_DAYS = 28
+
+
+@dataclass(frozen=True)
+class CellState:
+    code: str
+    words: str  # what a screen reader says, and the legend
+    mark: str  # what the eye sees besides the colour
+
+
+CELL_STATES = [
+    CellState("recorded", "Recorded", "✓"),
+    CellState("late", "Recorded late", "L"),
+    CellState("voided", "Voided", "V"),
+    CellState("missed", "Missed", "✗"),
+    CellState("open", "Not recorded yet, still open", "·"),
+    CellState("upcoming", "Not begun yet in her time zone", ""),
+    CellState("none", "Not a diary day", ""),
+]
+STATE = {state.code: state for state in CELL_STATES}
+
+
+@dataclass
+class CalendarCell:
+    date: dt.date
+    state: CellState
+    phase_start: str | None  # the label of the phase (as the reader sees it) that begins
+
+    @property
+    def is_diary_day(self) -> bool:
+        return self.state.code not in ("none", "upcoming")
+
+
+def calendar_days(today: dt.date) -> list[dt.date]:
+    """The calendar's columns: the last 28 days up to `today` (the study's calendar)."""
+    return [today - dt.timedelta(days=back) for back in range(CALENDAR_DAYS - 1, -1, -1)]
+
+
+def day_state(enrollment: Enrollment, entry: DiaryEntry | None, day: dt.date, today: dt.date):
+    """What `day` of her diary is, seen on her own `today`."""
+    if enrollment.status == EnrollmentStatus.SCREENING or not enrollment.contains(day):
+        return STATE["none"]
+    if day > today:
+        return STATE["upcoming"]
+    if entry is not None and entry.voided:
+        return STATE["voided"]
+    if entry is not None:
+        return STATE["late"] if entry.late else STATE["recorded"]
+    if enrollment.patient_entry_refusal(day, today) is None:
+        return STATE["open"]
+    return STATE["missed"]
+
+
+def calendar_cells(
+    enrollment: Enrollment, schedule: Schedule, entries, days: list[dt.date], today: dt.date
+) -> list[CalendarCell]:
+    """One calendar row: each of `days` for this enrollment, phases as the reader sees
+    them (`schedule`), on her own `today`."""
+    by_date = {entry.date: entry for entry in entries}
+    cells = []
+    for day in days:
+        span = schedule.span_on(day) if enrollment.contains(day) else None
+        cells.append(
+            CalendarCell(
+                date=day,
+                state=day_state(enrollment, by_date.get(day), day, today),
+                phase_start=span.label if span and span.start == day else None,
+            )
+        )
+    return cells

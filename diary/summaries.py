@@ -287,8 +287,9 @@ def _rank(plan: PhasePlan) -> int:
     return 100 + KIND_ORDER.index(plan.kind)
 
 
-def _span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
-    """The VALUES rows of the `spans` CTE, with their parameters."""
+def span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
+    """The VALUES rows of the `spans` CTE (each arm's phases with their offsets from
+    the start, as the reader sees them), with their parameters."""
     rows = []
     for arm_id, arm_plans in plans_by_arm.items():
         baseline = next((p.order for p in arm_plans if p.kind == PhaseKind.BASELINE), None)
@@ -321,7 +322,7 @@ def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -
         enrollments = enrollment_ids.query.sql_with_params()
     except EmptyResultSet:  # e.g. .none(): no enrollment, nothing to sum
         return []
-    spans = _span_rows(plans_by_arm)
+    spans = span_rows(plans_by_arm)
     if not spans[0]:  # no arm has phases: nothing to place entries in
         return []
     days = days_between()

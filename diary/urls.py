@@ -26,6 +26,13 @@ urlpatterns = [
     path("diary/settings/", views.reminder_settings, name="settings"),
     path("diary/<isodate:day>/", views.day, name="day"),
     path("physician/", views.physician_home, name="physician_home"),
+    path("physician/calendar/", views.calendar, name="calendar"),
+    path("physician/alerts/", views.alerts, name="alerts"),
+    path(
+        "physician/alerts/<int:pk>/acknowledge/",
+        views.acknowledge_alert,
+        name="acknowledge_alert",
+    ),
     path("physician/cohort/", views.cohort, name="cohort"),
     path("exports/", views.exports, name="exports"),
     path("physician/patients/<str:study_id>/", views.patient_detail, name="patient_detail"),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import OuterRef, Prefetch, Subquery
+from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpResponse,
@@ -19,8 +20,9 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse, reverse_lazy
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.formats import date_format, time_format
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
@@ -28,18 +30,32 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from diary import access, blinding, charts, reminders, summaries
+from diary import alerts as alerts_flow
+from diary.activity import ActivityList, recent_activity
 from diary.exports import run_export
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
 from diary.forms import (
+    AcknowledgeForm,
     CohortFilterForm,
     DiaryEntryForm,
     ExportForm,
+    PatientListForm,
     ReminderSettingsForm,
     UnblindedExportForm,
 )
 from diary.languages import is_supported
-from diary.models import DiaryEntry, EnrollmentStatus, EntryRefused, default_reminder_time
+from diary.models import (
+    Alert,
+    DiaryEntry,
+    Enrollment,
+    EnrollmentStatus,
+    EntryRefused,
+    default_reminder_time,
+)
 from diary.overview import (
+    CELL_STATES,
+    calendar_cells,
+    calendar_days,
     current_span,
     days_recorded,
     enrollment_status_row,
@@ -327,32 +343,160 @@ def _save_account_language(user, language: str) -> None:
 
 @never_cache
 def physician_home(request):
-    access.require_clinician(request.user)
-    # Entries of the last days, enough to cover "the last 7 days" in every time zone;
-    # one query for all patients.
-    recent_from = timezone.now().date() - dt.timedelta(days=9)
-    last_entry = (
-        DiaryEntry.objects.counting()
-        .filter(enrollment=OuterRef("pk"))
-        .order_by("-date")
-        .values("date")[:1]
-    )
-    enrollments = (
-        access.visible_enrollments(request.user)
-        .annotate(last_entry=Subquery(last_entry))
-        .prefetch_related(
-            Prefetch(
-                "entries",
-                queryset=DiaryEntry.objects.counting()
-                .filter(date__gte=recent_from)
-                .only("id", "enrollment_id", "date", "voided"),
-                to_attr="recent_entries",
-            )
+    """The patient list: 50 a page, searched, filtered and sorted (diary.activity)."""
+    context, status = _patient_page(request)
+    return render(request, "diary/physician_home.html", context, status=status)
+
+
+@never_cache
+def calendar(request):
+    """The compliance calendar: the same patients by the last 28 days of the study's
+    calendar, each cell one of her diary days on her own clock."""
+    context, status = _patient_page(request)
+    days = calendar_days(summaries.study_today())
+    on_page = [row.enrollment for row in context["rows"]]
+    # Her today may be a day ahead of or behind the study's.
+    entries = defaultdict(list)
+    for entry in DiaryEntry.objects.filter(
+        enrollment__in=on_page,
+        date__range=(days[0] - dt.timedelta(days=1), days[-1] + dt.timedelta(days=1)),
+    ).only("enrollment_id", "date", "voided", "late"):
+        entries[entry.enrollment_id].append(entry)
+    context["days"] = days
+    context["calendar"] = [
+        (
+            row,
+            calendar_cells(
+                row.enrollment,
+                blinding.schedule_for(row.enrollment, request.user),
+                entries[row.enrollment.pk],
+                days,
+                row.today,
+            ),
         )
-        .order_by("study_id")
+        for row in context["rows"]
+    ]
+    context["states"] = CELL_STATES
+    return render(request, "diary/calendar.html", context, status=status)
+
+
+PATIENTS_PER_PAGE = 50
+
+
+def _patient_page(request) -> tuple[dict, int]:
+    """The rows the patient list and the calendar show: the patients the user may see,
+    searched, filtered and sorted, one page of them, in a fixed number of queries."""
+    access.require_clinician(request.user)
+    form = PatientListForm(request.GET or None, user=request.user)
+    enrollments = access.visible_enrollments(request.user)
+    status = 200
+    if form.is_bound and not form.is_valid():
+        enrollments, status = enrollments.none(), 400
+    elif form.is_bound:
+        enrollments = form.filter(enrollments)
+    listing = ActivityList(enrollments, request.user, form.ordering)
+    page = Paginator(listing, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    loaded = {
+        enrollment.pk: enrollment
+        for enrollment in Enrollment.objects.filter(
+            pk__in=[activity.enrollment_id for activity in page]
+        ).load_with_schedules()
+    }
+    rows = [
+        enrollment_status_row(loaded[activity.enrollment_id], request.user, activity)
+        for activity in page
+        if activity.enrollment_id in loaded
+    ]
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "sort": form.ordering,
+        "query": form.query_without("page"),
+        "query_unsorted": form.query_without("page", "sort"),
+        "open_alerts": open_alerts(request.user).count(),
+    }
+    return context, status
+
+
+def open_alerts(user):
+    """The open alerts of the patients `user` may see."""
+    return Alert.objects.open().filter(enrollment__in=access.visible_enrollments(user).values("pk"))
+
+
+ALERTS_PER_PAGE = 50
+
+
+@never_cache
+def alerts(request):
+    """Open alerts (and, with ?show=acknowledged, those already seen to)."""
+    access.require_clinician(request.user)
+    return _alerts_page(request)
+
+
+def _alerts_page(request, status: int = 200):
+    acknowledged = request.GET.get("show") == "acknowledged"
+    search = request.GET.get("q", "").strip()[:40]
+    if acknowledged:
+        listed = (
+            Alert.objects.filter(
+                acknowledged_at__isnull=False,
+                enrollment__in=access.visible_enrollments(request.user).values("pk"),
+            )
+            .select_related("acknowledged_by")
+            .order_by("-acknowledged_at")
+        )
+    else:
+        listed = open_alerts(request.user).order_by("-raised_on", "enrollment__study_id", "kind")
+    if search:
+        listed = listed.filter(enrollment__study_id__istartswith=search)
+    query = {"show": "acknowledged"} if acknowledged else {}
+    if search:
+        query["q"] = search
+    page = Paginator(listed.select_related("enrollment"), ALERTS_PER_PAGE).get_page(
+        request.GET.get("page")
     )
-    rows = [enrollment_status_row(e, request.user) for e in enrollments]
-    return render(request, "diary/physician_home.html", {"rows": rows})
+    enrollments = {
+        enrollment.pk: enrollment
+        for enrollment in Enrollment.objects.filter(
+            pk__in=[alert.enrollment_id for alert in page]
+        ).load_with_schedules()
+    }
+    rows = []
+    for alert in page:
+        enrollment = enrollments[alert.enrollment_id]
+        today = enrollment.local_today()
+        span = current_span(enrollment, blinding.schedule_for(enrollment, request.user), today)
+        rows.append({"alert": alert, "enrollment": enrollment, "phase": span})
+    context = {
+        "page": page,
+        "rows": rows,
+        "acknowledged": acknowledged,
+        "search": search,
+        "query": urlencode(
+            {"show": "acknowledged"} if acknowledged else {} | ({"q": search} if search else {})
+        ),
+        "open_count": open_alerts(request.user).count(),
+        "form": AcknowledgeForm(),
+    }
+    return render(request, "diary/alerts.html", context, status=status)
+
+
+@require_POST
+def acknowledge_alert(request, pk: int):
+    """Acknowledge an alert with a note; without one, nothing changes and the page
+    says what is missing."""
+    access.require_clinician(request.user)
+    alert = access.alert_for(request.user, pk)
+    form = AcknowledgeForm(request.POST)
+    if not form.is_valid():
+        problems = " ".join(form.errors["note"])
+        messages.error(request, f"{alert.enrollment.study_id}, {alert.kind}: {problems}")
+        return _alerts_page(request, status=400)
+    if alert.acknowledged_at is None:
+        alerts_flow.acknowledge(alert, request.user, form.cleaned_data["note"])
+        messages.success(request, f"{alert.enrollment.study_id}, {alert.kind}: acknowledged.")
+    return redirect("diary:alerts")
 
 
 @never_cache
@@ -361,7 +505,8 @@ def patient_detail(request, study_id: str):
     enrollment = access.enrollment_for(request.user, study_id)
     access.record_access(request.user, "patient page", study_id=enrollment.study_id)
     schedule = blinding.schedule_for(enrollment, request.user)
-    today = enrollment.local_today()
+    activity = recent_activity(Enrollment.objects.filter(pk=enrollment.pk), request.user)[0]
+    today = activity.today
     entries = list(enrollment.entries.all())
     as_of = summaries.study_today()
     context = {
@@ -374,7 +519,7 @@ def patient_detail(request, study_id: str):
         "name for its definition.",
         "figures": PATIENT_FIGURES,
         "chart": charts.daily_pain(entries, schedule),
-        "status_row": enrollment_status_row(enrollment, request.user, entries=entries),
+        "status_row": enrollment_status_row(enrollment, request.user, activity),
         "phases": phase_days(enrollment, entries, today, schedule),
         "admin_url": reverse("admin:diary_enrollment_by_study_id", args=[enrollment.study_id]),
     }
@@ -388,10 +533,7 @@ def cohort(request):
     enrollments = access.visible_enrollments(request.user)
     as_of = summaries.study_today()
     if form.is_bound and form.is_valid():
-        if form.cleaned_data["protocol"]:
-            enrollments = enrollments.filter(protocol=form.cleaned_data["protocol"])
-        if form.cleaned_data.get("physician"):
-            enrollments = enrollments.filter(physician=form.cleaned_data["physician"])
+        enrollments = form.filter(enrollments)
         as_of = form.cleaned_data["as_of"] or as_of
     elif form.is_bound:
         enrollments = enrollments.none()

@@ -124,7 +124,7 @@ def test_bad_filter_values_get_a_message_not_an_error(client, alice):
     response = client.get("/physician/cohort/", {"protocol": "nope", "as_of": "soon"})
     assert response.status_code == 400
     page = response.content.decode()
-    assert "Select a valid choice" in page
+    assert "There is no such protocol; pick one from the list." in page
     assert "Enter the as-of date as YYYY-MM-DD." in page
 
 

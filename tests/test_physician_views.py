@@ -221,12 +221,13 @@ def test_patient_list_query_count_does_not_grow_with_patients(
 ):
     client.force_login(alice)
     add_patients(alice, 2)
-    # session, user, enrollments (with last entry), arms, phases, recent entries; the
-    # session's new idle expiry (savepoint, update, release)
-    with django_assert_num_queries(9):
+    # session, user, count, time zones, protocols, activity, the page's enrollments, their
+    # protocols, open alerts, the protocol filter's choices; the session's new idle
+    # expiry (savepoint, update, release)
+    with django_assert_num_queries(13):
         client.get("/physician/")
     add_patients(alice, 10)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(13):
         response = client.get("/physician/")
     assert len(response.context["rows"]) == 12
 
@@ -235,11 +236,12 @@ def test_patient_page_query_count_does_not_grow_with_entries(
     client, enrollment, alice, django_assert_num_queries
 ):
     client.force_login(alice)
-    # session, user, enrollment, the access log, arms, phases, entries, summary aggregate;
-    # the session's new idle expiry (savepoint, update, release)
-    with django_assert_num_queries(11):
+    # session, user, enrollment, the access log, arms, phases, activity (time zones,
+    # protocols, the query), entries, summary aggregate; the session's new idle expiry
+    # (savepoint, update, release)
+    with django_assert_num_queries(14):
         client.get(detail_url("FM-001"))
     for offset in range(1, 18):
         EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=offset))
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(14):
         client.get(detail_url("FM-001"))

@@ -13,10 +13,13 @@ from base64 import b32decode
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.utils import bulk_create_with_history
 
+from diary import alerts
 from diary.models import (
+    Alert,
     DiaryEntry,
     Enrollment,
     EntrySource,
@@ -102,6 +105,9 @@ DEMO_ENROLLMENTS = [
     ("DEMO-006", "patient6", "physician2", "ldn-fm-2009", "P", 5, "active", None, "America/Denver"),
 ]
 
+# Patients who have not written for a few days before today.
+STOPPED_WRITING = {"DEMO-003": 3}
+
 # Typical daily pain level by phase kind (0-10): LDN lowers pain more than placebo.
 PAIN_LEVEL = {"baseline": 6.5, "placebo": 6.0, "ldn": 4.5, "washout": 5.8, "followup": 5.5}
 
@@ -122,7 +128,11 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             created = self.seed()
-        self.stdout.write(f"Demo data ready ({created} new records).")
+        # The physicians' alert lists start filled; the e-mails wait for send_alerts.
+        result = alerts.RunResult()
+        alerts.refresh(timezone.now(), result)
+        open_alerts = Alert.objects.open().count()
+        self.stdout.write(f"Demo data ready ({created} new records, {open_alerts} open alerts).")
         self.stdout.write(f"Demo logins (local use only), password for all: {PASSWORD}")
         self.stdout.write("  coordinator  study coordinator (blinded), admin at /admin/")
         self.stdout.write(
@@ -204,9 +214,11 @@ class Command(BaseCommand):
 
     def seed_entries(self, enrollment: Enrollment, today: dt.date, seed: str) -> int:
         """Entries up to yesterday (today is left for the patient), about 1 day in 8
-        missed, a few entered late; the last days before withdrawal thin out."""
+        missed, a few entered late; one patient stopped writing 3 days ago (her
+        physician gets a missed_days alert)."""
         rng = random.Random(seed)
-        last = min(enrollment.last_data_day(), today - dt.timedelta(days=1))
+        stopped = STOPPED_WRITING.get(enrollment.study_id, 0)
+        last = min(enrollment.last_data_day(), today - dt.timedelta(days=1 + stopped))
         entries = []
         for span in enrollment.schedule:
             for day in span.dates(until=last):
