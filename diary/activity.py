@@ -145,7 +145,8 @@ class Activity:
 
     @property
     def missed_7(self) -> int | None:
-        return None if self.days_7 is None else self.days_7 - self.recorded_7
+        """Diary days of the last 7 without an entry; None when none of them is one."""
+        return self.days_7 - self.recorded_7 if self.days_7 else None
 
     @property
     def compliance_14(self) -> float | None:
@@ -238,7 +239,7 @@ def _order_by(sort: str) -> str:
     columns = SORTS[sort.lstrip("-")]
     direction = " DESC" if descending else ""
     keys = [f"CASE WHEN {c} IS NULL THEN 1 ELSE 0 END, {c}{direction}" for c in columns]
-    return ", ".join(keys + [f"study_id{direction}"])
+    return ", ".join(keys + ["study_id"])  # ties: by study ID
 
 
 # The list's order: the sort keys that are not plain columns of `activity` are worked
@@ -246,7 +247,7 @@ def _order_by(sort: str) -> str:
 SORTED = """
 SELECT * FROM (
     SELECT activity.*,
-           days_7 - recorded_7 AS missed_7,
+           CASE WHEN days_7 > 0 THEN days_7 - recorded_7 END AS missed_7,
            CASE WHEN days_14 > 0
                 THEN CAST(100 * recorded_14 AS DOUBLE PRECISION) / days_14 END AS compliance_14
     FROM activity

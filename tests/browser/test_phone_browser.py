@@ -10,6 +10,7 @@ from django.db import connections
 from django.test.testcases import LiveServerThread
 
 from diary.models import DiaryEntry
+from tests.browser.checks import assert_no_axe_violations
 from tests.browser.conftest import TIMEOUT_MS
 from tests.factories import PASSWORD, EnrollmentFactory, EntryFactory, PatientFactory, make_arm
 
@@ -61,13 +62,6 @@ def sign_in(page, expect, base_url, user, *, tap=True):
 def assert_fits_the_screen(page):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways: {width}px wide"
-
-
-def assert_no_axe_violations(page, what):
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    assert results.violations_count == 0, f"{what}:\n{results.generate_report()}"
 
 
 def test_patient_fills_and_saves_a_day_by_taps_on_a_phone(
