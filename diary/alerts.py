@@ -60,7 +60,7 @@ def refresh(now: dt.datetime, result: RunResult) -> None:
     if cleared:
         result.closed = Alert.objects.filter(pk__in=cleared, closed_at=None).update(closed_at=now)
     new = [
-        Alert(enrollment_id=enrollment_id, kind=kind, raised_on=day)
+        Alert(enrollment_id=enrollment_id, kind=kind, raised_on=day, raised_at=now)
         for (enrollment_id, kind), day in sorted(holding.items())
         if (enrollment_id, kind) not in ongoing
     ]

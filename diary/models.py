@@ -820,7 +820,7 @@ class Alert(models.Model):
     enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="alerts")
     kind = models.CharField(max_length=20, choices=AlertKind.choices)
     raised_on = models.DateField(help_text="The patient's diary day it was raised on.")
-    raised_at = models.DateTimeField(auto_now_add=True)
+    raised_at = models.DateTimeField(default=timezone.now)
     closed_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
