@@ -19,7 +19,7 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 
-from diary import blinding, reminders, study
+from diary import alerts, blinding, reminders, study
 from diary.models import AuditEvent, Enrollment, Protocol
 from tests.factories import (
     CoordinatorFactory,
@@ -84,11 +84,13 @@ def pair(physician):
                 vivid_dreams=offset % 4 == 0,
                 headache=offset % 9 == 0,
                 dose_taken=True if treatment else None,
-                tolerability=80 + offset % 20 if treatment else None,
+                # (her last entry's 45 raises a low_tolerability alert)
+                tolerability=(45 if offset == 39 else 80 + offset % 20) if treatment else None,
                 notes="Tired after work" if offset % 10 == 0 else "",
                 late=offset % 13 == 0,
             )
         enrollments.append(enrollment)
+    alerts.run()  # before any page is read: the alerts are part of what both show
     return enrollments
 
 
@@ -147,14 +149,29 @@ def staff_pages_about(reader, enrollment) -> dict[str, str]:
     return {key: body(client.get(url)) for key, url in urls.items()}
 
 
-def list_row(reader, enrollment) -> str:
-    page = body(client_for(reader).get("/physician/"))
-    (row,) = re.findall(
-        rf'<tr>\s*<th scope="row"><a href="/physician/patients/{enrollment.study_id}/">.*?</tr>',
-        page,
-        re.DOTALL,
-    )
+def rows_about(page: str, enrollment) -> list[str]:
+    """The table rows of a physician page that are about `enrollment`."""
+    link = f'<a href="/physician/patients/{enrollment.study_id}/">'
+    return re.findall(rf'<tr>\s*<th scope="row"[^>]*>{link}.*?</tr>', page, re.DOTALL)
+
+
+def list_row(reader, enrollment, url="/physician/") -> str:
+    (row,) = rows_about(body(client_for(reader).get(url)), enrollment)
     return row
+
+
+def glance_rows(reader, enrollment) -> dict[str, str]:
+    """Her row on the patient list (sorted by phase too), the calendar and the alerts."""
+    alert_page = body(client_for(reader).get(f"/physician/alerts/?q={enrollment.study_id}"))
+    return {
+        "list row": list_row(reader, enrollment),
+        "list row by phase": list_row(reader, enrollment, "/physician/?sort=phase"),
+        "calendar row": list_row(reader, enrollment, "/physician/calendar/"),
+        # (an alert's own id is an identifier, like the study ID)
+        "alerts": re.sub(
+            r"(/alerts/|note-)\d+", r"\1N", "".join(rows_about(alert_page, enrollment))
+        ),
+    }
 
 
 def anonymize(text: str, enrollment) -> str:
@@ -204,6 +221,9 @@ def whole_study_files(coordinator) -> dict[str, str]:
     client = client_for(coordinator)
     urls = [
         "/physician/",
+        "/physician/?sort=phase",
+        "/physician/calendar/",
+        "/physician/alerts/",
         "/physician/cohort/",
         "/admin/diary/enrollment/",
         "/admin/diary/enrollment/?phase=treatment",
@@ -231,16 +251,17 @@ def test_a_blinded_patient_cannot_tell_the_arms_apart(pair):
 def test_a_blinded_physician_cannot_tell_the_arms_apart(pair, physician):
     x, y = pair
     side_by_side(lambda e: patient_detail_pages(physician, e), x, y)
-    side_by_side(lambda e: {"row": list_row(physician, e)}, x, y)
+    side_by_side(lambda e: glance_rows(physician, e), x, y)
     page = patient_detail_pages(physician, x)["patient page"]
     assert "Treatment, day 27" in page and ">Blinded<" in page
+    assert "low_tolerability" in glance_rows(physician, x)["alerts"]
 
 
 def test_a_blinded_coordinator_cannot_tell_the_arms_apart(pair):
     x, y = pair
     coordinator = CoordinatorFactory()
     side_by_side(lambda e: patient_detail_pages(coordinator, e), x, y)
-    side_by_side(lambda e: {"row": list_row(coordinator, e)}, x, y)
+    side_by_side(lambda e: glance_rows(coordinator, e), x, y)
     side_by_side(lambda e: staff_pages_about(coordinator, e), x, y)
 
 
