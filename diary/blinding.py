@@ -90,6 +90,20 @@ def schedule_for(enrollment: Enrollment, reader) -> Schedule:
     )
 
 
+def file_schedules(reader: FileReader):
+    """`schedule_for` of a file's reader, worked out once per arm and start date: a
+    file judges each protocol as a whole, so patients who share both share a schedule."""
+    cache: dict = {}
+
+    def schedule_of(enrollment: Enrollment) -> Schedule:
+        key = (enrollment.arm_id, enrollment.start_date)
+        if key not in cache:
+            cache[key] = schedule_for(enrollment, reader)
+        return cache[key]
+
+    return schedule_of
+
+
 def arm_for(enrollment: Enrollment, reader) -> str | None:
     """The arm code `reader` may see, None while she is blinded."""
     if is_blinded(reader, enrollment.protocol, enrollment):

@@ -44,10 +44,12 @@ TREND_WIDTH, TREND_HEIGHT = 600, 220
 TREND_LEFT, TREND_RIGHT, TREND_TOP, TREND_BOTTOM = 34, 8, 26, 24
 
 
-def pain_trend(enrollment, entries, today: dt.date, schedule) -> dict | None:
-    """Her daily pain from day 1 to today, with her phases as she may see them (neutral
-    labels while she is blinded) as bands behind it. None before she has recorded any
-    pain."""
+def pain_trend(
+    enrollment, entries, today: dt.date, schedule, width=TREND_WIDTH, height=TREND_HEIGHT
+) -> dict | None:
+    """Her daily pain from day 1 to today, with the phases of `schedule` (as its reader
+    may see them: neutral labels while blinded) as bands behind it, `width` x `height`
+    SVG units. None before she has recorded any pain."""
     last = enrollment.last_data_day()
     if last is None:
         return None
@@ -56,8 +58,8 @@ def pain_trend(enrollment, entries, today: dt.date, schedule) -> dict | None:
     if end < enrollment.start_date or not any(enrollment.start_date <= d <= end for d in pain_on):
         return None
     days = (end - enrollment.start_date).days + 1
-    plot_w = TREND_WIDTH - TREND_LEFT - TREND_RIGHT
-    plot_h = TREND_HEIGHT - TREND_TOP - TREND_BOTTOM
+    plot_w = width - TREND_LEFT - TREND_RIGHT
+    plot_h = height - TREND_TOP - TREND_BOTTOM
     step = plot_w / max(days - 1, 1)
 
     def x(day: dt.date) -> float:
@@ -98,12 +100,12 @@ def pain_trend(enrollment, entries, today: dt.date, schedule) -> dict | None:
         )
     recorded = [pain_on[d] for d in sorted(pain_on) if enrollment.start_date <= d <= end]
     return {
-        "width": TREND_WIDTH,
-        "height": TREND_HEIGHT,
+        "width": width,
+        "height": height,
         "left": TREND_LEFT,
-        "right": TREND_WIDTH - TREND_RIGHT,
+        "right": width - TREND_RIGHT,
         "top": TREND_TOP,
-        "bottom": TREND_HEIGHT - TREND_BOTTOM,
+        "bottom": height - TREND_BOTTOM,
         "plot_height": plot_h,
         "grid": [{"value": v, "y": y(v)} for v in (0, 5, 10)],
         "lines": lines,

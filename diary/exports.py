@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
-from diary import access, blinding, summaries
+from diary import access, blinding, fhir, summaries
 from diary.audit import shell_actor
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
 from diary.models import DIARY_ITEMS, AuditAction, AuditEvent, DiaryEntry
@@ -52,15 +52,7 @@ def entry_rows(enrollments, reader) -> Iterator[list]:
     by_id = {e.pk: e for e in enrollments.load_with_schedules()}
     if not by_id:
         return
-    # One schedule per arm, start date and view, shared by the patients that have it.
-    schedules = {}
-
-    def schedule_of(enrollment):
-        key = (enrollment.arm_id, enrollment.start_date)
-        if key not in schedules:
-            schedules[key] = blinding.schedule_for(enrollment, reader)
-        return schedules[key]
-
+    schedule_of = blinding.file_schedules(reader)
     entries = (
         DiaryEntry.objects.filter(enrollment_id__in=enrollments.values("pk"))
         .order_by("enrollment__study_id", "date")
@@ -302,6 +294,7 @@ EXPORTS = {
     "entries.csv": ("entries", "csv", "text/csv"),
     "summaries.csv": ("summaries", "csv", "text/csv"),
     "summaries.json": ("summaries", "json", "application/json"),
+    "fhir.json": ("fhir", "json", "application/fhir+json"),
 }
 
 
@@ -346,6 +339,8 @@ def run_export(
     )
     if what == "entries.csv":
         return ExportFile(name, content_type, csv_lines(entry_rows(enrollments, reader)))
+    if what == "fhir.json":
+        return ExportFile(name, content_type, fhir.bundle_chunks(enrollments, reader))
     results = summaries.summarize(enrollments, as_of, reader)
     if what == "summaries.csv":
         return ExportFile(name, content_type, csv_lines(summary_rows(results)))

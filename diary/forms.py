@@ -407,6 +407,7 @@ class ExportForm(forms.Form):
         ("entries.csv", "Diary entries (CSV, one row per entry)"),
         ("summaries.csv", "Summaries (CSV, one decimal)"),
         ("summaries.json", "Summaries (JSON)"),
+        ("fhir.json", "Diary entries (FHIR R4 Bundle, JSON)"),
     ]
 
     what = forms.ChoiceField(choices=WHAT, label="File", initial="entries.csv")

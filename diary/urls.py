@@ -35,5 +35,11 @@ urlpatterns = [
     ),
     path("physician/cohort/", views.cohort, name="cohort"),
     path("exports/", views.exports, name="exports"),
+    path("exports/codebook.csv", views.codebook, name="codebook"),
     path("physician/patients/<str:study_id>/", views.patient_detail, name="patient_detail"),
+    path(
+        "physician/patients/<str:study_id>/report.pdf",
+        views.patient_report,
+        name="patient_report",
+    ),
 ]

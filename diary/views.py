@@ -29,10 +29,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from diary import access, blinding, charts, reminders, summaries
+from diary import access, blinding, charts, reminders, reports, summaries
 from diary import alerts as alerts_flow
 from diary.activity import ActivityList, recent_activity
-from diary.exports import run_export
+from diary.codebook import codebook_rows
+from diary.exports import csv_lines, run_export
 from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
 from diary.forms import (
     AcknowledgeForm,
@@ -527,6 +528,24 @@ def patient_detail(request, study_id: str):
 
 
 @never_cache
+@require_safe
+def patient_report(request, study_id: str):
+    """Her clinic report as a PDF (diary.reports), as the reader may see her."""
+    access.require_clinician(request.user)
+    enrollment = access.enrollment_for(request.user, study_id)
+    access.record_access(request.user, "PDF report", study_id=enrollment.study_id)
+    try:
+        pdf = reports.patient_report_pdf(enrollment, request.user)
+    except reports.ReportUnavailable as problem:
+        messages.error(request, str(problem))
+        return redirect("diary:patient_detail", enrollment.study_id)
+    response = HttpResponse(pdf, content_type="application/pdf")
+    name = reports.report_filename(enrollment, summaries.study_today())
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@never_cache
 def cohort(request):
     access.require_clinician(request.user)
     form = CohortFilterForm(request.GET or None, user=request.user)
@@ -574,6 +593,15 @@ def exports(request):
     if form.is_bound and form.is_valid():
         return _export(request, form.cleaned_data, blinding.BLINDED_FILE)
     return _exports_page(request, form, UnblindedExportForm(), status=400 if form.errors else 200)
+
+
+@require_safe
+def codebook(request):
+    """The codebook of the CSV files (no patient data in it)."""
+    access.require_coordinator(request.user)
+    response = StreamingHttpResponse(csv_lines(codebook_rows()), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="codebook.csv"'
+    return response
 
 
 def _exports_page(request, form, unblinded_form, status=200):

@@ -5,9 +5,12 @@ import os
 import sys
 from collections.abc import Iterable
 
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError
 
-from diary.exports import unblinded_path
+from diary import blinding, summaries
+from diary.exports import run_export, unblinded_path
+from diary.management.unblinding import add_unblinded_arguments, reader_for
+from diary.models import Enrollment
 
 
 def write_stdout(stdout, lines: Iterable[str]) -> None:
@@ -46,3 +49,32 @@ def protocol_named(slug: str):
     except Protocol.DoesNotExist:
         slugs = ", ".join(Protocol.objects.values_list("slug", flat=True))
         raise CommandError(f'No protocol "{slug}"; known: {slugs}.') from None
+
+
+class EntriesExportCommand(BaseCommand):
+    """An export of every entry (`what`, a key of diary.exports.EXPORTS), streamed to
+    stdout or `--out`, blinded unless `--unblinded --reason`."""
+
+    what = ""
+
+    def add_arguments(self, parser):
+        parser.add_argument("--out", help="Write to this file instead of stdout.")
+        parser.add_argument("--protocol", help="Only this protocol (slug).")
+        add_unblinded_arguments(parser)
+
+    def handle(self, *args, out=None, protocol=None, unblinded=False, reason="", **options):
+        reader = reader_for(unblinded, reason)
+        protocol = protocol_named(protocol) if protocol else None
+        enrollments = Enrollment.objects.all()
+        if protocol:
+            enrollments = enrollments.filter(protocol=protocol)
+        export = run_export(
+            self.what,
+            enrollments,
+            reader=reader,
+            protocol=protocol,
+            as_of=summaries.study_today(),
+            reason=reason.strip(),
+            details={"out": out},
+        )
+        write_export(self, export.lines, out, unblinded=reader is blinding.UNBLINDED_FILE)

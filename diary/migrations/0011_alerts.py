@@ -7,47 +7,131 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('diary', '0010_access_log'),
+        ("diary", "0010_access_log"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('unblinded_export', 'Unblinded export'), ('unblinded_patient', 'Care team unblinded for a patient'), ('patient_told', 'Patient told her arm'), ('unblinded_protocol', 'Protocol unblinded'), ('randomization_list', 'Randomization list uploaded'), ('account_changed', 'Account rights changed'), ('sign_in_locked', 'Sign-in locked'), ('sign_in_unlocked', 'Sign-in unlocked'), ('second_factor_set', 'Second factor set up'), ('second_factor_removed', 'Second factor removed'), ('invitation_sent', 'Invitation sent'), ('password_link_sent', 'Password reset link sent'), ('alert_acknowledged', 'Alert acknowledged')], max_length=30),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("unblinded_export", "Unblinded export"),
+                    ("unblinded_patient", "Care team unblinded for a patient"),
+                    ("patient_told", "Patient told her arm"),
+                    ("unblinded_protocol", "Protocol unblinded"),
+                    ("randomization_list", "Randomization list uploaded"),
+                    ("account_changed", "Account rights changed"),
+                    ("sign_in_locked", "Sign-in locked"),
+                    ("sign_in_unlocked", "Sign-in unlocked"),
+                    ("second_factor_set", "Second factor set up"),
+                    ("second_factor_removed", "Second factor removed"),
+                    ("invitation_sent", "Invitation sent"),
+                    ("password_link_sent", "Password reset link sent"),
+                    ("alert_acknowledged", "Alert acknowledged"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('missed_days', 'No entry on the last 3 diary days'), ('low_compliance', 'Compliance under 80% over the last 14 diary days'), ('low_tolerability', 'Tolerability of 50 or less in one of the last 3 entries'), ('side_effects', 'Headache on 3 recorded days in a row')], max_length=20)),
-                ('raised_on', models.DateField(help_text="The patient's diary day it was raised on.")),
-                ('raised_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('emailed_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledgement', models.TextField(blank=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('enrollment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='alerts', to='diary.enrollment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("missed_days", "No entry on the last 3 diary days"),
+                            ("low_compliance", "Compliance under 80% over the last 14 diary days"),
+                            (
+                                "low_tolerability",
+                                "Tolerability of 50 or less in one of the last 3 entries",
+                            ),
+                            ("side_effects", "Headache on 3 recorded days in a row"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "raised_on",
+                    models.DateField(help_text="The patient's diary day it was raised on."),
+                ),
+                ("raised_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("emailed_at", models.DateTimeField(blank=True, null=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("acknowledgement", models.TextField(blank=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "enrollment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="alerts",
+                        to="diary.enrollment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-raised_at'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('closed_at__isnull', True)), fields=('enrollment', 'kind'), name='one_open_alert_per_enrollment_and_kind'), models.CheckConstraint(condition=models.Q(('acknowledged_at__isnull', True), models.Q(('acknowledgement', ''), _negated=True), _connector='OR'), name='acknowledged_alert_has_a_note')],
+                "ordering": ["-raised_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("closed_at__isnull", True)),
+                        fields=("enrollment", "kind"),
+                        name="one_open_alert_per_enrollment_and_kind",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("acknowledged_at__isnull", True),
+                            models.Q(("acknowledgement", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="acknowledged_alert_has_a_note",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AlertDigest',
+            name="AlertDigest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('claimed_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('physician', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alert_digests', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("claimed_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "physician",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alert_digests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('physician', 'day'), name='one_alert_digest_per_physician_and_day')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("physician", "day"), name="one_alert_digest_per_physician_and_day"
+                    )
+                ],
             },
         ),
     ]

@@ -1,0 +1,77 @@
+"""The clinic report: one patient's study on one or two A4 pages, as a PDF (WeasyPrint).
+
+It shows what her page shows the reader (diary.blinding decides the phases and the
+arm): the per-phase summary with low compliance flagged, her daily pain as an SVG drawn
+here, her alerts, and who made the report and when. Identified by study ID only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from diary import blinding, charts, summaries
+from diary.figures import PATIENT_FIGURES
+from diary.models import Enrollment
+
+# A report's chart is wider than the diary's trend: it fills the A4 text width.
+CHART = {"width": 720, "height": 230}
+
+
+class NoFetching(Exception):
+    pass
+
+
+class ReportUnavailable(Exception):
+    """This server cannot make PDFs (WeasyPrint or the Pango library is missing)."""
+
+
+def _refuse(url: str, *args, **kwargs):
+    """WeasyPrint fetches nothing: the report's stylesheet is handed over directly and
+    the chart is inline, so no URL in the page (or in a patient's note) is ever read."""
+    raise NoFetching(f"The report does not load {url!r}.")
+
+
+def report_context(enrollment: Enrollment, reader, now: dt.datetime | None = None) -> dict:
+    now = now or timezone.now()
+    as_of = summaries.study_today()
+    schedule = blinding.schedule_for(enrollment, reader)
+    entries = list(enrollment.entries.all())
+    summary = summaries.summarize_enrollment(enrollment, as_of, reader)
+    trend = charts.pain_trend(enrollment, entries, enrollment.local_today(now), schedule, **CHART)
+    return {
+        "enrollment": enrollment,
+        "arm": blinding.arm_for(enrollment, reader),
+        "schedule": schedule,
+        "as_of": as_of,
+        "summary": summary,
+        "figures": PATIENT_FIGURES,
+        "trend": trend,
+        "alerts": list(enrollment.alerts.select_related("acknowledged_by").order_by("-raised_at")),
+        "physician": enrollment.physician.get_full_name() or enrollment.physician.username,
+        "generated_at": timezone.localtime(now),
+        "generated_by": reader.get_full_name() or reader.get_username(),
+    }
+
+
+def patient_report_pdf(enrollment: Enrollment, reader, now: dt.datetime | None = None) -> bytes:
+    try:  # imported here: it loads Pango, which no page needs
+        from weasyprint import CSS, HTML
+    except (ImportError, OSError) as error:
+        raise ReportUnavailable(
+            "This server cannot make PDF reports yet: WeasyPrint needs the Pango library "
+            "(Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core). "
+            f"({error})"
+        ) from error
+
+    html = render_to_string("diary/report.html", report_context(enrollment, reader, now))
+    stylesheet = CSS(filename=finders.find("css/report.css"), url_fetcher=_refuse)
+    return HTML(string=html, url_fetcher=_refuse).write_pdf(stylesheets=[stylesheet])
+
+
+def report_filename(enrollment: Enrollment, as_of: dt.date) -> str:
+    """The same for any arm: the study ID and the day."""
+    return f"report-{enrollment.study_id}-{as_of:%Y-%m-%d}.pdf"
