@@ -17,6 +17,7 @@ from diary import blinding, charts, summaries
 from diary.figures import PATIENT_FIGURES
 from diary.models import Enrollment
 
+REPORT_ALERTS = 10
 # A report's chart is wider than the diary's trend: it fills the A4 text width.
 CHART = {"width": 720, "height": 230}
 
@@ -50,7 +51,13 @@ def report_context(enrollment: Enrollment, reader, now: dt.datetime | None = Non
         "summary": summary,
         "figures": PATIENT_FIGURES,
         "trend": trend,
-        "alerts": list(enrollment.alerts.select_related("acknowledged_by").order_by("-raised_at")),
+        # The latest alerts keep the report to two pages; the alert page has them all.
+        "alerts": list(
+            enrollment.alerts.select_related("acknowledged_by").order_by("-raised_at")[
+                :REPORT_ALERTS
+            ]
+        ),
+        "alert_count": enrollment.alerts.count(),
         "physician": enrollment.physician.get_full_name() or enrollment.physician.username,
         "generated_at": timezone.localtime(now),
         "generated_by": reader.get_full_name() or reader.get_username(),
