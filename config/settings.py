@@ -52,7 +52,9 @@ SITE_ROOT = os.getenv("SITE_ROOT", "http://127.0.0.1:8000")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", SITE_ROOT)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin's modules are loaded by config/urls.py (admin.autodiscover()), so
+    # management commands, which need no URLs, start without them.
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

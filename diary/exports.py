@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
+import functools
+import operator
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+
+import orjson
 
 from diary import access, blinding, fhir, summaries
 from diary.audit import shell_actor
@@ -131,16 +134,23 @@ def csv_lines(rows: Iterable[list]) -> Iterator[str]:
 # Summaries ------------------------------------------------------------------------
 
 
-def _number(value, decimals: int):
-    if isinstance(value, float):
-        return round(value, decimals)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+@functools.cache
+def _field_names(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
-def _figures(obj, decimals: int, skip=()) -> dict:
-    return {k: _number(v, decimals) for k, v in asdict(obj).items() if k not in skip}
+def _figures(obj, decimals: int) -> dict:
+    """A summary dataclass's figures with floats rounded, without copying it (it holds
+    numbers, dates and text only; orjson writes dates as YYYY-MM-DD)."""
+    names = _field_names(type(obj))
+    return {
+        name: round(value, decimals) if type(value) is float else value
+        for name, value in zip(names, operator.attrgetter(*names)(obj), strict=True)
+    }
+
+
+def _values(obj) -> dict:
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
 
 
 def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
@@ -174,7 +184,8 @@ def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
 
 
 def summary_json_text(results, as_of) -> str:
-    return json.dumps(summary_json(results, as_of), indent=1, ensure_ascii=False) + "\n"
+    """The summaries as indented JSON, written by orjson's C encoder."""
+    return orjson.dumps(summary_json(results, as_of), option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 def _unique(names):
@@ -244,12 +255,14 @@ def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
                     status=patient.enrollment.status,
                     physician=patient.enrollment.physician_username,
                     **common,
-                    **asdict(phase),
+                    **_values(phase),
                 )
         for row in result.cohort:
-            yield _row(columns, section="cohort", **common, **asdict(row))
+            yield _row(columns, section="cohort", **common, **_values(row))
         if result.ldn_vs_placebo:
-            yield _row(columns, section="ldn_vs_placebo", **common, **asdict(result.ldn_vs_placebo))
+            yield _row(
+                columns, section="ldn_vs_placebo", **common, **_values(result.ldn_vs_placebo)
+            )
 
 
 def _row(columns, **values) -> list:

@@ -1,16 +1,17 @@
 """Per-phase and cohort summaries of docs/domain.md ("Summary figures"), computed in SQL.
 
 One query places every counting entry in its phase and works out each patient's phase
-figures (FIGURES_CTES); the patient pages and exports read those rows, and the cohort
-query aggregates them further in the database, so a cohort of any size comes back as a
-few rows. Patients' means and standard deviations come from integer sums divided once
-in double precision, so SQLite and PostgreSQL give the same numbers to the last digit;
-cohort means (averages of those) agree to within rounding of the last binary digit.
+figures (PATIENT_FIGURES_SQL); the patient pages and exports read those rows, and the
+cohort figures are worked out from the same rows here (one row per patient and phase,
+so the query runs once for both). Patients' means and standard deviations come from
+integer sums divided once in double precision, so SQLite and PostgreSQL give the same
+numbers to the last digit, and so do the cohort figures computed from them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -206,74 +207,6 @@ SELECT * FROM figures ORDER BY enrollment_id, "order"
 """
 )
 
-# The cohort figures (docs/domain.md), per protocol and phase group: phases of one kind pool
-# across arms; a blinded reader's treatment phases (kind null) group by their label. The
-# patients' phase figures are aggregated where they are, so only a few rows leave the
-# database; each row also carries its protocol's enrollment count and LDN-versus-placebo
-# comparison (empty where the reader sees no kinds).
-COHORT_SQL = (
-    FIGURES_CTES
-    + """
-, spread AS (
-    -- Each phase mean next to its group's mean, for the SD between patients.
-    SELECT f.*, AVG(f.pain_mean) OVER (
-               PARTITION BY f.protocol_id, f.kind, f.label
-           ) AS group_pain_mean
-    FROM figures f
-), cohort AS (
-    SELECT protocol_id, kind AS group_kind, label AS group_label, MIN(rank) AS group_rank,
-           MAX(is_baseline) AS group_is_baseline,
-           COUNT(DISTINCT CASE WHEN entries > 0 THEN enrollment_id END) AS patients,
-           -- (PostgreSQL sums bigints as numeric: cast back to keep integers.)
-           CAST(SUM(entries) AS BIGINT) AS entries,
-           CAST(SUM(elapsed_days) AS BIGINT) AS elapsed_days,
-           COUNT(CASE WHEN entries > 0 THEN 1 END) AS contributing,
-           AVG(pain_mean) AS pain_mean,
-           CASE WHEN COUNT(pain_mean) >= 2 THEN SQRT(
-               SUM((pain_mean - group_pain_mean) * (pain_mean - group_pain_mean))
-               / (COUNT(pain_mean) - 1)) END AS pain_sd,
-           AVG(fatigue_mean) AS fatigue_mean,
-           AVG(sleep_quality_mean) AS sleep_quality_mean,
-           AVG(tolerability_mean) AS tolerability_mean,
-           AVG(pain_reduction_pct) AS pain_reduction_pct_mean,
-           AVG(pain_endpoint_reduction_pct) AS pain_endpoint_reduction_pct_mean,
-           COUNT(pain_reduction_pct) AS reductions,
-           COUNT(CASE WHEN pain_reduction_pct >= {responder_30} THEN 1 END) AS responders_30,
-           COUNT(CASE WHEN pain_reduction_pct >= {responder_50} THEN 1 END) AS responders_50,
-           COUNT(CASE WHEN entries > 0 AND vivid_dreams_days > 0 THEN 1 END) AS with_dreams,
-           COUNT(CASE WHEN entries > 0 AND headache_days > 0 THEN 1 END) AS with_headache
-    FROM spread
-    GROUP BY protocol_id, kind, label
-), treatment_means AS (
-    SELECT protocol_id, enrollment_id,
-           AVG(CASE WHEN kind = {ldn} THEN pain_mean END) AS ldn,
-           AVG(CASE WHEN kind = {placebo} THEN pain_mean END) AS placebo
-    FROM figures
-    GROUP BY protocol_id, enrollment_id
-), comparison AS (
-    SELECT protocol_id, COUNT(*) AS comparison_patients,
-           AVG(ldn) AS comparison_ldn, AVG(placebo) AS comparison_placebo
-    FROM treatment_means
-    WHERE ldn IS NOT NULL AND placebo IS NOT NULL
-    GROUP BY protocol_id
-), enrolled AS (
-    SELECT protocol_id, COUNT(*) AS enrollments FROM members GROUP BY protocol_id
-)
-SELECT enrolled.*, cohort.group_kind, cohort.group_label, cohort.group_rank,
-       cohort.group_is_baseline, cohort.patients,
-       cohort.entries, cohort.elapsed_days, cohort.contributing, cohort.pain_mean,
-       cohort.pain_sd, cohort.fatigue_mean, cohort.sleep_quality_mean,
-       cohort.tolerability_mean, cohort.pain_reduction_pct_mean,
-       cohort.pain_endpoint_reduction_pct_mean, cohort.reductions, cohort.responders_30,
-       cohort.responders_50, cohort.with_dreams, cohort.with_headache,
-       comparison.comparison_patients, comparison.comparison_ldn,
-       comparison.comparison_placebo
-FROM enrolled
-LEFT JOIN cohort ON cohort.protocol_id = enrolled.protocol_id
-LEFT JOIN comparison ON comparison.protocol_id = enrolled.protocol_id
-"""
-)
-
 KIND_ORDER = [kind.value for kind in PhaseKind]
 
 
@@ -337,8 +270,6 @@ def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -
         entry_offset=days.format(later="e.date", earlier="en.start_date"),
         enrollment_ids=enrollments,
         endpoint_days=value(ENDPOINT_DAYS),
-        ldn=value(PhaseKind.LDN.value),
-        placebo=value(PhaseKind.PLACEBO.value),
         **extra,
     )
     return fetch(sql, params)
@@ -396,38 +327,83 @@ def summarize_enrollment(enrollment: Enrollment, as_of: dt.date, reader) -> Pati
 # Cohort ---------------------------------------------------------------------------
 
 
-def _cohort_row(row: dict) -> CohortSummary:
-    def unless_baseline(value):
-        return None if row["group_is_baseline"] else value
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
+
+def _sample_sd(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((value - mean) * (value - mean) for value in values) / (len(values) - 1))
+
+
+def _present(rows: list[dict], name: str) -> list[float]:
+    return [row[name] for row in rows if row[name] is not None]
+
+
+def _cohort_row(group: list[dict]) -> CohortSummary:
+    """The cohort figures of one phase group (docs/domain.md), from the patients' phase
+    rows of that group: each patient's means weigh the same."""
+    baseline = max(row["is_baseline"] for row in group) == 1
+    contributing = [row for row in group if row["entries"] > 0]
+    reductions = _present(group, "pain_reduction_pct")
+
+    def unless_baseline(value):
+        return None if baseline else value
+
+    responders = {
+        threshold: sum(1 for value in reductions if value >= threshold)
+        for threshold in RESPONDER_THRESHOLDS
+    }
+    first = group[0]
     return CohortSummary(
-        kind=row["group_kind"],
-        label=row["group_label"],
-        patients=row["patients"],
-        compliance_pct=pct(row["entries"], row["elapsed_days"]),
-        pain_mean=row["pain_mean"],
-        pain_sd=row["pain_sd"],
-        fatigue_mean=row["fatigue_mean"],
-        sleep_quality_mean=row["sleep_quality_mean"],
-        tolerability_mean=row["tolerability_mean"],
-        pain_reduction_pct_mean=unless_baseline(row["pain_reduction_pct_mean"]),
-        pain_endpoint_reduction_pct_mean=unless_baseline(row["pain_endpoint_reduction_pct_mean"]),
-        responders_30=unless_baseline(row["responders_30"]),
-        responders_30_pct=unless_baseline(pct(row["responders_30"], row["reductions"])),
-        responders_50=unless_baseline(row["responders_50"]),
-        responders_50_pct=unless_baseline(pct(row["responders_50"], row["reductions"])),
-        vivid_dreams_incidence_pct=pct(row["with_dreams"], row["contributing"]),
-        headache_incidence_pct=pct(row["with_headache"], row["contributing"]),
+        kind=first["kind"],
+        label=first["label"],
+        patients=len({row["enrollment_id"] for row in contributing}),
+        compliance_pct=pct(
+            sum(row["entries"] for row in group), sum(row["elapsed_days"] for row in group)
+        ),
+        pain_mean=_mean(_present(group, "pain_mean")),
+        pain_sd=_sample_sd(_present(group, "pain_mean")),
+        fatigue_mean=_mean(_present(group, "fatigue_mean")),
+        sleep_quality_mean=_mean(_present(group, "sleep_quality_mean")),
+        tolerability_mean=_mean(_present(group, "tolerability_mean")),
+        pain_reduction_pct_mean=unless_baseline(_mean(reductions)),
+        pain_endpoint_reduction_pct_mean=unless_baseline(
+            _mean(_present(group, "pain_endpoint_reduction_pct"))
+        ),
+        responders_30=unless_baseline(responders[30]),
+        responders_30_pct=unless_baseline(pct(responders[30], len(reductions))),
+        responders_50=unless_baseline(responders[50]),
+        responders_50_pct=unless_baseline(pct(responders[50], len(reductions))),
+        vivid_dreams_incidence_pct=pct(
+            sum(1 for row in contributing if row["vivid_dreams_days"] > 0), len(contributing)
+        ),
+        headache_incidence_pct=pct(
+            sum(1 for row in contributing if row["headache_days"] > 0), len(contributing)
+        ),
     )
 
 
-def _comparison(row: dict) -> LdnVsPlacebo:
-    pain_ldn, pain_placebo = row["comparison_ldn"], row["comparison_placebo"]
+def _comparison(rows: list[dict]) -> LdnVsPlacebo:
+    """LDN versus placebo over the patients with a mean pain on both (docs/domain.md)."""
+    by_patient: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row["kind"] in (PhaseKind.LDN, PhaseKind.PLACEBO) and row["pain_mean"] is not None:
+            by_patient[row["enrollment_id"]][row["kind"]].append(row["pain_mean"])
+    both = [
+        (_mean(means[PhaseKind.LDN]), _mean(means[PhaseKind.PLACEBO]))
+        for means in by_patient.values()
+        if means[PhaseKind.LDN] and means[PhaseKind.PLACEBO]
+    ]
+    pain_ldn = _mean([ldn for ldn, _ in both])
+    pain_placebo = _mean([placebo for _, placebo in both])
     relative = None
     if pain_ldn is not None and pain_placebo:
         relative = 100 * (pain_placebo - pain_ldn) / pain_placebo
     return LdnVsPlacebo(
-        patients=row["comparison_patients"] or 0,
+        patients=len(both),
         pain_mean_ldn=pain_ldn,
         pain_mean_placebo=pain_placebo,
         relative_reduction_pct=relative,
@@ -461,42 +437,56 @@ def _summaries(protocols, reader) -> dict[int, ProtocolSummary]:
     }
 
 
-def _add_cohorts(by_protocol: dict[int, ProtocolSummary], enrollments, plans, as_of: dt.date):
-    """Fill in the cohort figures of every protocol in `by_protocol` (one query)."""
-    rows = _run(
-        COHORT_SQL,
-        enrollments.values("pk"),
-        plans,
-        as_of,
-        responder_30=value(RESPONDER_THRESHOLDS[0]),
-        responder_50=value(RESPONDER_THRESHOLDS[1]),
-    )
-    ranked = defaultdict(list)
+def _add_cohorts(by_protocol: dict[int, ProtocolSummary], rows: list[dict]):
+    """Fill in the cohort figures of every protocol in `by_protocol` from its patients'
+    phase rows (the figures query's rows): phases of one kind pool across arms; a
+    blinded reader's treatment phases (kind null) group by their label."""
+    rows_of = defaultdict(list)
     for row in rows:
-        summary = by_protocol.get(row["protocol_id"])
-        if summary is None:  # enrolled while the summary was being read
-            continue
-        summary.enrollments = row["enrollments"]
-        if not summary.blinded:
-            summary.ldn_vs_placebo = _comparison(row)
-        if row["patients"] is not None:  # None: the arms have no phases
-            ranked[summary.protocol.pk].append((row["group_rank"], _cohort_row(row)))
+        rows_of[row["protocol_id"]].append(row)
     for pk, summary in by_protocol.items():
-        summary.cohort = [row for _, row in sorted(ranked[pk], key=lambda pair: pair[0])]
+        protocol_rows = rows_of[pk]
+        summary.enrollments = len({row["enrollment_id"] for row in protocol_rows})
+        groups = defaultdict(list)
+        for row in protocol_rows:
+            groups[(row["kind"], row["label"])].append(row)
+        ranked = sorted(groups.values(), key=lambda group: min(row["rank"] for row in group))
+        summary.cohort = [_cohort_row(group) for group in ranked]
+        if not summary.blinded:
+            summary.ldn_vs_placebo = _comparison(protocol_rows)
     return [summary for summary in by_protocol.values() if summary.enrollments]
 
 
 def cohort_summaries(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
     """The cohort summaries of `enrollments` (a queryset), per protocol, as `reader` may
-    see them, without the per-patient rows: two queries (protocols with their phases,
-    one aggregate) for any number of patients.
+    see them, without the per-patient summaries: two queries (protocols with their
+    phases, the patients' phase figures) for any number of patients.
 
     Screening enrollments are left out: their schedule has not begun.
     """
     enrollments = enrollments.exclude(status=EnrollmentStatus.SCREENING)
     protocols, _arms = load_protocols(enrollments.values("protocol_id"))
     plans = blinding.plans_by_arm(protocols.values(), reader)
-    return _add_cohorts(_summaries(protocols.values(), reader), enrollments, plans, as_of)
+    rows = _run(PATIENT_FIGURES_SQL, enrollments.values("pk"), plans, as_of)
+    return _add_cohorts(_summaries(protocols.values(), reader), rows)
+
+
+# What a summary reads of each enrollment (its schedule, blinding and identity): the
+# other columns are not loaded, which halves the time of a summary of thousands.
+SUMMARY_FIELDS = (
+    "study_id",
+    "status",
+    "protocol_id",
+    "arm_id",
+    "patient_id",
+    "physician_id",
+    "start_date",
+    "withdrawn_on",
+    "timezone",
+    "care_team_unblinded_at",
+    "patient_unblinded_at",
+    "randomization_number",
+)
 
 
 def summarize(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
@@ -504,12 +494,16 @@ def summarize(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
     `reader` may see them (each protocol as a whole: a file shows what a blinded
     physician sees, whatever one patient's care team was told).
 
-    Four queries for any number of patients: the enrollments, the protocols with their
-    arms' phases, the patients' phase figures and the cohort figures.
+    Three queries for any number of patients: the enrollments, the protocols with their
+    arms' phases, and the patients' phase figures (the cohort is worked out from them).
     Screening enrollments are left out: their schedule has not begun.
     """
     enrollments = enrollments.exclude(status=EnrollmentStatus.SCREENING)
-    loaded = enrollments.order_by("protocol__slug", "study_id").load_with_schedules()
+    loaded = (
+        enrollments.order_by("protocol__slug", "study_id")
+        .only(*SUMMARY_FIELDS)
+        .load_with_schedules()
+    )
     protocols = {enrollment.protocol.pk: enrollment.protocol for enrollment in loaded}
     plans = blinding.plans_by_arm(protocols.values(), reader)
     rows = _run(PATIENT_FIGURES_SQL, enrollments.values("pk"), plans, as_of)
@@ -521,4 +515,4 @@ def summarize(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
             continue  # changed while the summary was being read; left for the next one
         summary = by_protocol[enrollment.protocol.pk]
         summary.patients.append(_patient_summary(enrollment, schedule, figures, reader))
-    return _add_cohorts(by_protocol, enrollments, plans, as_of)
+    return _add_cohorts(by_protocol, rows)

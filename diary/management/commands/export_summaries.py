@@ -19,6 +19,9 @@ def iso_date(value: str) -> dt.date:
 
 
 class Command(BaseCommand):
+    # Reading data needs none of the system checks (URLs, admin, templates): the app
+    # server runs them. Skipping them saves a third of the command's time.
+    requires_system_checks = []
     help = "Export per-patient and cohort summaries (JSON or CSV), to stdout by default."
 
     def add_arguments(self, parser):

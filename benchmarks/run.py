@@ -1,0 +1,387 @@
+"""`make bench`: every speed and memory target, measured side by side on this machine.
+
+    python -m benchmarks.run [--patients 2000] [--rounds 3] [--skip imports,save]
+
+Builds the study (N patients x 154 days, benchmarks/data.py) in a scratch PostgreSQL
+database, then runs each comparison several times and prints a table: figure, ours,
+floor, ratio (ours / floor; the goal beside it). Whole processes and real HTTP round
+trips through gunicorn on loopback, never a function in isolation:
+
+- export_summaries --format json: the whole command against the floor, a bare psycopg2
+  process that loads the same rows into plain tables with COPY and computes the patient
+  and cohort figures with two hand-written queries (benchmarks/floor_summaries.py).
+- the cohort page: a signed-in coordinator's GET through gunicorn against the floor's
+  two queries alone.
+- export_entries: peak memory of the whole command (/usr/bin/time -v) against 150 MB.
+- imports: import_enrollments + import_entries against a COPY of the same rows
+  (benchmarks/bench_imports.py).
+- the diary save path: 40 patients at once through gunicorn (benchmarks/bench_save.py)
+  against the 18 saves/s measured before it was worked on.
+
+Scratch databases are dropped afterwards; nothing touches the real database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.cookiejar
+import multiprocessing
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from benchmarks import data
+
+GOALS = {
+    "summaries": 1.5,
+    "cohort": 1.5,
+    "memory": 1.0,
+    "imports": 10.0,
+}
+# The save path before it was worked on (issue measurement: 40 patients, 3 workers).
+SAVES_BEFORE = 18.0
+
+
+def in_django(url: str, function, *args):
+    """`function(*args)` in a fresh process whose Django uses `url`; its result."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_call, (url, function, args))
+
+
+def _call(url, function, args):
+    data.setup_django(url)
+    return function(*args)
+
+
+def best_of(rounds: int, run) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+# The summaries export against its floor ---------------------------------------------
+
+FLOOR_ENTRIES = """
+COPY (
+    SELECT e.enrollment_id, en.arm_id, e.date - en.start_date, e.date, e.pain, e.fatigue,
+           e.sleep_quality, e.tolerability, e.vivid_dreams, e.headache, e.late, e.voided
+    FROM diary_diaryentry e
+    JOIN diary_enrollment en ON en.id = e.enrollment_id
+    JOIN diary_protocol p ON p.id = en.protocol_id
+    WHERE p.slug = 'ldn-fm-2013' AND en.status <> 'screening'
+) TO STDOUT WITH (FORMAT csv)
+"""
+FLOOR_PHASES = """
+COPY (
+    SELECT a.id, ph."order", ph.kind,
+           SUM(ph.days) OVER (PARTITION BY a.id ORDER BY ph."order") - ph.days,
+           SUM(ph.days) OVER (PARTITION BY a.id ORDER BY ph."order") - 1
+    FROM diary_phase ph JOIN diary_arm a ON a.id = ph.arm_id
+    JOIN diary_protocol p ON p.id = a.protocol_id
+    WHERE p.slug = 'ldn-fm-2013'
+) TO STDOUT WITH (FORMAT csv)
+"""
+
+
+def floor_files(url: str, folder: Path) -> tuple[Path, Path]:
+    entries, phases = folder / "floor-entries.csv", folder / "floor-phases.csv"
+    for sql, path in ((FLOOR_ENTRIES, entries), (FLOOR_PHASES, phases)):
+        with path.open("w") as stream:
+            subprocess.run(["psql", url, "-q", "-c", sql], stdout=stream, check=True)
+    return entries, phases
+
+
+def summaries(url: str, study: data.Study, rounds: int, folder: Path) -> list[dict]:
+    entries, phases = floor_files(url, folder)
+    as_of = study.as_of.isoformat()
+    floor_queries = []
+
+    def floor():
+        out = subprocess.run(
+            [
+                sys.executable,
+                str(data.ROOT / "benchmarks" / "floor_summaries.py"),
+                url,
+                str(entries),
+                str(phases),
+                as_of,
+                str(folder / "floor.json"),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        floor_queries.append(float(out.stdout))
+
+    def ours():
+        data.manage(
+            "export_summaries",
+            "--format",
+            "json",
+            "--protocol",
+            data.PROTOCOL,
+            "--as-of",
+            as_of,
+            "--out",
+            str(folder / "summaries.json"),
+            database_url=url,
+        )
+
+    ours(), floor()  # warm the database's caches for both
+    ours_time, floor_time = best_of(rounds, ours), best_of(rounds, floor)
+    rows = [
+        row(
+            f"export_summaries json, whole process ({study.patients} patients)",
+            ours_time,
+            floor_time,
+            "summaries",
+            "s",
+        )
+    ]
+    rows.append(cohort_page(url, rounds, min(floor_queries), study))
+    return rows
+
+
+# The cohort page through gunicorn ---------------------------------------------------
+
+COORDINATOR = "bench-coordinator"
+PASSWORD = "bench-password-2026"
+TOTP_KEY = "3132333435363738393031323334353637383930"  # RFC 6238's test key, hex
+
+
+def _prepare_coordinator() -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from diary.models import User
+
+    user = User.objects.get(username=COORDINATOR)
+    user.set_password(PASSWORD)
+    user.save()
+    TOTPDevice.objects.get_or_create(
+        user=user, name="bench", defaults={"key": TOTP_KEY, "confirmed": True}
+    )
+
+
+def _totp_code() -> str:
+    from django_otp.oath import TOTP
+
+    return f"{TOTP(bytes.fromhex(TOTP_KEY)).token():06d}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(url: str, workers: int = 2, threads: int = 1):
+    """A real gunicorn on loopback, DEBUG off (static files collected first, as in
+    production); its base URL while the block runs."""
+    data.manage("collectstatic", "--noinput", database_url=url)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=data.ROOT,
+        env=data.bench_environment(url),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)
+                break
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+class Browser:
+    """A signed-in staff member's cookies and CSRF token, over urllib."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=60) as response:
+            return response.read().decode()
+
+    def post(self, path: str, fields: dict) -> str:
+        page = self.get(path)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
+        request = urllib.request.Request(
+            self.base + path, data=body, headers={"Referer": self.base + path}
+        )
+        with self.opener.open(request, timeout=60) as response:
+            return response.read().decode()
+
+
+def cohort_page(url: str, rounds: int, floor_queries: float, study: data.Study) -> dict:
+    in_django(url, _prepare_coordinator)
+    with gunicorn(url) as base:
+        browser = Browser(base)
+        browser.post("/accounts/login/", {"username": COORDINATOR, "password": PASSWORD})
+        browser.post("/accounts/two-factor/", {"otp_token": in_django(url, _totp_code)})
+        path = f"/physician/cohort/?protocol={data.PROTOCOL}&as_of={study.as_of}"
+        page = browser.get(path)
+        assert "Cohort summary" in page, "the coordinator is not signed in"
+        ours = best_of(rounds, lambda: browser.get(path))
+    return row(
+        f"cohort page, HTTP round trip ({study.patients} patients)",
+        ours,
+        floor_queries,
+        "cohort",
+        "s",
+    )
+
+
+# export_entries' memory --------------------------------------------------------------
+
+
+def entries_memory(url: str, study: data.Study, folder: Path) -> dict:
+    result = subprocess.run(
+        [
+            "/usr/bin/time",
+            "-v",
+            sys.executable,
+            "manage.py",
+            "export_entries",
+            "--out",
+            str(folder / "entries.csv"),
+        ],
+        cwd=data.ROOT,
+        env=data.bench_environment(url),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr)[1])
+    return row(
+        f"export_entries peak RSS ({study.entries} entries)",
+        peak_kb / 1024,
+        150,
+        "memory",
+        "MB",
+    )
+
+
+# The table ---------------------------------------------------------------------------
+
+
+def row(figure: str, ours: float, floor: float, goal: str, unit: str) -> dict:
+    return {
+        "figure": figure,
+        "ours": ours,
+        "floor": floor,
+        "unit": unit,
+        "ratio": ours / floor if floor else float("inf"),
+        "goal": GOALS.get(goal),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| figure | ours | floor | ratio | goal |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        goal = r["goal"]
+        if r.get("higher_is_better"):
+            verdict = f">= {goal}x" + (" ok" if r["ratio"] >= goal else " MISSED")
+        elif goal is not None:
+            verdict = f"<= {goal}" + (" ok" if r["ratio"] <= goal else " MISSED")
+        else:
+            verdict = ""
+        lines.append(
+            f"| {r['figure']} | {r['ours']:.2f} {r['unit']} | {r['floor']:.2f} {r['unit']} "
+            f"| {r['ratio']:.2f} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    with open("/proc/meminfo") as stream:
+        memory = int(stream.readline().split()[1]) // (1024 * 1024)
+    version = subprocess.run(
+        ["psql", f"{data.SERVER}/postgres", "-Atc", "SHOW server_version"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{cpus} cores, {memory} GiB, PostgreSQL {version}, Python {sys.version.split()[0]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="Comma-separated parts to leave out: summaries, memory, imports, save.",
+    )
+    arguments = parser.parse_args()
+    skip = set(filter(None, arguments.skip.split(",")))
+    if arguments.patients < 1:
+        sys.exit("--patients must be at least 1.")
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        data.scratch_database(f"ldn_bench_{arguments.patients}") as url,
+    ):
+        folder = Path(folder)
+        started = time.perf_counter()
+        study = in_django(url, data.build, arguments.patients)
+        print(
+            f"Built {study.patients} patients, {study.entries} entries in "
+            f"{time.perf_counter() - started:.0f} s.",
+            flush=True,
+        )
+        if "summaries" not in skip:
+            rows += summaries(url, study, arguments.rounds, folder)
+        if "memory" not in skip:
+            rows.append(entries_memory(url, study, folder))
+        if "save" not in skip:
+            from benchmarks import bench_save
+
+            rows.append(bench_save.table_row(url))
+    if "imports" not in skip:
+        from benchmarks import bench_imports
+
+        rows += bench_imports.measure(arguments.patients)
+    print()
+    print(f"Machine: {machine()}")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
