@@ -16,11 +16,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import http.client
 import io
 import os
 import random
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +98,112 @@ def bench_environment(database_url: str) -> dict:
         "SESSION_COOKIE_SECURE": "0",
         "CSRF_COOKIE_SECURE": "0",
     }
+
+
+# A real server -----------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running gunicorn: its address, its master process and its log."""
+
+    port: int
+    pid: int
+    log: object  # the open log file (stdout and stderr of gunicorn)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def worker_cpu_seconds(self) -> float:
+        """User + system CPU time of the workers so far (Linux /proc), 0 if unknown."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as listing:
+                children = listing.read().split()
+            for child in children:
+                with open(f"/proc/{child}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            return 0.0
+        return total / ticks
+
+    def log_text(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(
+    database_url: str, workers: int = 3, threads: int = 1, env: dict | None = None
+) -> Iterator[Server]:
+    """The app under gunicorn on a free port of 127.0.0.1, as in production (DEBUG off,
+    static files collected first); `env` adds to its environment. Stopped, with its
+    workers, when the block ends."""
+    manage("collectstatic", "--noinput", database_url=database_url)
+    port = free_port()
+    command = [
+        str(Path(PYTHON).parent / "gunicorn"),
+        "config.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--timeout",
+        "60",
+        "--log-level",
+        "warning",
+    ]
+    with tempfile.NamedTemporaryFile("w+", prefix="bench_gunicorn_", suffix=".log") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**bench_environment(database_url), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopped with its workers
+        )
+        server = Server(port, process.pid, log)
+        try:
+            _wait_until_up(process, server)
+            yield server
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def _wait_until_up(process: subprocess.Popen, server: Server) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited ({process.returncode}):\n{server.log_text()}")
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        if time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+        time.sleep(0.2)
 
 
 def setup_django(database_url: str) -> None:

@@ -8,25 +8,30 @@ problem, never a silent overwrite of clinical data.
 
 Files are streamed, never read whole: a first reading collects the keys the rows refer
 to (usernames, study IDs), which are then looked up with one query per table, and a
-second reading checks every row. Entry files (hundreds of thousands of rows) are read a
-third time to build and bulk-create the entries in chunks.
+second reading checks every row. The checked entries of an entry file (hundreds of
+thousands of rows) are kept packed, a chunk at a time, and written once the whole file
+is checked: on PostgreSQL two statements a chunk (the entries from one array per column,
+then their history rows copied from them); elsewhere with bulk_create_with_history.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import pickle
 import re
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
@@ -34,6 +39,7 @@ from simple_history.utils import bulk_create_with_history
 from diary.accounts import new_account
 from diary.audit import shell_actor
 from diary.models import (
+    TREATMENT_ONLY_ITEMS,
     AuditAction,
     AuditEvent,
     DiaryEntry,
@@ -60,8 +66,8 @@ NO = {"no", "n", "false", "0"}
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 WHOLE_NUMBER = re.compile(r"[0-9]+")
 NOTES_MAX = DiaryEntry._meta.get_field("notes").max_length
-# Entries are built and inserted this many at a time, so memory stays flat.
-ENTRY_CHUNK = 2000
+# Checked entries are packed, and inserted, this many at a time.
+ENTRY_CHUNK = 20_000
 
 
 class FileUnreadable(Exception):
@@ -84,102 +90,114 @@ class Outcome:
 
 # Reading ----------------------------------------------------------------------------
 
-_EXTRA = "\x00extra cells"  # DictReader's key for cells beyond the header
-
-
-class _Lines:
-    """The file's lines, counted, remembering where the current CSV row began (a quoted
-    cell may span lines, and the csv module skips blank lines)."""
-
-    def __init__(self, file):
-        self.file = file
-        self.number = 0
-        self.row_start = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.file)
-        self.number += 1
-        if not self.row_start and line.strip("\r\n"):
-            self.row_start = self.number
-        return line
-
 
 class CsvRows:
     """The rows of a UTF-8 CSV file as (line number, {column: stripped cell}).
 
     Iterating reads the file again from the start. Header problems raise ImportFailed
     at once; a row that cannot be read (wrong number of cells, not UTF-8, ...) is left
-    out and recorded in `problems` as (line, message).
+    out and recorded in `problems` as (line, message). `cells()` gives the same rows as
+    tuples of the cells as written (not stripped), in the order of `columns`: the
+    required columns, then the optional ones ("" when the file leaves one out).
     """
 
     def __init__(self, path, required: list[str], optional: Iterable[str] = ()):
         self.path = path
         self.required = list(required)
         self.optional = list(optional)
+        self.columns = self.required + self.optional
         self.problems: list[tuple[int, str]] = []
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        columns = self.columns
+        for line, cells in self.cells():
+            yield line, dict(zip(columns, (cell.strip() for cell in cells), strict=True))
+
+    def cells(self) -> Iterator[tuple[int, tuple[str, ...]]]:
         self.problems = []
         try:
-            with open(self.path, encoding="utf-8-sig", newline="") as file:
-                yield from self._rows(_Lines(file))
+            with self._open() as file:
+                yield from self._rows(csv.reader(file))
         except UnicodeDecodeError:
             line = _first_line_not_utf8(self.path)
             self.problems.append(
                 (line, "the file is not UTF-8 text; save it as CSV UTF-8 and import it again")
             )
+
+    @contextlib.contextmanager
+    def _open(self):
+        try:
+            file = open(self.path, encoding="utf-8-sig", newline="")  # noqa: SIM115
         except OSError as error:
             raise FileUnreadable(f"cannot read {self.path}: {error.strerror or error}") from None
+        with file:
+            try:
+                yield file
+            except OSError as error:
+                raise FileUnreadable(
+                    f"cannot read {self.path}: {error.strerror or error}"
+                ) from None
 
-    def _rows(self, lines: _Lines) -> Iterator[tuple[int, dict[str, str]]]:
-        reader = csv.DictReader(lines, restkey=_EXTRA)
-        self._check_header(reader)
-        width = len(reader.fieldnames)
+    def column(self, name: str) -> Iterator[str]:
+        """The stripped cells of one column, row by row, for looking up what the rows
+        refer to before checking them: a quick reading, which stops at the first row
+        that cannot be read (the checking reading reports it) and does not leave out
+        rows with problems."""
+        with contextlib.suppress(UnicodeDecodeError, csv.Error), self._open() as file:
+            reader = csv.reader(file)
+            position = self._header(reader).index(name)
+            for raw in reader:
+                if len(raw) > position:
+                    yield raw[position].strip()
+
+    def _rows(self, reader) -> Iterator[tuple[int, tuple[str, ...]]]:
+        header = self._header(reader)
+        width = len(header)
+        # A cell of each column in `columns` order; a left-out optional column reads the
+        # blank cell appended after the row's own.
+        pick = itemgetter(*(header.index(n) if n in header else width for n in self.columns))
+        # A row's line is the one after the end of the previous row (csv counts the
+        # lines it reads; a quoted cell may span lines, a blank line is a row of none).
+        end = reader.line_num
         while True:
-            lines.row_start = 0
             try:
                 raw = next(reader)
             except StopIteration:
                 return
             except csv.Error as error:
-                self.problems.append((lines.number, f"cannot be read as CSV ({error})"))
+                self.problems.append((reader.line_num, f"cannot be read as CSV ({error})"))
                 return
-            line = lines.row_start
-            cells = [cell for cell in raw.values() if isinstance(cell, str)]
-            cells += raw.get(_EXTRA, [])
-            if not any(cell.strip() for cell in cells):
+            line, end = end + 1, reader.line_num
+            joined = "".join(raw)
+            if not joined.strip():
                 continue  # an empty row, e.g. ",,,," left by a spreadsheet
-            if len(cells) != width:
+            if len(raw) != width:
                 self.problems.append(
                     (
                         line,
-                        f"has {len(cells)} cell{'s' if len(cells) > 1 else ''} but the header "
+                        f"has {len(raw)} cell{'s' if len(raw) > 1 else ''} but the header "
                         f"has {width}; check the commas and quotes",
                     )
                 )
                 continue
-            if any("\x00" in cell for cell in cells):
+            if "\x00" in joined:
                 self.problems.append((line, "contains a NUL character; is this a CSV file?"))
                 continue
-            row = dict.fromkeys(self.optional, "")
-            row.update((name, cell.strip()) for name, cell in raw.items())
-            yield line, row
+            raw.append("")
+            yield line, pick(raw)
 
-    def _check_header(self, reader: csv.DictReader) -> None:
+    def _header(self, reader) -> list[str]:
         expected = ", ".join(self.required)
         if self.optional:
             expected += f" (optional: {', '.join(self.optional)})"
         try:
-            header = reader.fieldnames
-        except csv.Error as error:
-            raise ImportFailed([f"line 1: cannot be read as CSV ({error})"]) from None
-        if header is None:
+            header = next(reader)
+        except StopIteration:
             raise ImportFailed(
                 [f"line 1: the file is empty; the first line must name the columns: {expected}"]
-            )
+            ) from None
+        except csv.Error as error:
+            raise ImportFailed([f"line 1: cannot be read as CSV ({error})"]) from None
         names = [name.strip().lower() for name in header]
         problems = []
         unnamed = [str(n) for n, name in enumerate(names, start=1) if not name]
@@ -191,7 +209,7 @@ class CsvRows:
         missing = [name for name in self.required if name not in names]
         if missing:
             problems.append(f"line 1: missing column(s): {', '.join(missing)}")
-        known = self.required + self.optional
+        known = self.columns
         unknown = [name for name in names if name and name not in known]
         if unknown:
             problems.append(
@@ -202,7 +220,7 @@ class CsvRows:
             problems.append(f"line 1: repeated column(s): {', '.join(repeated)}")
         if problems:
             raise ImportFailed(problems)
-        reader.fieldnames = names
+        return names
 
 
 def _first_line_not_utf8(path) -> int:
@@ -230,7 +248,7 @@ def _fail_if_any(rows: CsvRows, problems: list[tuple[int, str]]) -> None:
         )
 
 
-@contextmanager
+@contextlib.contextmanager
 def _all_or_nothing():
     """One transaction for the whole load. The rows were checked first, so the database
     refuses something only if the same data changed since; then nothing is kept."""
@@ -440,23 +458,45 @@ def import_enrollments(path) -> Outcome:
         elif not errors:
             outcome.unchanged += 1
     _fail_if_any(rows, problems)
-    reason = _change_reason(path)
+    reason, stamped = _change_reason(path), timezone.now()
     with _all_or_nothing():
         patients = check.users
+        new_patients: dict[str, User] = {}
         for plan in planned:
-            patient = patients.get(plan.username.lower())
-            if patient is None:
-                patient = new_account(username=plan.username, email=plan.email, reason=reason)
-                patients[plan.username.lower()] = patient
-            enrollment = Enrollment(patient=patient, **plan.values)
-            if enrollment.arm_id is None:
-                # docs/domain.md: a blank arm is randomized; each enrollment is saved before
-                # the next is randomized, so they take consecutive slots.
-                assign_arm(enrollment)
+            key = plan.username.lower()
+            if key not in patients and key not in new_patients:
+                new_patients[key] = _new_patient(plan.username, plan.email)
+        bulk_create_with_history(
+            list(new_patients.values()), User, default_change_reason=reason, default_date=stamped
+        )
+        patients.update(new_patients)
+        given, randomized = [], []
+        for plan in planned:
+            enrollment = Enrollment(patient=patients[plan.username.lower()], **plan.values)
+            (given if enrollment.arm_id is not None else randomized).append(enrollment)
+        bulk_create_with_history(
+            given, Enrollment, default_change_reason=reason, default_date=stamped
+        )
+        for enrollment in randomized:
+            # docs/domain.md: a blank arm is randomized; each enrollment is saved before
+            # the next is randomized, so they take consecutive slots in file order.
+            assign_arm(enrollment)
             enrollment._change_reason = reason
             enrollment.save()
     outcome.created = len(planned)
     return outcome
+
+
+def _new_patient(username: str, email: str) -> User:
+    """The account diary.accounts.new_account would create for a new patient, not saved
+    yet (it is created in bulk, with its history row): no usable password, checked with
+    full_clean. The username is known to be new: the check looked it up ignoring case,
+    and the database's unique constraint stands behind it."""
+    user = User(username=username, email=User.objects.normalize_email(email), role=Role.PATIENT)
+    user.set_unusable_password()
+    user.full_clean(exclude=["password"], validate_unique=False)
+    user._history_user = None  # as new_account(by=None): no signed-in user made it
+    return user
 
 
 # An import's words for what keeps a protocol from taking an enrollment.
@@ -706,149 +746,392 @@ class _EnrollmentCheck:
 ENTRY_COLUMNS = ["study_id", "date", "pain", "fatigue", "sleep_quality", "vivid_dreams", "headache"]
 ENTRY_OPTIONAL = ["dose_taken", "tolerability", "notes"]
 ITEMS = ENTRY_COLUMNS[2:] + ENTRY_OPTIONAL
+# How the cell of each item but the notes is read, in the order of ITEMS.
+ITEM_PARSERS = [
+    ("pain", parse_score, (10,)),
+    ("fatigue", parse_score, (10,)),
+    ("sleep_quality", parse_score, (10,)),
+    ("vivid_dreams", parse_yes_no, ()),
+    ("headache", parse_yes_no, ()),
+    ("dose_taken", parse_yes_no, (False,)),
+    ("tolerability", parse_score, (100, False)),
+]
+assert [name for name, *_ in ITEM_PARSERS] + ["notes"] == ITEMS
+_UNREAD = object()  # a cell value not read before
+_TREATMENT_ONLY = [ITEMS.index(name) for name in TREATMENT_ONLY_ITEMS]
 
 
 def import_entries(path) -> Outcome:
     """Diary entries with source `import`, each with a history row."""
     rows = CsvRows(path, ENTRY_COLUMNS, ENTRY_OPTIONAL)
-    check = _EntryCheck({row["study_id"].lower() for _, row in rows})
+    check = _EntryCheck({study_id.lower() for study_id in rows.column("study_id")})
     problems: list[tuple[int, str]] = []
+    new = _NewEntries.for_database()
     outcome = Outcome()
-    for line, row in rows:
-        errors, entry = check.row(line, row)
-        problems.extend((line, error) for error in errors)
-        if entry is not None:
-            outcome.created += 1
-        elif not errors:
+    for line, cells in rows.cells():
+        errors, entry = check.row(line, cells)
+        if errors:
+            problems.extend((line, error) for error in errors)
+        elif entry is None:
             outcome.unchanged += 1
+        elif not problems:  # once there is a problem nothing is loaded: stop keeping rows
+            new.add(entry)
     _fail_if_any(rows, problems)
-
-    # Read the file once more to build the entries chunk by chunk: holding hundreds of
-    # thousands of model instances at once is not needed.
-    check.restart()
+    check.restart()  # the whole file is checked: what the check remembers is not needed
     reason, stamped = _change_reason(path), timezone.now()
-    created = 0
     with _all_or_nothing():
-        chunk: list[DiaryEntry] = []
-        for line, row in rows:
-            errors, entry = check.row(line, row)
-            if errors:
-                raise ImportFailed([f"line {line}: the file changed during the import"])
-            if entry is not None:
-                chunk.append(entry)
-            if len(chunk) == ENTRY_CHUNK:
-                created += _create_entries(chunk, reason, stamped)
-                chunk = []
-        created += _create_entries(chunk, reason, stamped)
-        if rows.problems or created != outcome.created:
-            raise ImportFailed(["the file changed during the import; import it again"])
+        outcome.created = new.save(reason, stamped)
     return outcome
-
-
-def _create_entries(entries: list[DiaryEntry], reason: str, stamped: dt.datetime) -> int:
-    if entries:
-        bulk_create_with_history(
-            entries, DiaryEntry, default_change_reason=reason, default_date=stamped
-        )
-    return len(entries)
 
 
 class _EntryCheck:
     """Checks entry rows against the enrollments and the entries already stored.
 
-    Three queries whatever the size of the file: the enrollments with their schedules
-    (two) and the stored entries' values (one).
+    Four queries whatever the size of the file: the enrollments with their schedules
+    (three) and the stored entries' values (one). A file repeats the same few values
+    (scores, yes/no, dates, study IDs), so each value is read once per column with the
+    parse_* functions and remembered; the schedule rules are asked once per situation
+    (_day_problems).
     """
 
     def __init__(self, study_ids: set[str]):
-        self.enrollments = {
-            e.study_id.lower(): e
-            for e in Enrollment.objects.with_schedule()
+        enrollments = list(
+            Enrollment.objects.with_schedule()
             .annotate(id_key=Lower("study_id"))
             .filter(id_key__in=study_ids)
-        }
-        by_pk = {e.pk: e for e in self.enrollments.values()}
+        )
+        # One object per protocol, so that its layout (every arm's phases) is worked
+        # out once, not once per enrollment.
+        protocols: dict[int, Protocol] = {}
+        for enrollment in enrollments:
+            enrollment.protocol = protocols.setdefault(enrollment.protocol_id, enrollment.protocol)
+        self.enrollments = {e.study_id.lower(): e for e in enrollments}
+        by_pk = {e.pk: e for e in enrollments}
         # (enrollment id, day) -> the items as stored, to skip identical rows and refuse
         # conflicting ones.
         self.stored = {
-            (enrollment_id, day): values
+            (enrollment_id, day): tuple(values)
             for enrollment_id, day, *values in DiaryEntry.objects.filter(
                 enrollment_id__in=by_pk
             ).values_list("enrollment_id", "date", *ITEMS)
         }
         # "Today" in each enrollment's own time zone (docs/domain.md), once per import.
-        self.today = {e.pk: e.local_today() for e in by_pk.values()}
-        self.seen: dict[tuple[str, dt.date], int] = {}
+        self.today = {e.pk: e.local_today() for e in enrollments}
+        # Enrollments whose days the schedule rules judge alike share a situation.
+        situations: dict[tuple, int] = {}
+        self.situation = {
+            e.pk: situations.setdefault(
+                (
+                    e.protocol_id,
+                    e.arm_id,
+                    e.start_date,
+                    e.withdrawn_on,
+                    e.status,
+                    e.timezone,
+                    self.today[e.pk],
+                ),
+                len(situations),
+            )
+            for e in enrollments
+        }
+        self._forget()
 
     def restart(self) -> None:
-        self.seen = {}
+        """Forget the rows seen and the values read (the check starts again, or is done)."""
+        self._forget()
 
-    def row(self, line: int, row: dict) -> tuple[list[str], DiaryEntry | None]:
-        """The row's problems, and the entry to create (None when it is already stored)."""
+    def _forget(self) -> None:
+        self.seen: dict[tuple[str, dt.date], int] = {}
+        # Per column, cell as written -> value read (only values read without a problem).
+        self.study_ids: dict[str, tuple] = {}
+        self.dates: dict[str, dt.date] = {}
+        self.items: list[dict] = [{} for _ in ITEM_PARSERS]
+        # (situation, day, which treatment-only items are blank) the rules accept.
+        self.days_accepted: set[tuple] = set()
+
+    def row(self, line: int, cells: tuple[str, ...]) -> tuple[list[str], tuple | None]:
+        """The row's problems, and the entry to create as (enrollment id, day, *the
+        values of ITEMS); None when it is already stored. `cells` are in the order of
+        ENTRY_COLUMNS + ENTRY_OPTIONAL, as written in the file."""
         errors: list[str] = []
-        enrollment = self._enrollment(row["study_id"], errors)
-        day = _parsed(errors, parse_date, row["date"])
-        values = self._values(row, errors)
+        known = self.study_ids.get(cells[0])
+        if known is None:
+            known = self.study_ids[cells[0]] = self._enrollment(cells[0].strip())
+        enrollment, problems, study_id, key, pk, situation = known
+        if problems:
+            errors.extend(problems)
+        day = self.dates.get(cells[1])
+        if day is None:
+            day = _parsed(errors, parse_date, cells[1].strip())
+            if day is not None:
+                self.dates[cells[1]] = day
+        values = self._values(cells, errors)
         if day is not None:
-            study_id = enrollment.study_id if enrollment else row["study_id"]
-            key = (study_id.lower(), day)
-            if key in self.seen:
-                errors.append(f"{study_id} {day} appears again (first on line {self.seen[key]})")
-            self.seen.setdefault(key, line)
-        if enrollment is not None and day is not None:
-            errors.extend(self._day_problems(enrollment, day, values))
+            first = self.seen.setdefault((key, day), line)
+            if first != line:
+                errors.append(f"{study_id} {day} appears again (first on line {first})")
+            if enrollment is not None:
+                errors.extend(self._day_problems(enrollment, situation, day, values))
         if errors:
             return errors, None
-        stored = self.stored.get((enrollment.pk, day))
+        stored = self.stored.get((pk, day))
         if stored is None:
-            entry = DiaryEntry(
-                enrollment=enrollment, date=day, source=EntrySource.IMPORT, late=False, **values
-            )
-            return [], entry
+            return [], (pk, day, *values)
+        if stored == values:
+            return [], None
         differences = _differences(
-            {name: (old, values[name]) for name, old in zip(ITEMS, stored, strict=True)}
+            {name: (old, new) for name, old, new in zip(ITEMS, stored, values, strict=True)}
         )
-        if differences:
-            return [
-                f"{enrollment.study_id} already has an entry for {day} with other values; "
-                f"correct it in the admin ({differences})"
-            ], None
-        return [], None
+        return [
+            f"{enrollment.study_id} already has an entry for {day} with other values; "
+            f"correct it in the admin ({differences})"
+        ], None
 
-    def _enrollment(self, study_id: str, errors: list[str]) -> Enrollment | None:
+    def _enrollment(self, study_id: str) -> tuple:
+        """For a study ID cell: its enrollment, its problems, the study ID to name, the key
+        of repeated days, and the enrollment's pk and situation."""
+        problems = []
         if not study_id:
-            errors.append("study_id is required")
-            return None
-        enrollment = self.enrollments.get(study_id.lower())
+            problems.append("study_id is required")
+        enrollment = self.enrollments.get(study_id.lower()) if study_id else None
+        if study_id and enrollment is None:
+            problems.append(f'unknown study ID "{study_id}"')
+        elif enrollment is not None and enrollment.study_id != study_id:
+            problems.append(f'unknown study ID "{study_id}" (did you mean {enrollment.study_id}?)')
+            enrollment = None
         if enrollment is None:
-            errors.append(f'unknown study ID "{study_id}"')
-        elif enrollment.study_id != study_id:
-            errors.append(f'unknown study ID "{study_id}" (did you mean {enrollment.study_id}?)')
-            return None
-        return enrollment
-
-    def _values(self, row: dict, errors: list[str]) -> dict:
-        values = {
-            name: _parsed(errors, parse_score, row[name], name, 10)
-            for name in ("pain", "fatigue", "sleep_quality")
-        }
-        for name in ("vivid_dreams", "headache"):
-            values[name] = _parsed(errors, parse_yes_no, row[name], name)
-        values["dose_taken"] = _parsed(errors, parse_yes_no, row["dose_taken"], "dose_taken", False)
-        values["tolerability"] = _parsed(
-            errors, parse_score, row["tolerability"], "tolerability", 100, False
+            return None, problems, study_id, study_id.lower(), None, None
+        return (
+            enrollment,
+            problems,
+            enrollment.study_id,
+            enrollment.study_id.lower(),
+            enrollment.pk,
+            self.situation[enrollment.pk],
         )
+
+    def _values(self, cells: tuple[str, ...], errors: list[str]) -> tuple:
+        """The values of ITEMS; None where a cell has a problem (added to `errors`)."""
+        values = list(map(dict.get, self.items, cells[2:9], repeat(_UNREAD)))
+        if _UNREAD in values:
+            for n, (name, parse, args) in enumerate(ITEM_PARSERS):
+                if values[n] is _UNREAD:
+                    cell, known = cells[2 + n], len(errors)
+                    values[n] = _parsed(errors, parse, cell.strip(), name, *args)
+                    if len(errors) == known:
+                        self.items[n][cell] = values[n]
         # A line break is one character, as on the diary form.
-        notes = row["notes"].replace("\r\n", "\n").replace("\r", "\n")
+        notes = cells[9].strip()
+        if "\r" in notes:
+            notes = notes.replace("\r\n", "\n").replace("\r", "\n")
         if len(notes) > NOTES_MAX:
             errors.append(
                 f"notes are {len(notes)} characters long; at most {NOTES_MAX} are allowed"
             )
-        values["notes"] = notes
-        return values
+        values.append(notes)
+        return tuple(values)
 
-    def _day_problems(self, enrollment: Enrollment, day: dt.date, values: dict) -> list[str]:
-        return enrollment.staff_entry_problems(day, values, self.today[enrollment.pk])
+    def _day_problems(
+        self, enrollment: Enrollment, situation: int, day: dt.date, values: tuple
+    ) -> list[str]:
+        # Enrollment.staff_entry_problems says what is wrong with a day. It reads the
+        # enrollment's schedule, withdrawal and "today" (its situation) and, of the
+        # values, only whether the treatment-only items are blank: a day it accepted is
+        # accepted for every enrollment in the same situation without asking again.
+        key = (situation, day, *[values[n] is None for n in _TREATMENT_ONLY])
+        if key in self.days_accepted:
+            return []
+        problems = enrollment.staff_entry_problems(
+            day, dict(zip(ITEMS, values, strict=True)), self.today[enrollment.pk]
+        )
+        if not problems:
+            self.days_accepted.add(key)
+        return problems
+
+
+class _NewEntries:
+    """The checked entries to create, kept packed until the whole file is checked, then
+    saved with a history row each, ENTRY_CHUNK at a time (in one transaction)."""
+
+    @staticmethod
+    def for_database() -> _NewEntries:
+        return _PostgresEntries() if connection.vendor == "postgresql" else _ModelEntries()
+
+    def __init__(self):
+        self.packed: list = []
+        self.rows: list[tuple] = []
+        self.count = 0
+
+    def add(self, row: tuple) -> None:
+        """`row`: (enrollment id, day, *the values of ITEMS)."""
+        self.rows.append(row)
+        if len(self.rows) == ENTRY_CHUNK:
+            self._pack()
+
+    def _pack(self) -> None:
+        if self.rows:
+            self.packed.append(self.pack(self.rows))
+            self.count += len(self.rows)
+            self.rows = []
+
+    def save(self, reason: str, stamped: dt.datetime) -> int:
+        self._pack()
+        while self.packed:
+            self.insert(self.packed.pop(0), reason, stamped)
+        return self.count
+
+    def pack(self, rows: list[tuple]):
+        raise NotImplementedError
+
+    def insert(self, packed, reason: str, stamped: dt.datetime) -> None:
+        raise NotImplementedError
+
+
+class _ModelEntries(_NewEntries):
+    """Any database: model instances, bulk_create_with_history."""
+
+    def pack(self, rows: list[tuple]) -> bytes:
+        return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+
+    def insert(self, packed: bytes, reason: str, stamped: dt.datetime) -> None:
+        entries = [
+            DiaryEntry(
+                enrollment_id=enrollment_id,
+                date=day,
+                source=EntrySource.IMPORT,
+                late=False,
+                **dict(zip(ITEMS, values, strict=True)),
+            )
+            for enrollment_id, day, *values in pickle.loads(packed)
+        ]
+        bulk_create_with_history(
+            entries, DiaryEntry, default_change_reason=reason, default_date=stamped
+        )
+
+
+class _PostgresEntries(_NewEntries):
+    """PostgreSQL: what bulk_create_with_history writes, in two statements a chunk that
+    leave out building model instances (they would cost more than the database's work):
+    the entries from one array per column (unnest, as Django's bulk_create does on
+    PostgreSQL) returning their ids, then each stored entry copied into its history row
+    with the history fields bulk_history_create gives it."""
+
+    FILE_FIELDS = [DiaryEntry._meta.get_field(name) for name in ("enrollment", "date", *ITEMS)]
+    # The history model's fields that are not a copy of the entry's.
+    HISTORY_FIELDS = ["history_date", "history_change_reason", "history_type", "history_user"]
+
+    def pack(self, rows: list[tuple]) -> list[str]:
+        return [
+            _array_literal(field, column)
+            for field, column in zip(self.FILE_FIELDS, zip(*rows, strict=True), strict=True)
+        ]
+
+    def save(self, reason: str, stamped: dt.datetime) -> int:
+        self.statements = self._statements(reason, stamped)
+        return super().save(reason, stamped)
+
+    def insert(self, packed: list[str], reason: str, stamped: dt.datetime) -> None:
+        (entries_sql, entries_values), history = self.statements
+        with connection.cursor() as cursor:
+            cursor.execute(entries_sql, entries_values + packed)
+            ids = [pk for (pk,) in cursor.fetchall()]
+            if history is not None:
+                history_sql, history_values = history
+                ids = _array_literal(DiaryEntry._meta.pk, ids)
+                cursor.execute(history_sql, [*history_values, ids])
+
+    def _statements(self, reason: str, stamped: dt.datetime):
+        """(SQL, parameters) of the entries' INSERT (the arrays' parameters follow), and
+        of the history rows' (the ids' array follows); None without history."""
+        quote, table = connection.ops.quote_name, DiaryEntry._meta.db_table
+        # Every other field as a new imported entry has it.
+        entry = DiaryEntry(source=EntrySource.IMPORT, late=False)
+        entry.created_at = entry.updated_at = stamped
+        others = [
+            field
+            for field in DiaryEntry._meta.concrete_fields
+            if not field.primary_key and field not in self.FILE_FIELDS
+        ]
+        entries = (
+            f"INSERT INTO {quote(table)} "
+            f"({', '.join(quote(f.column) for f in self.FILE_FIELDS + others)}) "
+            f"SELECT u.*, {_typed_parameters(others)} "
+            f"FROM unnest({_typed_parameters(self.FILE_FIELDS, array=True)}) AS u "
+            f"RETURNING {quote(DiaryEntry._meta.pk.column)}",
+            [_db_value(field, getattr(entry, field.attname)) for field in others],
+        )
+        if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+            return entries, None
+        history = DiaryEntry.history.model
+        copied = history.tracked_fields
+        own = [f for f in history._meta.concrete_fields if not f.primary_key]
+        own = [f for f in own if f.name not in {c.name for c in copied}]
+        if sorted(f.name for f in own) != sorted(self.HISTORY_FIELDS):
+            raise ImproperlyConfigured(
+                f"{history.__name__} has the fields {[f.name for f in own]}; "
+                "diary.imports writes history rows for these only: "
+                f"{', '.join(self.HISTORY_FIELDS)}"
+            )
+        user = history.get_default_history_user(entry)
+        given = {
+            "history_date": stamped,
+            "history_change_reason": reason,
+            "history_type": "+",
+            "history_user": user.pk if user is not None else None,
+        }
+        columns = [history._meta.get_field(f.name).column for f in copied] + [f.column for f in own]
+        pk = quote(DiaryEntry._meta.pk.column)
+        history_sql = (
+            f"INSERT INTO {quote(history._meta.db_table)} "
+            f"({', '.join(quote(column) for column in columns)}) "
+            f"SELECT {', '.join(quote(f.column) for f in copied)}, {_typed_parameters(own)} "
+            f"FROM {quote(table)} "
+            f"WHERE {pk} = ANY({_typed_parameters([DiaryEntry._meta.pk], array=True)})"
+        )
+        values = [_db_value(f, given[f.name]) for f in own]
+        return entries, (history_sql, values)
+
+
+def _typed_parameters(fields, array: bool = False) -> str:
+    """`%s::type, ...` for the columns of `fields` (arrays of them with `array`). Text
+    is cast to text, not varchar(n): a cast would cut a value that is too long, where
+    storing it into the column refuses it."""
+    suffix = "[]" if array else ""
+    return ", ".join(
+        f"%s::{'text' if isinstance(field, TEXT_FIELDS) else field.db_type(connection)}{suffix}"
+        for field in fields
+    )
+
+
+def _db_value(field, value):
+    return field.get_db_prep_save(value, connection)
+
+
+TEXT_FIELDS = (models.CharField, models.TextField)
+_ARRAY_BOOLEANS = {True: "t", False: "f", None: "NULL"}
+
+
+def _array_literal(field, values) -> str:
+    """A PostgreSQL array literal of `values` (a column's values, which repeat: each
+    distinct value is written once) for `field`'s column."""
+    if isinstance(field, models.BooleanField):
+        element = _ARRAY_BOOLEANS.__getitem__
+    elif isinstance(field, TEXT_FIELDS):
+        element = _array_text
+    else:  # whole numbers and dates (str: YYYY-MM-DD)
+        element = _array_other
+    written = {value: element(value) for value in set(values)}
+    return "{" + ",".join(map(written.__getitem__, values)) + "}"
+
+
+def _array_text(value: str | None) -> str:
+    if value is None:
+        return "NULL"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _array_other(value) -> str:
+    return "NULL" if value is None else str(value)
 
 
 # Randomization lists ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 loaded all or nothing; every problem is one "line N: ..." line; re-imports change
 nothing; stored clinical data is never overwritten."""
 
+import csv
 import datetime as dt
 from collections import Counter
 from io import StringIO
@@ -388,6 +389,44 @@ def test_import_entries_loads_them_with_source_import_and_a_history_row(tmp_path
             "+",
             f"Imported from file.csv by {shell_actor()}",
         )
+
+
+def test_imported_entries_and_their_history_hold_every_value_as_written(tmp_path, enrollment):
+    # PostgreSQL loads entries as array literals: quotes, backslashes, braces, commas,
+    # the word NULL, line breaks and non-ASCII text must arrive unchanged, and each
+    # history row must copy its entry whole.
+    awkward = [
+        'She said "fine", then {not}',
+        "back\\slash \\N NULL",
+        "NULL",
+        "línea uno\nlínea dos ✓",
+        "",
+    ]
+    rows = StringIO()
+    csv.writer(rows, lineterminator="\n").writerows(
+        ["FM-001", f"2026-02-{2 + n:02d}", n, 10 - n, 5, "yes", "no", "", "", note]
+        for n, note in enumerate(awkward)
+    )
+    run("import_entries", write(tmp_path, ENTRY_HEADER + rows.getvalue()))
+    entries = list(DiaryEntry.objects.order_by("date"))
+    assert [entry.notes for entry in entries] == awkward
+    stamped = {entry.history.get().history_date for entry in entries}
+    assert len(stamped) == 1
+    for n, entry in enumerate(entries):
+        assert (entry.pain, entry.fatigue, entry.dose_taken, entry.tolerability) == (
+            n,
+            10 - n,
+            None,
+            None,
+        )
+        history = entry.history.get()
+        copied = {f.attname: getattr(history, f.attname) for f in DiaryEntry._meta.concrete_fields}
+        assert copied == {
+            f.attname: getattr(entry, f.attname) for f in DiaryEntry._meta.concrete_fields
+        }
+        assert history.history_user is None
+        assert history.history_type == "+"
+        assert entry.created_at == entry.updated_at == history.history_date
 
 
 def test_reimporting_entries_changes_nothing(tmp_path, enrollment):
