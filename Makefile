@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint format vendor check-python clean
+.PHONY: run test lint format vendor check-python clean bench
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; run: make run PYTHON=python3.12")'
@@ -31,6 +31,12 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n auto
+
+# Speed and memory against their floors on the local PostgreSQL (scratch databases,
+# dropped afterwards): make bench [PATIENTS=10000]
+PATIENTS ?= 2000
+bench: $(VENV)/.dev
+	$(BIN)/python -m benchmarks.run --patients $(PATIENTS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from diary.audit import shell_actor
-from diary.models import Alert, DataAccess, Enrollment, EnrollmentStatus
+from diary.models import Alert, DataAccess, Enrollment, EnrollmentStatus, load_protocols
 
 # The patient's diary shows the enrollment she is taking part in now; after it ends,
 # the most recent one (read-only).
@@ -93,13 +93,23 @@ def own_enrollment(user) -> Enrollment | None:
     """
     if not user.is_authenticated or not user.is_patient:
         raise Http404("The diary is for patients.")
-    enrollments = list(Enrollment.objects.with_schedule().filter(patient=user))
+    # Two queries on every diary page: her enrollments (with protocol and arm), then the
+    # phases of the one shown, which seed its protocol's layout (as load_with_schedules
+    # does for long lists). She is the request's user: her account is not read again.
+    enrollments = list(Enrollment.objects.select_related("protocol", "arm").filter(patient=user))
     if not enrollments:
         return None
-    return min(
+    enrollment = min(
         enrollments,
         key=lambda e: (_STATUS_PREFERENCE.index(e.status), -e.start_date.toordinal()),
     )
+    enrollment.patient = user
+    protocols, arms = load_protocols([enrollment.protocol_id])
+    # A protocol or arm without phases yet is not loaded: hers stays as read, and her
+    # schedule is empty either way.
+    enrollment.protocol = protocols.get(enrollment.protocol_id, enrollment.protocol)
+    enrollment.arm = arms.get(enrollment.arm_id, enrollment.arm)
+    return enrollment
 
 
 def record_access(reader, what: str, *, study_id: str = "", scope: str = "") -> None:

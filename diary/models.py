@@ -683,6 +683,24 @@ class DiaryEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.enrollment.study_id} {self.date:%Y-%m-%d}"
 
+    # The range constraints repeat the fields' own validators (score()), which
+    # full_clean runs first; a field they reject is left out of the constraint checks, and
+    # a value they accept always meets its constraint. Validating them again would cost a
+    # database query each on every save of the diary form; the database still enforces
+    # them on every write.
+    CONSTRAINTS_CHECKED_BY_VALIDATORS = frozenset(
+        {"pain_0_to_10", "fatigue_0_to_10", "sleep_quality_0_to_10", "tolerability_0_to_100"}
+    )
+
+    def get_constraints(self):
+        return [
+            (
+                model,
+                [c for c in constraints if c.name not in self.CONSTRAINTS_CHECKED_BY_VALIDATORS],
+            )
+            for model, constraints in super().get_constraints()
+        ]
+
 
 class AuditAction(models.TextChoices):
     UNBLINDED_EXPORT = "unblinded_export", "Unblinded export"

@@ -22,7 +22,9 @@ from django.templatetags.static import static
 from django.urls import reverse, reverse_lazy
 from django.utils import translation
 from django.utils.formats import date_format, time_format
+from django.utils.html import conditional_escape
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.cache import never_cache
@@ -42,6 +44,7 @@ from diary.forms import (
     ExportForm,
     PatientListForm,
     ReminderSettingsForm,
+    ScaleField,
     UnblindedExportForm,
 )
 from diary.languages import is_supported
@@ -136,12 +139,15 @@ def _entry_page(request, enrollment, day: dt.date):
     schedule = blinding.schedule_for(enrollment, request.user)
     # No phase outside her schedule or after she left the study.
     span = current_span(enrollment, schedule, day)
+    refusal = enrollment.patient_entry_refusal(day, today)
+    saving = request.method == "POST"
     # Today's page shows her progress and trend, which need every day so far; a past
-    # day's page only needs its own entry.
-    entries = list(enrollment.entries.all() if is_today else enrollment.entries.filter(date=day))
+    # day's page, and a save (which answers with a redirect), only need the day's own
+    # entry.
+    whole_page = is_today and not saving
+    entries = list(enrollment.entries.all() if whole_page else enrollment.entries.filter(date=day))
     # A voided entry is missing for her: the day shows, and saves, as not recorded.
     entry = next((e for e in entries if e.date == day and not e.voided), None)
-    refusal = enrollment.patient_entry_refusal(day, today)
     context = {
         "enrollment": enrollment,
         "day": day,
@@ -156,17 +162,23 @@ def _entry_page(request, enrollment, day: dt.date):
         "ended": enrollment.status in (EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN),
         "form": None,
     }
-    if is_today:
-        if context["ended"]:
-            context["days"] = days_recorded(enrollment, entries)
-        else:
-            context["week"] = last_week(enrollment, entries, today)
-        context["trend"] = charts.pain_trend(enrollment, entries, today, schedule)
+
+    def render_page(status=200):
+        if is_today:
+            # A refused or invalid save shows the page again, with all her days.
+            days = entries if whole_page else list(enrollment.entries.all())
+            if context["ended"]:
+                context["days"] = days_recorded(enrollment, days)
+            else:
+                context["week"] = last_week(enrollment, days, today)
+            context["trend"] = charts.pain_trend(enrollment, days, today, schedule)
+        return render(request, "diary/entry_form.html", context, status=status)
+
     if refusal:
-        if request.method == "POST":
+        if saving:
             messages.error(request, _("Nothing was saved. %(why)s") % {"why": refusal})
-            return render(request, "diary/entry_form.html", context, status=403)
-        return render(request, "diary/entry_form.html", context)
+            return render_page(status=403)
+        return render_page()
 
     if is_today:
         label = _("Save today's entry")
@@ -175,14 +187,14 @@ def _entry_page(request, enrollment, day: dt.date):
     # The form names its day in the URL it posts to: a form opened before midnight and
     # sent after it still saves the day it showed.
     form = DiaryEntryForm(
-        request.POST if request.method == "POST" else None,
+        request.POST if saving else None,
         instance=entry,
         treatment_phase=span.is_treatment,
         submit_label=label,
         action=reverse("diary:day", args=[day]),
         past_day=None if is_today else day,
     )
-    if request.method == "POST" and form.is_valid():
+    if saving and form.is_valid():
         values = {name: form.cleaned_data.get(name) for name in ENTRY_FIELDS}
         if not span.is_treatment:
             values["dose_taken"] = values["tolerability"] = None
@@ -193,10 +205,11 @@ def _entry_page(request, enrollment, day: dt.date):
             return redirect("diary:day", day)
         messages.add_message(request, *_saved_message(day, today, changed, entry is not None))
         return redirect("diary:day", day) if not is_today else redirect("diary:today")
-    if request.method == "POST":
+    if saving:
         messages.error(request, _("Nothing was saved yet: please fix the answers marked below."))
     context["form"] = form
-    return render(request, "diary/entry_form.html", context, status=400 if form.errors else 200)
+    context["questions"] = _questions_html(form)
+    return render_page(status=400 if form.errors else 200)
 
 
 def _saved_message(day, today, changed: bool, existed: bool) -> tuple[int, str]:
@@ -219,6 +232,95 @@ def _saved_message(day, today, changed: bool, existed: bool) -> tuple[int, str]:
         else _("Thank you. Your entry for %(day)s is saved.")
     )
     return messages.SUCCESS, text % {"day": date_format(day, "DIARY_DAY_FORMAT")}
+
+
+def _questions_html(form) -> str:
+    """The questions of the diary form (forms.DiaryEntryForm) as HTML, for
+    diary/_entry_fields.html: the markup crispy-forms' Bootstrap 5 pack gave them (ids,
+    classes, ARIA, each error next to its question). Built here, not in a template: the
+    template engine took longer over the 39 radio buttons than over the rest of the page."""
+    return mark_safe("".join(_question_html(field) for field in form))  # every part escaped
+
+
+def _question_html(field) -> str:
+    e = conditional_escape
+    widget = field.field.widget
+    required = field.field.required
+    auto_id = e(field.auto_id)
+    errors = field.errors
+    invalid = " is-invalid" if errors else ""
+    aria_invalid = ' aria-invalid="true"' if errors else ""
+    described = field.aria_describedby
+    described = f' aria-describedby="{e(described)}"' if described else ""
+    label = e(field.label) + ('<span class="asteriskField">*</span>' if required else "")
+    label_class = "form-label requiredField" if required else "form-label"
+    help_text = (
+        f'<div id="{auto_id}_helptext" class="form-text">{field.help_text}</div>'
+        if field.help_text
+        else ""
+    )
+    if getattr(widget, "input_type", None) == "radio":
+        name = e(field.html_name)
+        options = []
+        for option in field.subwidgets:
+            data = option.data
+            option_id = e(data["attrs"]["id"])
+            options.append(
+                f'<div class="form-check form-check-inline"><input type="radio" '
+                f'class="form-check-input{invalid}" name="{name}" value="{e(data["value"])}" '
+                f'id="{option_id}"{" required" if data["attrs"].get("required") else ""}'
+                f"{aria_invalid}{' checked' if data['selected'] else ''}> "
+                f'<label for="{option_id}" class="form-check-label">{e(data["label"])}</label>'
+                "</div>"
+            )
+        error_list = "".join(
+            f'<p id="error_{n}_{auto_id}"><strong>{e(error)}</strong></p>'
+            for n, error in enumerate(errors, start=1)
+        )
+        kind = "item-scale" if isinstance(field.field, ScaleField) else "item-yesno"
+        return (
+            f'<div id="div_{auto_id}" class="mb-3 {kind}"><fieldset{described}>'
+            f'<legend class="fs-6 {label_class}">{label}</legend>'
+            f"<div>{''.join(options)}</div>"
+            + (
+                f'<div id="{auto_id}_error" class="invalid-feedback">{error_list}</div>'
+                if errors
+                else ""
+            )
+            + f"{help_text}</fieldset></div>"
+        )
+    # A number (tolerability) or a text area (notes), with the widget's own attributes.
+    value = field.value()
+    attrs = "".join(
+        f' {e(name)}="{e(attr)}"' for name, attr in widget.attrs.items() if name != "class"
+    )
+    input_type = getattr(widget, "input_type", None)
+    # As crispy-forms did: the widget's classes, then its kind (numberinput, textarea).
+    classes = " ".join(filter(None, (widget.attrs.get("class"), type(widget).__name__.lower())))
+    common = (
+        f'{attrs} class="{e(classes)} form-control{invalid}"'
+        f'{" required" if required else ""}{aria_invalid}{described} id="{auto_id}"'
+    )
+    if input_type:
+        shown = "" if value is None or value == "" else f' value="{e(value)}"'
+        control = f'<input type="{e(input_type)}" name="{e(field.html_name)}"{shown}{common}>'
+    else:
+        text = e(value) if value else ""
+        control = f'<textarea name="{e(field.html_name)}"{common}>\n{text}</textarea>'
+    error_list = "".join(
+        f'<span id="error_{n}_{auto_id}"><strong>{e(error)}</strong></span>'
+        for n, error in enumerate(errors, start=1)
+    )
+    return (
+        f'<div id="div_{auto_id}" class="mb-3"><label for="{e(field.id_for_label)}" '
+        f'class="{label_class}">{label}</label>{control}'
+        + (
+            f'<div id="{auto_id}_error" class="invalid-feedback">{error_list}</div>'
+            if errors
+            else ""
+        )
+        + f"{help_text}</div>"
+    )
 
 
 @never_cache
