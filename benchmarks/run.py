@@ -344,6 +344,9 @@ def main() -> None:
         default="",
         help="Comma-separated parts to leave out: summaries, memory, imports, save.",
     )
+    parser.add_argument(
+        "--save-seconds", type=float, default=20, help="How long the patients keep saving."
+    )
     arguments = parser.parse_args()
     skip = set(filter(None, arguments.skip.split(",")))
     if arguments.patients < 1:
@@ -366,11 +369,12 @@ def main() -> None:
         if "memory" not in skip:
             rows.append(entries_memory(url, study, folder))
     if "save" not in skip:
-        rows += save_path()
+        rows += save_path(seconds=arguments.save_seconds)
     if "imports" not in skip:
         from benchmarks import bench_imports
 
-        rows += bench_imports.measure(arguments.patients)
+        # Each import round loads the whole study again: two are enough.
+        rows += bench_imports.measure(arguments.patients, rounds=min(arguments.rounds, 2))
     print()
     print(f"Machine: {machine()}")
     print(table(rows))
