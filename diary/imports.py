@@ -141,13 +141,14 @@ class CsvRows:
     def column(self, name: str) -> Iterator[str]:
         """The stripped cells of one column, row by row, for looking up what the rows
         refer to before checking them: a quick reading, which stops at the first row
-        that cannot be read (the checking reading reports it) and does not leave out
-        rows with problems."""
+        that cannot be read and leaves out cells with a NUL character (no database
+        takes one; the checking reading reports both), but keeps rows with other
+        problems."""
         with contextlib.suppress(UnicodeDecodeError, csv.Error), self._open() as file:
             reader = csv.reader(file)
             position = self._header(reader).index(name)
             for raw in reader:
-                if len(raw) > position:
+                if len(raw) > position and "\x00" not in raw[position]:
                     yield raw[position].strip()
 
     def _rows(self, reader) -> Iterator[tuple[int, tuple[str, ...]]]:

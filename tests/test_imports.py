@@ -429,6 +429,26 @@ def test_imported_entries_and_their_history_hold_every_value_as_written(tmp_path
         assert entry.created_at == entry.updated_at == history.history_date
 
 
+@pytest.mark.parametrize(
+    ("command", "header", "row"),
+    [
+        ("import_users", USER_HEADER, "ann\x00,ann@example.org,patient\n"),
+        (
+            "import_enrollments",
+            ENROLLMENT_HEADER,
+            "FM-0\x0001,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n",
+        ),
+        ("import_entries", ENTRY_HEADER, "FM-0\x0001,2026-02-02,5,6,7,yes,no,,,\n"),
+    ],
+)
+def test_a_nul_character_in_a_key_cell_is_a_line_problem(tmp_path, drx, command, header, row):
+    # The cells the rows are looked up by never reach the database with a NUL in them
+    # (PostgreSQL refuses any such string outright).
+    assert fails(command, write(tmp_path, header + row)) == [
+        "line 2: contains a NUL character; is this a CSV file?"
+    ]
+
+
 def test_reimporting_entries_changes_nothing(tmp_path, enrollment):
     # An entry the patient made herself with the same values is left as it is too.
     EntryFactory(enrollment=enrollment, date=dt.date(2026, 3, 9), pain=4, vivid_dreams=True)
