@@ -100,26 +100,26 @@ def _timed(command: list[str], url: str) -> float:
 
 def measure(patients: int = 2000, rounds: int = 2) -> list[dict]:
     """Rows for benchmarks.run's table: the two imports against COPY."""
-    from benchmarks.run import in_django, row
+    from benchmarks.run import row
 
     base = f"ldn_bench_imports_{patients}"
     enrolled = f"{base}_enrolled"
     with tempfile.TemporaryDirectory() as folder, data.scratch_database(base) as url:
-        in_django(url, _prepare)
-        enrollments, entries = in_django(url, _write_files, patients, folder)
+        data.in_django(url, _prepare)
+        enrollments, entries = data.in_django(url, _write_files, patients, folder)
         floor_entries = str(Path(folder) / "floor-entries.csv")
         ours, floor, counts = [], [], {}
         # The floor starts where import_entries starts: the enrollments are in.
         with _copy_of(base, enrolled) as enrolled_url:
             _timed([data.PYTHON, "manage.py", "import_enrollments", enrollments], enrolled_url)
-            in_django(enrolled_url, _floor_entries, entries, floor_entries)
+            data.in_django(enrolled_url, _floor_entries, entries, floor_entries)
         for n in range(rounds):
             with _copy_of(base, f"{base}_round{n}") as copy:
                 ours.append(
                     _timed([data.PYTHON, "manage.py", "import_enrollments", enrollments], copy)
                     + _timed([data.PYTHON, "manage.py", "import_entries", entries], copy)
                 )
-                counts = in_django(copy, _counts)
+                counts = data.in_django(copy, _counts)
             with _copy_of(base, enrolled) as enrolled_url:
                 _timed([data.PYTHON, "manage.py", "import_enrollments", enrollments], enrolled_url)
                 floor_command = [data.PYTHON, str(FLOOR), enrolled_url, enrollments, floor_entries]

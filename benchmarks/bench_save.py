@@ -41,7 +41,6 @@ import http.client
 import json
 import os
 import re
-import subprocess
 import threading
 import time
 from http.cookies import SimpleCookie
@@ -49,7 +48,6 @@ from urllib.parse import urlencode
 
 from benchmarks import data
 
-ROOT = data.ROOT
 PASSWORD = "bench-save-correct-horse-7"  # noqa: S105 (a scratch database's patients)
 USERNAME = "bench-save-{n:04d}"
 REQUEST_TIMEOUT = 30  # seconds for one request
@@ -61,39 +59,18 @@ CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 ACTION_RE = re.compile(r'<form[^>]*action="(/diary/\d{4}-\d{2}-\d{2}/)"')
 
 
-def _child(function: str, database_url: str, payload) -> dict:
-    """Run `function(payload)` of this module in a Django process on `database_url`
-    (this process stays free of Django, so measure() can run twice)."""
-    result = subprocess.run(
-        [data.PYTHON, "-c", f"from benchmarks import bench_save; bench_save.{function}()"],
-        cwd=ROOT,
-        env=data.bench_environment(database_url),
-        input=json.dumps(payload),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{function} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _prepare_in_child() -> None:
-    """The patients (stdin: {"patients": N}); prints {"today": ..., "usernames": [...]}."""
+def _prepare(count: int) -> dict:
+    """The patients, in a Django process (data.in_django): {"today", "usernames",
+    "entries"}."""
     import datetime as dt
     import random
-    import sys
 
-    import django
-
-    django.setup()
     from django.contrib.auth.hashers import make_password
     from django.db import connection
     from django.utils import timezone
 
     from diary.models import DiaryEntry, Enrollment, EntrySource, Protocol, Role, User
 
-    count = json.loads(sys.stdin.read())["patients"]
     rng = random.Random(2013)
     protocol = Protocol.objects.get(slug=data.PROTOCOL)
     arms = list(protocol.arms.order_by("code"))
@@ -148,27 +125,18 @@ def _prepare_in_child() -> None:
     DiaryEntry.objects.bulk_create(entries, batch_size=5000)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    print(
-        json.dumps(
-            {
-                "today": today.isoformat(),
-                "usernames": [user.username for user in users],
-                "entries": len(entries),
-            }
-        )
-    )
+    return {
+        "today": today.isoformat(),
+        "usernames": [user.username for user in users],
+        "entries": len(entries),
+    }
 
 
-def _verify_in_child() -> None:
-    """Compare the database with what the client was told (stdin: {username: {...}})."""
-    import sys
-
-    import django
-
-    django.setup()
+def _verify(expected: dict) -> dict:
+    """Compare the database with what the client was told ({username: {...}}), in a
+    Django process (data.in_django)."""
     from diary.models import DiaryEntry, Enrollment
 
-    expected = json.loads(sys.stdin.read())
     reasons = {
         "Recorded by the patient",
         "Corrected by the patient",
@@ -222,7 +190,7 @@ def _verify_in_child() -> None:
             report["history_wrong"].append(
                 {"patient": username, "rows": len(rows), "acked": told["acked"], "by_her": by_her}
             )
-    print(json.dumps(report, default=str))
+    return report
 
 
 # The client --------------------------------------------------------------------------
@@ -421,7 +389,7 @@ def measure(
         raise ValueError("patients, seconds, workers and threads must be positive")
     load_before = round(os.getloadavg()[0], 2)  # other work on this machine skews the run
     with data.scratch_database(database) as url:
-        prepared = _child("_prepare_in_child", url, {"patients": patients})
+        prepared = data.in_django(url, _prepare, patients)
         with data.gunicorn(url, workers, threads, env) as server:
             crowd = [Patient(n, name, server.port) for n, name in enumerate(prepared["usernames"])]
             sign_in_problems = _sign_in_all(crowd)
@@ -459,7 +427,7 @@ def measure(
             }
             for p in crowd
         }
-        checked = _child("_verify_in_child", url, told)
+        checked = data.in_django(url, _verify, told)
     saves = sum(p.saves for p in crowd)
     save_ms = [ms for p in crowd for ms in p.save_ms]
     post_ms = [ms for p in crowd for ms in p.post_ms]

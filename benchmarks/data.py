@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import http.client
 import io
+import multiprocessing
 import os
 import random
 import signal
@@ -213,6 +214,18 @@ def setup_django(database_url: str) -> None:
     import django
 
     django.setup()
+
+
+def in_django(url: str, function, *args):
+    """`function(*args)` in a fresh process whose Django uses `url`; its result."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_call, (url, function, args))
+
+
+def _call(url, function, args):
+    setup_django(url)
+    return function(*args)
 
 
 def days_of(patients: int, seed: int = SEED):

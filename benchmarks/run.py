@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
-import multiprocessing
 import os
 import re
 import subprocess
@@ -51,18 +50,6 @@ GOALS = {
 # the 2-core machine of the README's table (40 patients, 3 workers): 20.7 saves/s, a whole
 # save's p95 2.1 s. (The issue that asked for the work measured 18 saves/s.)
 SAVES_BEFORE = 20.7
-
-
-def in_django(url: str, function, *args):
-    """`function(*args)` in a fresh process whose Django uses `url`; its result."""
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        return pool.apply(_call, (url, function, args))
-
-
-def _call(url, function, args):
-    data.setup_django(url)
-    return function(*args)
 
 
 def best_of(rounds: int, run) -> float:
@@ -208,11 +195,11 @@ class Browser:
 
 
 def cohort_page(url: str, rounds: int, floor_queries: float, study: data.Study) -> dict:
-    in_django(url, _prepare_coordinator)
+    data.in_django(url, _prepare_coordinator)
     with data.gunicorn(url, workers=2) as server:
         browser = Browser(server.base)
         browser.post("/accounts/login/", {"username": COORDINATOR, "password": PASSWORD})
-        browser.post("/accounts/two-factor/", {"otp_token": in_django(url, _totp_code)})
+        browser.post("/accounts/two-factor/", {"otp_token": data.in_django(url, _totp_code)})
         path = f"/physician/cohort/?protocol={data.PROTOCOL}&as_of={study.as_of}"
         page = browser.get(path)
         assert "Cohort summary" in page, "the coordinator is not signed in"
@@ -358,7 +345,7 @@ def main() -> None:
     ):
         folder = Path(folder)
         started = time.perf_counter()
-        study = in_django(url, data.build, arguments.patients)
+        study = data.in_django(url, data.build, arguments.patients)
         print(
             f"Built {study.patients} patients, {study.entries} entries in "
             f"{time.perf_counter() - started:.0f} s.",
