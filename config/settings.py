@@ -54,7 +54,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", SITE_ROOT)
 INSTALLED_APPS = [
     # The admin's modules are loaded by config/urls.py (admin.autodiscover()), so
     # management commands, which need no URLs, start without them.
-    "django.contrib.admin.apps.SimpleAdminConfig",
+    "diary.admin_site.DiaryAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -5,11 +5,9 @@ from django.urls import include, path
 from diary import twofactor, views
 from diary.signin import RationedPasswordResetForm
 
-# The admin is configured with SimpleAdminConfig: its modules are read here, with the
-# URLs, and not by every management command.
+# The admin (diary.admin_site) reads its modules here, with the URLs, and not in every
+# management command.
 admin.autodiscover()
-admin.site.site_header = "Pain Diary administration"
-admin.site.site_title = "Pain Diary admin"
 
 urlpatterns = [
     path("", views.home, name="home"),

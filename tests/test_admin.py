@@ -70,9 +70,6 @@ def test_coordinator_without_superuser_rights_can_use_every_admin_page(client, c
         f"/admin/diary/protocol/{protocol.pk}/change/",
         f"/admin/diary/protocol/{protocol.pk}/copy/",
         f"/admin/diary/protocol/{protocol.pk}/history/",
-        "/admin/diary/arm/",
-        "/admin/diary/arm/add/",
-        f"/admin/diary/arm/{enrollment.arm_id}/change/",
         "/admin/diary/enrollment/",
         "/admin/diary/enrollment/add/",
         f"/admin/diary/enrollment/{enrollment.pk}/change/",
@@ -89,6 +86,36 @@ def test_coordinator_without_superuser_rights_can_use_every_admin_page(client, c
     ]
     for url in pages:
         assert client.get(url, follow=True).status_code == 200, url
+
+
+def test_a_blinded_coordinator_does_not_see_the_arm_admin(client, coordinator):
+    enrollment = EnrollmentFactory()
+    arm = enrollment.arm
+    for url in [
+        "/admin/diary/arm/",
+        f"/admin/diary/arm/?enrollments={enrollment.pk}",
+        "/admin/diary/arm/add/",
+        f"/admin/diary/arm/{arm.pk}/change/",
+        f"/admin/diary/arm/{arm.pk}/history/",
+    ]:
+        assert client.get(url).status_code == 403, url
+    assert "/admin/diary/arm/" not in client.get("/admin/").content.decode()
+    # The protocol page still shows the arm's schedule, without a link to its page.
+    page = client.get(f"/admin/diary/protocol/{arm.protocol_id}/change/").content.decode()
+    assert f"/admin/diary/arm/{arm.pk}/change/" not in page
+    # While a protocol has nobody enrolled she writes its arms' schedules.
+    unused = make_arm([("baseline", 14)], code="Z", protocol=ProtocolFactory())
+    assert client.get(f"/admin/diary/arm/{unused.pk}/change/").status_code == 200
+
+
+def test_allocation_access_sees_the_arm_admin(client, statistician):
+    enrollment = EnrollmentFactory()
+    for url in [
+        "/admin/diary/arm/",
+        f"/admin/diary/arm/{enrollment.arm_id}/change/",
+        f"/admin/diary/arm/{enrollment.arm_id}/history/",
+    ]:
+        assert client.get(url).status_code == 200, url
 
 
 def test_patients_and_physicians_cannot_open_the_admin(client):

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -39,11 +40,26 @@ class HistoryAdmin(SimpleHistoryAdmin):
         """Fields whose values this reader may not see in `obj`'s history."""
         return set()
 
+    def history_view(self, request, object_id, extra_context=None):
+        key_or_404(self.model._meta.pk, object_id)
+        return super().history_view(request, object_id, extra_context)
+
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         # Reading an old version only: a POST would save it over the current data.
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])
+        key_or_404(self.model._meta.pk, object_id)
+        key_or_404(self.model.history.model._meta.pk, version_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def key_or_404(field, value: str):
+    """A row id from the URL as `field` (a primary key) reads it; anything it cannot be
+    (`abc`, `1.5`) is a 404, as a row that does not exist would be."""
+    try:
+        return field.to_python(unquote(value))
+    except ValidationError:
+        raise Http404("No such row.") from None
 
     def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
         previous = None

@@ -24,7 +24,6 @@ from diary.admin.base import (
     reason_page,
 )
 from diary.admin.filters import (
-    ALLOCATION_FIELDS,
     CURRENT_PHASE_CHOICES,
     ArmFilter,
     CurrentPhaseFilter,
@@ -162,14 +161,6 @@ class EnrollmentAdmin(ReasonAdmin):
         if blinding.sees_allocation(request.user):
             filters.insert(1, ArmFilter)
         return filters
-
-    def lookup_allowed(self, lookup, value, request=None):
-        # Django allows a filter on any field from the URL (?arm=3, ?arm__code=A):
-        # allocation fields only for allocation access.
-        field = lookup.split("__", 1)[0]
-        if field in ALLOCATION_FIELDS and not blinding.sees_allocation(request.user):
-            return False
-        return super().lookup_allowed(lookup, value, request)
 
     def concealed_fields(self, request, obj) -> set[str]:
         if blinding.arm_for(obj, request.user) is None:

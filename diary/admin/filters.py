@@ -35,10 +35,6 @@ class ArmFilter(admin.SimpleListFilter):
         return queryset
 
 
-# What a URL may not filter or sort the enrollments by without allocation access.
-
-ALLOCATION_FIELDS = {"arm", "randomization_number"}
-
 CURRENT_PHASE_CHOICES = [
     ("not-started", "Not started yet"),
     *[(kind.value, kind.label) for kind in PhaseKind],

@@ -61,6 +61,22 @@ class ArmAdmin(ReasonAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("phases")
 
+    # A blinded reader does not see this admin: its list and pages tie arms to their
+    # schedules and, through the enrollments, to patients. She opens one arm only while
+    # its protocol has no enrollment, to write the schedule (nobody to tie it to yet);
+    # the protocol page always shows each arm's schedule, which names no patient.
+    def has_module_permission(self, request):
+        return blinding.sees_allocation(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return arm_page_allowed(request.user, obj) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return blinding.sees_allocation(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return arm_page_allowed(request.user, obj) and super().has_change_permission(request, obj)
+
     @admin.display(description="Phases")
     def schedule(self, arm):
         return schedule_text(arm)
@@ -74,6 +90,13 @@ class ArmAdmin(ReasonAdmin):
         arm = self.get_object(request, object_id)
         warn_if_locked(self, request, arm.protocol if arm else None)
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+def arm_page_allowed(reader, arm) -> bool:
+    """Whether `reader` may open the Arm admin's page of `arm` (None: its list)."""
+    if blinding.sees_allocation(reader):
+        return True
+    return arm is not None and not study.protocol_locked(arm.protocol)
 
 
 def schedule_text(arm) -> str:
@@ -136,6 +159,16 @@ class ProtocolAdmin(ReasonAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(enrolled_count=Count("enrollments"))
+
+    def get_inline_instances(self, request, obj=None):
+        inlines = super().get_inline_instances(request, obj)
+        for inline in inlines:
+            if isinstance(inline, ArmInline):
+                # Only readers who may open an arm's own page get a link to it.
+                inline.show_change_link = obj is None or arm_page_allowed(
+                    request.user, SimpleNamespace(protocol=obj)
+                )
+        return inlines
 
     @admin.display(description="Enrollments", ordering="enrolled_count")
     def enrolled(self, protocol):
