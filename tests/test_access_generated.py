@@ -1,0 +1,317 @@
+"""Every door, generated: each URL pattern of the project and every changelist
+parameter a model's fields allow, requested as each role.
+
+Nothing here lists pages or fields by hand: the URLs come from the resolver and the
+parameters from the models registered on the admin site, so a new page, model or field
+is covered the day it is added. Two patients of ldn-fm-2013 (tests.test_blinding's
+`pair`: same start, physician and entries, one in arm A and one in arm B) are the
+data. For each role:
+- no request answers with a server error;
+- a blinded reader's responses are identical byte for byte (but the CSRF token) after
+  the two patients' arms are swapped in the database;
+- a blinded reader's changelists refuse every parameter they do not offer with one
+  400 page, the same whatever the parameter names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.tokens import default_token_generator
+from django.db import models
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from diary import access
+from diary.models import Alert, DataAccess, DiaryEntry, Enrollment
+from tests import test_blinding
+from tests.factories import CoordinatorFactory, PatientFactory, PhysicianFactory
+from tests.test_blinding import TODAY, swap_arms, without_csrf
+
+pytestmark = pytest.mark.django_db
+
+# The two patients, their physician and the frozen clock of the blinding tests.
+frozen = test_blinding.frozen
+physician = test_blinding.physician
+pair = test_blinding.pair
+
+# Records that every request adds to (the access log, django-axes' sign-in log): they
+# are removed before each request, so both passes read the same rows.
+RECORDS_OF_READING = [DataAccess]
+
+
+def records_of_reading():
+    from axes.models import AccessAttempt, AccessLog
+
+    return [*RECORDS_OF_READING, AccessLog, AccessAttempt]
+
+
+# URL patterns -------------------------------------------------------------------------
+
+
+def walk(patterns, prefix=""):
+    """(route, pattern) for every URL pattern, admin and includes too."""
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            yield from walk(pattern.url_patterns, route)
+        elif isinstance(pattern, URLPattern):
+            yield route, pattern
+
+
+def admin_object_for(model, x: Enrollment):
+    """A row of `model` about patient X (or the first row) for its admin pages."""
+    if model is Enrollment:
+        return x
+    if model is type(x.patient):
+        return x.patient
+    for field in model._meta.concrete_fields:
+        if isinstance(field, models.ForeignKey) and field.related_model is Enrollment:
+            row = model.objects.filter(**{field.name: x}).first()
+            if row is not None:
+                return row
+    if model is type(x.protocol):
+        return x.protocol
+    return model.objects.order_by("pk").first()
+
+
+def history_id(obj) -> str:
+    history = getattr(type(obj), "history", None)
+    if history is None:
+        return "1"
+    row = history.filter(**{type(obj)._meta.pk.attname: obj.pk}).order_by("-pk").first()
+    return str(row.pk if row else 1)
+
+
+def admin_urls(x: Enrollment) -> list[str]:
+    """Every page of every registered admin, about patient X where it can be."""
+    urls = ["/admin/", "/admin/diary/", "/admin/password_change/", "/admin/jsi18n/"]
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        base = f"/admin/{opts.app_label}/{opts.model_name}/"
+        urls += [base, f"{base}add/", f"/admin/{opts.app_label}/"]
+        obj = admin_object_for(model, x)
+        if obj is None:
+            continue
+        pk = obj.pk
+        urls += [f"{base}{pk}/change/", f"{base}{pk}/history/", f"{base}{pk}/delete/"]
+        urls += [f"{base}{pk}/history/{history_id(obj)}/", f"{base}{pk}/"]
+        for route, _ in walk(model_admin.urls):
+            if "<int:pk>" in route:
+                urls.append(base + route.replace("<int:pk>", str(pk)))
+            elif "<str:study_id>" in route:
+                urls.append(base + route.replace("<str:study_id>", x.study_id))
+    return urls
+
+
+def site_urls(x: Enrollment) -> list[str]:
+    """Every other URL pattern, its parameters filled in for patient X."""
+    patient = x.patient
+    alert = Alert.objects.filter(enrollment=x).order_by("pk").first()
+    values = {
+        "study_id": x.study_id,
+        "day": (TODAY - dt.timedelta(days=1)).isoformat(),
+        "pk": str(alert.pk if alert else 1),
+        "token": access.reminder_link_token(x),
+        "uidb64": urlsafe_base64_encode(force_bytes(patient.pk)),
+    }
+    urls = []
+    for route, _ in walk(get_resolver().url_patterns):
+        if route.startswith("admin/") or route.startswith("^"):
+            continue
+        if "invite/" in route or "reset/" in route:
+            values["token"] = default_token_generator.make_token(patient)
+        else:
+            values["token"] = access.reminder_link_token(x)
+        url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "1"), route)
+        urls.append(url)
+    return urls
+
+
+def readers(pair, physician) -> dict[str, object]:
+    x, _ = pair
+    return {
+        "anonymous": None,
+        "patient": x.patient,
+        "another patient": PatientFactory(username="stranger"),
+        "physician": physician,
+        "another physician": PhysicianFactory(username="dr-other"),
+        "blinded coordinator": CoordinatorFactory(username="coord-blind", is_staff=True),
+        "blinded superuser": CoordinatorFactory(
+            username="root-blind", is_staff=True, is_superuser=True
+        ),
+        "allocation access": CoordinatorFactory(
+            username="statistician", is_staff=True, allocation_access=True
+        ),
+    }
+
+
+BLINDED = {"patient", "physician", "blinded coordinator", "blinded superuser"}
+
+
+def fetch(client: Client, url: str, baseline: dict) -> tuple[int, str]:
+    for model in records_of_reading():
+        model.objects.filter(pk__gt=baseline[model]).delete()
+    response = client.get(url)
+    assert response.status_code < 500, (url, response.status_code)
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return response.status_code, without_csrf(content.decode("utf-8", "replace"))
+
+
+def baseline_of_records() -> dict:
+    return {
+        model: (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0)
+        for model in records_of_reading()
+    }
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        "anonymous",
+        "patient",
+        "another patient",
+        "physician",
+        "another physician",
+        "blinded coordinator",
+        "blinded superuser",
+        "allocation access",
+    ],
+)
+def test_every_url_answers_every_role_and_a_blinded_reader_cannot_tell_the_arms(
+    pair, physician, role
+):
+    x, y = pair
+    reader = readers(pair, physician)[role]
+    client = Client()
+    if reader is not None:
+        client.force_login(reader)
+    urls = list(dict.fromkeys(site_urls(x) + admin_urls(x)))
+    assert len(urls) > 90  # every registered admin's pages, and the site's
+    baseline = baseline_of_records()
+    before = {url: fetch(client, url, baseline) for url in urls}
+    if role not in BLINDED:
+        return
+    swap_arms(x, y)
+    after = {url: fetch(client, url, baseline) for url in urls}
+    for url in urls:
+        assert before[url] == after[url], f"{role} tells the arms apart at {url}"
+
+
+def test_strangers_reach_no_page_about_the_patient(pair, physician):
+    """Anonymous visitors, another patient and another physician get no page that names
+    her: every URL about her is a redirect to sign in, a 403 or a 404."""
+    x, _ = pair
+    everyone = readers(pair, physician)
+    urls = [url for url in site_urls(x) + admin_urls(x) if x.study_id in url or "/admin/" in url]
+    for role in ("anonymous", "another patient", "another physician"):
+        client = Client()
+        if everyone[role] is not None:
+            client.force_login(everyone[role])
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code in (302, 403, 404), (role, url, response.status_code)
+            if response.status_code == 302:
+                assert "login" in response["Location"] or "two-factor" in response["Location"]
+
+
+# Changelist parameters ----------------------------------------------------------------
+
+
+def parameters_for(model, x: Enrollment) -> list[str]:
+    """Every way a URL could name a field of `model`: its name, its column, a relation's
+    key and its fields, lists and emptiness, with a value about patient X."""
+    arm = x.arm
+    value_for = {Enrollment: x.pk, type(arm): arm.pk, DiaryEntry: 1}
+    params = []
+    for field in model._meta.get_fields():
+        name = getattr(field, "name", None)
+        if not name:
+            continue
+        related = getattr(field, "related_model", None)
+        value = str(value_for.get(related, arm.pk if related else "A"))
+        spellings = [name, f"{name}__exact", f"{name}__in", f"{name}__isnull"]
+        if related is not None:
+            spellings += [f"{name}__pk", f"{name}__id", f"{name}__id__exact", f"{name}__in"]
+            if related is type(arm):
+                spellings += [f"{name}__code"]
+            if related is Enrollment:
+                spellings += [f"{name}__arm", f"{name}__arm_id", f"{name}__arm__code"]
+        attname = getattr(field, "attname", None)
+        if attname and attname != name:
+            spellings += [attname, f"{attname}__in", f"{attname}__exact"]
+        for spelling in dict.fromkeys(spellings):
+            shown = "True" if spelling.endswith("__isnull") else value
+            if spelling.endswith("__code"):
+                shown = arm.code
+            params.append(f"{spelling}={shown}")
+    return params
+
+
+@pytest.mark.parametrize("role", ["blinded coordinator", "blinded superuser"])
+def test_changelists_refuse_every_parameter_they_do_not_offer(pair, physician, role):
+    x, y = pair
+    reader = readers(pair, physician)[role]
+    client = Client()
+    client.force_login(reader)
+    baseline = baseline_of_records()
+    answered = {}
+    checked = 0
+    for model in admin.site._registry:
+        opts = model._meta
+        base = f"/admin/{opts.app_label}/{opts.model_name}/"
+        response = client.get(base)
+        if response.status_code != 200:
+            continue  # the list itself is not for this reader
+        refusal = None  # one refusal page per list
+        # What the list offers: its filters' parameters (a filter with one choice is
+        # not shown, but takes its parameters all the same).
+        changelist = response.context["cl"]
+        links = {name for spec in changelist.filter_specs for name in spec.expected_parameters()}
+        paths = [
+            item if isinstance(item, str) else item[0] if isinstance(item, tuple) else None
+            for item in changelist.list_filter
+        ]
+        for param in parameters_for(model, x):
+            checked += 1
+            url = f"{base}?{param}"
+            status, page = fetch(client, url, baseline)
+            key = param.split("=", 1)[0]
+            if key in links:
+                assert status in (200, 302), (url, status)
+            offered = key in links or any(path and key.startswith(f"{path}__") for path in paths)
+            if status != 400:
+                # Only a filter of the list takes a parameter; what it shows must not
+                # change when the arms do.
+                assert offered, (url, status)
+                answered[url] = (status, page)
+                continue
+            # One refusal, whatever the parameter names.
+            same = page.replace(f"“{key}”", "“KEY”")
+            refusal = refusal or same
+            assert same == refusal, url
+    assert checked > 300
+    swap_arms(x, y)
+    for url, seen in answered.items():
+        assert fetch(client, url, baseline) == seen, f"{role} tells the arms apart at {url}"
+
+
+def test_the_arm_filter_is_there_for_allocation_access_only(pair, physician):
+    x, _ = pair
+    everyone = readers(pair, physician)
+    expected = {
+        "allocation access": {"arm": 200, "arm_id": 400, "arm__id__exact": 400},
+        "blinded coordinator": {"arm": 400, "arm_id": 400, "arm__id__exact": 400},
+        "blinded superuser": {"arm": 400, "arm_id": 400, "arm__id__exact": 400},
+    }
+    for role, statuses in expected.items():
+        client = Client()
+        client.force_login(everyone[role])
+        for key, status in statuses.items():
+            response = client.get(f"/admin/diary/enrollment/?{key}={x.arm_id}")
+            assert response.status_code == status, (role, key)
