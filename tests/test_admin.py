@@ -865,3 +865,26 @@ def test_an_old_version_can_be_read_but_never_saved_back(client, coordinator):
     version = doctor.history.earliest()
     url = f"/admin/diary/user/{doctor.pk}/history/{version.history_id}/"
     assert client.post(url, {"username": doctor.username}).status_code == 405
+
+
+def test_malformed_ids_on_history_pages_are_404_on_every_model_with_history(client, coordinator):
+    from django.contrib import admin
+
+    from diary.admin.base import HistoryAdmin
+
+    entry = EntryFactory()
+    with_history = [
+        model
+        for model, model_admin in admin.site._registry.items()
+        if isinstance(model_admin, HistoryAdmin)
+    ]
+    assert len(with_history) >= 5
+    for model in with_history:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}"
+        for url in [
+            f"{base}/{entry.enrollment.pk}/history/abc/",
+            f"{base}/{entry.enrollment.pk}/history/1.5/",
+            f"{base}/abc/history/",
+            f"{base}/1.5/history/1/",
+        ]:
+            assert client.get(url).status_code in (403, 404), url
