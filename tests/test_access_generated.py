@@ -315,3 +315,20 @@ def test_the_arm_filter_is_there_for_allocation_access_only(pair, physician):
         for key, status in statuses.items():
             response = client.get(f"/admin/diary/enrollment/?{key}={x.arm_id}")
             assert response.status_code == status, (role, key)
+
+
+def test_every_admin_on_the_site_filters_only_as_it_offers():
+    """Ours, the libraries' (django-otp, django-axes, auth) and any registered later."""
+    from diary.admin_site import AllowListedChangelist
+
+    assert get_resolver().url_patterns  # the URLs load the admin's modules
+    assert len(admin.site._registry) >= 10
+    for model, model_admin in admin.site._registry.items():
+        assert isinstance(model_admin, AllowListedChangelist), model
+
+    class Later(admin.ModelAdmin):
+        pass
+
+    site = type(admin.site._wrapped)()
+    site.register(Alert, Later)
+    assert isinstance(site._registry[Alert], AllowListedChangelist)
