@@ -77,7 +77,12 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "diary.security.RejectNulMiddleware",
+    # A database that does not answer gives 503 and a retry message (outside every
+    # middleware that queries it, the session's included).
+    "diary.security.DatabaseUnavailableMiddleware",
+    # Input the diary cannot read (over the upload limit, not UTF-8, a NUL byte) is a
+    # 400 with a message, before anything reads the form (the CSRF check does).
+    "diary.security.RequestInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the switch's cookie, else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
@@ -163,6 +168,20 @@ LOGOUT_REDIRECT_URL = "login"
 SIMPLE_HISTORY_REVERT_DISABLED = True
 # Invitation and password-reset links stop working after this many seconds.
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+
+# Input limits. Uploads (CSV imports, randomization lists) are at most
+# UPLOAD_LIMIT_BYTES; a request body at most that and 1 MB for the form around the file
+# (diary.security.RequestInputMiddleware refuses a longer one from its Content-Length,
+# before reading it). Form fields other than files take at most 2.5 MB (Django's
+# default, made explicit: a diary entry is a few hundred bytes) and 1000 fields; no
+# form takes more than one file. A file over FILE_UPLOAD_MAX_MEMORY_SIZE is spooled to
+# a temporary file instead of memory.
+UPLOAD_LIMIT_BYTES = 20 * 1024 * 1024
+REQUEST_BODY_LIMIT_BYTES = UPLOAD_LIMIT_BYTES + 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Sessions live in the database so any app server behind the load balancer can serve
 # any request. Patients stay signed in for 14 days; staff are signed out after 30

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Field, Layout, Submit
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.formats import date_format, time_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -23,9 +25,22 @@ def to_bool(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
-class ScaleField(forms.IntegerField):
+ASCII_WHOLE_NUMBER = re.compile(r"[0-9]+")
+
+
+class DigitsIntegerField(forms.IntegerField):
+    """A whole number written with the digits 0-9 only: Django's IntegerField reads it
+    with int(), which also takes other scripts' digits ("٥", "５"), "+5" and "5.0"."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and not ASCII_WHOLE_NUMBER.fullmatch(str(value).strip()):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class ScaleField(DigitsIntegerField):
     """A low..high rating shown as a row of choices with its anchors written out at
-    both ends."""
+    both ends, answered with the digits 0-9."""
 
     def __init__(self, *, low: int, high: int, anchors, required_message, range_message, **kw):
         self.anchors = anchors

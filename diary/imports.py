@@ -101,12 +101,24 @@ class CsvRows:
     required columns, then the optional ones ("" when the file leaves one out).
     """
 
-    def __init__(self, path, required: list[str], optional: Iterable[str] = ()):
+    def __init__(
+        self,
+        path,
+        required: list[str],
+        optional: Iterable[str] = (),
+        *,
+        max_rows: int | None = None,
+        what: str = "this import",
+    ):
         self.path = path
         self.required = list(required)
         self.optional = list(optional)
         self.columns = self.required + self.optional
         self.problems: list[tuple[int, str]] = []
+        # Reading stops with one problem at the first row past max_rows (of any kind,
+        # blank or unreadable ones included), however long the file is.
+        self.max_rows = max_rows
+        self.what = what
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
         columns = self.columns
@@ -160,6 +172,8 @@ class CsvRows:
         # A row's line is the one after the end of the previous row (csv counts the
         # lines it reads; a quoted cell may span lines, a blank line is a row of none).
         end = reader.line_num
+        limit = self.max_rows
+        read = 0
         while True:
             try:
                 raw = next(reader)
@@ -169,6 +183,14 @@ class CsvRows:
                 self.problems.append((reader.line_num, f"cannot be read as CSV ({error})"))
                 return
             line, end = end + 1, reader.line_num
+            read += 1
+            if limit is not None and read > limit:
+                raise ImportFailed(
+                    [
+                        f"line {line}: the file has more than {limit:,} rows; {self.what} "
+                        f"has at most {limit:,}. Check that this is the right file."
+                    ]
+                )
             joined = "".join(raw)
             if not joined.strip():
                 continue  # an empty row, e.g. ",,,," left by a spreadsheet
@@ -307,6 +329,10 @@ def parse_score(value: str, name: str, high: int, required: bool = True) -> int 
     # Only ASCII digits: int() would also take "+5", "1_0" and other scripts' digits.
     if WHOLE_NUMBER.fullmatch(value) and int(value) <= high:
         return int(value)
+    if value.isdigit() and not value.isascii():  # another script's digits: "٥", "５"
+        raise ValueError(
+            f'{name} "{value}" must be a whole number from 0 to {high}, written with the digits 0-9'
+        )
     raise ValueError(f'{name} "{value}" must be a whole number from 0 to {high}')
 
 
@@ -1138,6 +1164,9 @@ def _array_other(value) -> str:
 # Randomization lists ------------------------------------------------------------------
 
 LIST_COLUMNS = ["sequence", "arm"]
+# A protocol never allocates more: a longer file is refused as soon as its reading gets
+# past this many rows, long before a worker's timeout.
+LIST_ROWS_MAX = 100_000
 
 
 def import_randomization_list(
@@ -1148,7 +1177,7 @@ def import_randomization_list(
     With `replace`, the rows uploaded before are dropped first, which is allowed only
     while none of them has been used. Refused when the protocol has already randomized
     someone from its seed: a sequence does not change in the middle."""
-    rows = CsvRows(path, LIST_COLUMNS)
+    rows = CsvRows(path, LIST_COLUMNS, max_rows=LIST_ROWS_MAX, what="a randomization list")
     arms = {arm.code.lower(): arm for arm in protocol.arms.all()}
     stored = {slot.sequence: slot for slot in protocol.randomization_slots.select_related("arm")}
     randomized = protocol.enrollments.filter(randomization_number__isnull=False)
@@ -1193,7 +1222,8 @@ def import_randomization_list(
             outcome.unchanged += 1
         else:
             new.append(RandomizationSlot(protocol=protocol, sequence=sequence, arm=arm))
-    if not problems and not new and not outcome.unchanged:
+    # A file that could not be read (not UTF-8, ...) has its own one message.
+    if not problems and not rows.problems and not new and not outcome.unchanged:
         problems.append((2, "the file has no rows; give one row per sequence number"))
     _fail_if_any(rows, problems)
     with _all_or_nothing():

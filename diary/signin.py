@@ -13,6 +13,7 @@ PASSWORD_RESETS_PER_HOUR per account.
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
@@ -21,9 +22,10 @@ from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 from django.db import transaction
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from diary.models import AuditAction, AuditEvent, User
+from diary.security import after_response
 
 
 def locked_account(username: str | None) -> User | None:
@@ -129,8 +131,28 @@ def password_links_left(user: User) -> int:
 
 class RationedPasswordResetForm(PasswordResetForm):
     """Django's reset form, sending at most PASSWORD_RESETS_PER_HOUR e-mails per account
-    and hour. The page answers the same either way, so it tells nobody whether an
-    address has an account or how many e-mails it got."""
+    and hour. The page answers the same either way, and just as fast, so it tells nobody
+    whether an address has an account or how many e-mails it got.
+
+    Timing: the request only checks the form and answers. Everything that depends on
+    the address (looking up its accounts, counting the e-mails of the hour, drawing
+    and sending the e-mail, the audit row) runs after the response has been sent
+    (diary.security.after_response), in the same process, so an address with an
+    account answers as fast as one without (before: 4-37 ms against 2.5 ms). This was
+    chosen over padding to a constant time (a slow mail server would exceed any pad)
+    and over a queue (a table or broker other servers poll, which the study does not
+    run): nothing is kept for another app server, and the e-mail is sent by the
+    worker that answered, right after answering, so it is lost only if that worker
+    is killed in between."""
+
+    def save(self, **kwargs):
+        send, language = partial(super().save, **kwargs), translation.get_language()
+
+        def send_in_the_pages_language():
+            with translation.override(language):
+                send()
+
+        after_response(send_in_the_pages_language)
 
     def get_users(self, email):
         return [user for user in super().get_users(email) if password_links_left(user) > 0]

@@ -10,6 +10,8 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
+from django.db import Error as DatabaseFailure
+from django.db import connection
 from django.http import (
     Http404,
     HttpResponse,
@@ -67,6 +69,7 @@ from diary.overview import (
     last_week,
     phase_days,
 )
+from diary.security import RETRY_AFTER_SECONDS
 
 ENTRY_FIELDS = DiaryEntryForm.Meta.fields
 
@@ -74,7 +77,20 @@ ENTRY_FIELDS = DiaryEntryForm.Meta.fields
 @login_not_required
 @require_safe
 def healthz(request):
-    """Liveness probe for load balancers (GET or HEAD): never touches the database."""
+    """Health probe for load balancers (GET or HEAD): "ok" when the database answers a
+    `SELECT 1`, else 503 (with Retry-After) saying so, so that the balancer sends no
+    patient to a server that cannot save her entry."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseFailure:
+        return HttpResponse(
+            "unavailable: the database does not answer",
+            status=503,
+            content_type="text/plain",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     return HttpResponse("ok", content_type="text/plain")
 
 
@@ -174,6 +190,13 @@ def _entry_page(request, enrollment, day: dt.date):
             context["trend"] = charts.pain_trend(enrollment, days, today, schedule)
         return render(request, "diary/entry_form.html", context, status=status)
 
+    if saving and request.FILES:
+        # Diary posts carry no files: a file sent with the form is refused, never
+        # dropped silently, and nothing of the post is saved.
+        return HttpResponseBadRequest(
+            _("Nothing was saved: the diary takes no files. Send the form without a file."),
+            content_type="text/plain; charset=utf-8",
+        )
     if refusal:
         if saving:
             messages.error(request, _("Nothing was saved. %(why)s") % {"why": refusal})

@@ -15,6 +15,8 @@ from diary.admin.base import (
     ActionReasonForm,
     ReasonForm,
 )
+from diary.forms import DigitsIntegerField
+from diary.imports import LIST_ROWS_MAX
 from diary.models import (
     DIARY_ITEMS,
     Arm,
@@ -25,6 +27,7 @@ from diary.models import (
     Role,
     User,
 )
+from diary.security import megabytes
 
 
 class TellPatientForm(ActionReasonForm):
@@ -158,12 +161,24 @@ class RandomizationListForm(forms.Form):
     file = forms.FileField(
         label="Randomization list (CSV)",
         help_text="UTF-8 CSV with a header row: sequence,arm. One row per allocation; blank "
-        "arms take the lowest unused sequence number.",
+        f"arms take the lowest unused sequence number. At most "
+        f"{megabytes(settings.UPLOAD_LIMIT_BYTES)} and {LIST_ROWS_MAX:,} rows.",
     )
     replace = forms.BooleanField(
         required=False,
         label="Replace the rows uploaded before (only while none of them is used)",
     )
+
+    def clean_file(self):
+        """Refused by its size before a line of it is read."""
+        upload = self.cleaned_data["file"]
+        limit = settings.UPLOAD_LIMIT_BYTES
+        if upload.size > limit:
+            raise ValidationError(
+                f"The file is {megabytes(upload.size)}; a randomization list may be at most "
+                f"{megabytes(limit)}. Check that this is the right file."
+            )
+        return upload
 
 
 class EnrollmentAddForm(forms.ModelForm):
@@ -280,6 +295,7 @@ class EnrollmentChangeForm(ReasonForm):
 
 
 ITEM_FIELDS = DIARY_ITEMS
+SCORE_RANGES = {"pain": 10, "fatigue": 10, "sleep_quality": 10, "tolerability": 100}
 
 
 class StaffEntryForm(ReasonForm):
@@ -288,6 +304,15 @@ class StaffEntryForm(ReasonForm):
     class Meta:
         model = DiaryEntry
         fields = ["enrollment", "date", *ITEM_FIELDS, "voided", "void_reason"]
+        # Scores are written with the digits 0-9 only (int() takes other scripts' too).
+        field_classes = dict.fromkeys(SCORE_RANGES, DigitsIntegerField)
+        error_messages = {
+            name: {
+                "invalid": f"{name.replace('_', ' ').capitalize()} must be a whole number "
+                f"from 0 to {high}, written with the digits 0-9."
+            }
+            for name, high in SCORE_RANGES.items()
+        }
         help_texts = {
             "date": "The diary day in the patient's time zone. Past days of her schedule "
             "only; the patient's entry window does not apply.",
