@@ -7,9 +7,19 @@ changes superuser rights and allocation access, and a superuser's account; alloc
 access is for staff accounts only. Staff never set another person's password: they send
 a link (diary.study.send_password_link), so every entry stays attributable to the
 person who signed in.
+
+Nobody changes an account that sees more than she does (account_change_problem): not
+its details or e-mail, not its rights, no password or invitation link, no removing its
+second factor, no unlocking it. Whoever could do one of those could take it over and
+see what it sees. Every door asks the same function: the user admin (its change page,
+its actions and its pages for unlocking and removing a second factor),
+diary.study.send_password_link and send_invitation, and
+diary.twofactor.remove_second_factor.
 """
 
 from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
 
 from diary.models import AuditAction, AuditEvent, Role, User
 
@@ -19,17 +29,69 @@ AUDITED_FIELDS = [*RIGHTS_FIELDS, "email"]
 SUPERUSER_ONLY_FIELDS = ["is_superuser", "allocation_access", "groups", "user_permissions"]
 # The rights on an account's form, in the order they are shown.
 RIGHTS_FORM_FIELDS = [*RIGHTS_FIELDS, "groups", "user_permissions"]
+# Every field of an account's change form.
+ACCOUNT_FIELDS = [
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "language",
+    *RIGHTS_FORM_FIELDS,
+]
+
+
+def account_change_problem(editor: User, account: User | None) -> str | None:
+    """Why `editor` may not change `account` at all, or None if she may: she must see
+    at least as much as the account does. A superuser changes anyone; nobody else
+    changes a superuser; only someone with allocation access changes an account that
+    holds it (the flag itself, whether or not the account is active now)."""
+    if account is None or editor.pk == account.pk:
+        return None  # a new account, or her own (her own rights are locked apart)
+    if editor.is_active and editor.is_superuser:
+        return None
+    if account.is_superuser:
+        return (
+            f"{account.username} is a superuser: only a superuser changes her account, "
+            "sends her a password link or unlocks her, or removes her second factor."
+        )
+    if account.allocation_access and not editor.has_allocation_access:
+        return (
+            f"{account.username} has allocation access and sees more than you do: only "
+            "staff with allocation access (or a superuser) change her account, send her a "
+            "password link or unlock her, or remove her second factor."
+        )
+    return None
+
+
+def may_change(editor: User, account: User | None) -> bool:
+    """`editor` sees at least as much as `account` (see account_change_problem)."""
+    return account_change_problem(editor, account) is None
+
+
+class AccountOutOfReach(PermissionDenied):
+    """An account that sees more than the person who tried to change it."""
+
+
+def require_may_change(editor: User | None, account: User) -> None:
+    """Refuse (AccountOutOfReach, a PermissionDenied) a change by `editor` of an account
+    that sees more than she does. `editor` None is the system itself (an enrolment's
+    invitation, a management command run on the server)."""
+    if editor is None:
+        return
+    problem = account_change_problem(editor, account)
+    if problem:
+        raise AccountOutOfReach(problem)
 
 
 def locked_fields(editor: User, account: User | None) -> list[str]:
     """The fields of `account` (None: a new account) that `editor` may not change."""
+    if not may_change(editor, account):
+        return list(ACCOUNT_FIELDS)
     locked = []
     if account is not None and account.pk == editor.pk:
         locked += [*RIGHTS_FIELDS, "groups", "user_permissions"]
     if not editor.is_superuser:
         locked += SUPERUSER_ONLY_FIELDS
-        if account is not None and account.is_superuser:
-            locked += [*AUDITED_FIELDS, "groups", "user_permissions"]
     return list(dict.fromkeys(locked))
 
 

@@ -21,7 +21,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from diary import blinding
-from diary.accounts import new_account
+from diary.accounts import new_account, require_may_change
 from diary.languages import language_of
 from diary.links import public_url
 from diary.models import (
@@ -250,6 +250,10 @@ def invitation_link(user: User) -> str:
 
 
 def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | None = None):
+    """The invitation to choose a first password. `by` None is the system (an
+    enrolment's own invitation); a person may send it only to an account that sees no
+    more than she does (diary.accounts.account_change_problem)."""
+    require_may_change(by, user)
     if not user.is_active:
         raise ValidationError(f"{user.username}'s account is inactive; activate it first.")
     if not user.email:
@@ -277,7 +281,9 @@ def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | Non
 
 def send_password_link(user: User, *, by: User | None) -> None:
     """A link for `user` to choose her password: the invitation if she has none yet,
-    else a password-reset e-mail. Staff never set a password for someone else."""
+    else a password-reset e-mail. Staff never set a password for someone else, and
+    send none to an account that sees more than they do (AccountOutOfReach)."""
+    require_may_change(by, user)
     if not user.has_usable_password():
         send_invitation(user, by=by)
         return

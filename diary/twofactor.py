@@ -17,6 +17,7 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,6 +27,7 @@ from django.views.decorators.cache import never_cache
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from diary.accounts import require_may_change
 from diary.models import AuditAction, AuditEvent
 from diary.security import is_staff_reader
 
@@ -173,7 +175,11 @@ def enrol(user, device: TOTPDevice) -> list[str]:
 @transaction.atomic
 def remove_second_factor(user, *, by, reason: str) -> None:
     """A coordinator removes a lost second factor; she enrols again at her next
-    sign-in. Recorded with who and why."""
+    sign-in. Recorded with who and why. Never of an account that sees more than `by`
+    does (AccountOutOfReach), nor of her own."""
+    if by is not None and by.pk == user.pk:
+        raise PermissionDenied("Nobody removes her own second factor.")
+    require_may_change(by, user)
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     AuditEvent.objects.create(

@@ -1,5 +1,7 @@
 """Accounts: rights changed with a reason, password links instead of passwords,
-unlocking a sign-in and removing a lost second factor."""
+unlocking a sign-in and removing a lost second factor. None of them for an account that
+sees more than the reader does (diary.accounts.account_change_problem): its page is
+read only for her, and the actions and pages refuse it and say why."""
 
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def send_password_links(modeladmin, request, queryset):
         try:
             study.send_password_link(user, by=request.user)
             sent += 1
+        except accounts.AccountOutOfReach as refused:
+            modeladmin.message_user(request, f"No link sent: {refused}", messages.ERROR)
         except ValidationError as error:
             modeladmin.message_user(request, " ".join(error.messages), messages.ERROR)
     if sent:
@@ -130,8 +134,15 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
             *super().get_urls(),
         ]
 
+    def has_change_permission(self, request, obj=None):
+        """Not an account that sees more than the reader: she may view its page."""
+        if obj is not None and not accounts.may_change(request.user, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
     def _account_for_action(self, request, pk, *, own_allowed: bool):
         account = get_object_or_404(User, pk=pk)
+        accounts.require_may_change(request.user, account)
         if not self.has_change_permission(request, account):
             raise PermissionDenied
         if not own_allowed and account.pk == request.user.pk:
@@ -162,10 +173,13 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         account = self.get_object(request, object_id)
+        refusal = account and accounts.account_change_problem(request.user, account)
+        may = account is not None and not refusal
         extra_context = {
             **(extra_context or {}),
-            "can_unlock": account is not None and account.sign_in_locked_at is not None,
-            "can_remove_second_factor": account is not None
+            "change_refusal": refusal,
+            "can_unlock": may and account.sign_in_locked_at is not None,
+            "can_remove_second_factor": may
             and account.pk != request.user.pk
             and twofactor.has_second_factor(account),
         }
@@ -176,6 +190,12 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
         if user.has_usable_password():
             return "Set by the account holder. Send a reset link to change it."
         return "Not chosen yet: send an invitation."
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not accounts.may_change(request.user, obj):
+            return [(name, options) for name, options in fieldsets if name != "Why"]
+        return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, *accounts.locked_fields(request.user, obj)]
