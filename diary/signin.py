@@ -24,6 +24,7 @@ from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone, translation
 
+from diary import accounts
 from diary.models import AuditAction, AuditEvent, User
 from diary.security import after_response
 
@@ -91,9 +92,11 @@ def lock(user: User) -> None:
 
 
 def unlock(user: User, *, by: User, reason: str) -> None:
-    """A coordinator lets the account sign in again (with a reason, audited)."""
+    """A coordinator lets the account sign in again (with a reason, audited); never an
+    account that sees more than she does."""
     from axes.handlers.proxy import AxesProxyHandler
 
+    accounts.require_may_change(by, user)
     with transaction.atomic():
         user.sign_in_locked_at = None
         user.sign_in_unlocked_at = timezone.now()

@@ -12,7 +12,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from diary import accounts, study, twofactor
-from diary.models import AuditAction, AuditEvent
+from diary.models import AuditAction, AuditEvent, User
 from tests.factories import CoordinatorFactory, EnrollmentFactory, PhysicianFactory
 from tests.test_accounts import account_form
 
@@ -384,3 +384,17 @@ def test_sign_in_records_are_listed_read_only_and_never_deleted(client, superuse
         for action in ("delete_selected", "cleanup_expired_attempts"):
             client.post(base, {"action": action, "_selected_action": [record.pk], "post": "yes"})
         assert type(record).objects.filter(pk=record.pk, username="patient-x").exists(), name
+
+
+def test_unlocking_refuses_an_account_that_sees_more_at_every_door():
+    from diary import signin
+    from diary.accounts import AccountOutOfReach
+
+    blinded = CoordinatorFactory(is_staff=True)
+    statistician = CoordinatorFactory(is_staff=True, allocation_access=True)
+    User.objects.filter(pk=statistician.pk).update(sign_in_locked_at=timezone.now())
+    statistician.refresh_from_db()
+    with pytest.raises(AccountOutOfReach):
+        signin.unlock(statistician, by=blinded, reason="She called")
+    statistician.refresh_from_db()
+    assert statistician.sign_in_locked_at is not None

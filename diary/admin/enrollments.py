@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from diary import access, audit, blinding, study
+from diary import access, accounts, audit, blinding, study
 from diary.admin.base import (
     ReasonAdmin,
     Wording,
@@ -59,6 +59,8 @@ def resend_invitations(modeladmin, request, queryset):
             modeladmin.message_user(
                 request, f"{enrollment.study_id}: {' '.join(error.messages)}", messages.ERROR
             )
+        except accounts.AccountOutOfReach as refused:
+            modeladmin.message_user(request, f"{enrollment.study_id}: {refused}", messages.ERROR)
     if sent:
         modeladmin.message_user(request, f"Invitation sent for {sent} enrollment(s).")
 
