@@ -72,8 +72,8 @@ def pain_trend(
     # day while they fit, and always a day recorded alone.
     lines, points, single, run = [], [], [], []
     for n in range(days + 1):
-        day = enrollment.start_date + dt.timedelta(days=n)
-        pain = pain_on.get(day) if n < days else None
+        day = enrollment.start_date + dt.timedelta(days=n) if n < days else None
+        pain = pain_on.get(day) if day is not None else None
         if pain is None:
             if len(run) > 1:
                 lines.append(" ".join(f"{px},{py}" for px, py in run))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from diary import blinding
 from diary.activity import Activity
 from diary.models import DiaryEntry, Enrollment, EnrollmentStatus
-from diary.phases import Schedule
+from diary.phases import Schedule, add_days
 from diary.summaries import LOW_COMPLIANCE_PCT
 
 
@@ -136,9 +136,10 @@ def history_days(
     last = enrollment.last_data_day()
     if last is None:
         return []
-    day = min(today, last)
+    newest = min(today, last)
     rows = []
-    while day >= enrollment.start_date:
+    for back in range((newest - enrollment.start_date).days + 1):
+        day = newest - dt.timedelta(days=back)
         span = schedule.span_on(day)
         rows.append(
             DayRow(
@@ -149,7 +150,6 @@ def history_days(
                 editable=enrollment.patient_entry_refusal(day, today) is None,
             )
         )
-        day -= dt.timedelta(days=1)
     return rows
 
 
@@ -179,7 +179,7 @@ def phase_days(
         elapsed = span.elapsed_days(today, enrollment.withdrawn_on)
         rows = [
             DayRow(date=day, entry=by_date.get(day), study_day=schedule.study_day(day))
-            for day in span.dates(until=span.start + dt.timedelta(days=elapsed - 1))
+            for day in (span.dates(until=add_days(span.start, elapsed - 1)) if elapsed else ())
         ]
         result.append(
             PhaseDays(

@@ -25,6 +25,20 @@ from dataclasses import dataclass
 from django.db import models
 from django.utils.translation import gettext, pgettext
 
+# The last day a date can be (the database's and Python's alike). A schedule that would
+# run past it ends on it: readers clamp their date arithmetic here and never raise.
+LAST_DAY = dt.date.max
+FIRST_DAY = dt.date.min
+
+
+def add_days(day: dt.date, days: int) -> dt.date:
+    """`day` moved by `days`, clamped to the calendar's first and last day (a date the
+    database holds may lie anywhere in it, e.g. a row written before the input limits)."""
+    try:
+        return day + dt.timedelta(days=days)
+    except OverflowError:
+        return LAST_DAY if days > 0 else FIRST_DAY
+
 
 class PhaseKind(models.TextChoices):
     BASELINE = "baseline", "Baseline"
@@ -209,7 +223,8 @@ class PhaseSpan:
 
     @property
     def days(self) -> int:
-        return self.plan.days
+        """Its days on the calendar: the plan's, unless the calendar ends first."""
+        return (self.end - self.start).days + 1
 
     @property
     def is_treatment(self) -> bool:
@@ -239,23 +254,31 @@ class PhaseSpan:
 
     def dates(self, until: dt.date | None = None) -> Iterable[dt.date]:
         last = self.end if until is None else min(until, self.end)
-        day = self.start
-        while day <= last:
-            yield day
-            day += dt.timedelta(days=1)
+        for n in range((last - self.start).days + 1):
+            yield self.start + dt.timedelta(days=n)
 
 
 class Schedule:
-    """An arm's phases (as some reader sees them) laid out from a start date."""
+    """An arm's phases (as some reader sees them) laid out from a start date.
+
+    A schedule that would run past the last day of the calendar (a start date the input
+    limits refuse, stored anyway) ends on that day: its last phase is cut short there
+    and the phases after it are left out (`cut_short`)."""
 
     def __init__(self, start_date: dt.date, phase_plans: Sequence[PhasePlan]) -> None:
         self.start = start_date
+        self.cut_short = False
         spans = []
         day = start_date
         for plan in phase_plans:
-            end = day + dt.timedelta(days=plan.days - 1)
+            if day is None:
+                self.cut_short = True
+                break
+            end = add_days(day, plan.days - 1)
+            if (end - day).days != plan.days - 1:
+                self.cut_short = True
             spans.append(PhaseSpan(plan, day, end, (day - start_date).days + 1))
-            day = end + dt.timedelta(days=1)
+            day = end + dt.timedelta(days=1) if end < LAST_DAY else None
         self.spans: list[PhaseSpan] = spans
 
     def __iter__(self):
