@@ -42,6 +42,7 @@ from diary.models import (
     TREATMENT_ONLY_ITEMS,
     AuditAction,
     AuditEvent,
+    Blinding,
     DiaryEntry,
     Enrollment,
     EnrollmentStatus,
@@ -50,6 +51,8 @@ from diary.models import (
     RandomizationSlot,
     Role,
     User,
+    date_problem,
+    start_date_problem,
     validate_timezone,
 )
 from diary.randomization import assign_arm, list_rows_left
@@ -57,6 +60,7 @@ from diary.study import (
     OPEN_STATUSES,
     EnrolmentProblem,
     WithdrawalProblem,
+    arm_pick_problem,
     enrolment_problem,
     withdrawal_problems,
 )
@@ -465,15 +469,19 @@ class _PlannedEnrollment:
     values: dict
 
 
-def import_enrollments(path) -> Outcome:
+def import_enrollments(path, *, unblinded_reason: str = "") -> Outcome:
     """Enrollments, with patient accounts created for unknown usernames; a blank arm
-    is randomized (diary.randomization) in file order."""
+    is randomized (diary.randomization) in file order. An arm is given only on an
+    open-label protocol (study.arm_pick_problem), except with `unblinded_reason`: a
+    study's existing allocations moved in from another system (import_enrollments
+    --unblinded --reason), recorded as one audit event with the file, the count of
+    arms given on blinded protocols and the reason."""
     rows = CsvRows(path, ENROLLMENT_COLUMNS, ENROLLMENT_OPTIONAL)
     usernames, study_ids = set(), set()
     for _, row in rows:
         usernames.update((row["username"], row["physician"]))
         study_ids.add(row["study_id"].lower())
-    check = _EnrollmentCheck(usernames, study_ids)
+    check = _EnrollmentCheck(usernames, study_ids, moving_allocations=bool(unblinded_reason))
     problems: list[tuple[int, str]] = []
     planned: list[_PlannedEnrollment] = []
     outcome = Outcome()
@@ -510,8 +518,34 @@ def import_enrollments(path) -> Outcome:
             assign_arm(enrollment)
             enrollment._change_reason = reason
             enrollment.save()
+        if unblinded_reason:
+            _record_allocations_moved_in(path, given, unblinded_reason)
     outcome.created = len(planned)
     return outcome
+
+
+def _record_allocations_moved_in(path, given: list[Enrollment], reason: str) -> None:
+    """The audit event of import_enrollments --unblinded: the file, how many arms it
+    gave on blinded protocols, and why. Counts only: the trail is read by blinded staff."""
+    blinded = [e for e in given if e.protocol.blinding != Blinding.OPEN]
+    slugs = sorted({e.protocol.slug for e in blinded})
+    protocols = {e.protocol_id: e.protocol for e in blinded}
+    AuditEvent.objects.create(
+        action=AuditAction.UNBLINDED_IMPORT,
+        actor_name=shell_actor(),
+        # The protocol's trail shows it; a file of several protocols is the study's.
+        protocol=next(iter(protocols.values())) if len(protocols) == 1 else None,
+        reason=reason,
+        details={"file": Path(path).name, "arms given": len(blinded), "protocols": slugs},
+    )
+
+
+def _schedule_days(protocol: Protocol | None, arm) -> int:
+    """How long the schedule of an enrollment into `protocol` (and `arm`, None while it
+    is to be randomized) is: Enrollment.schedule_days."""
+    if protocol is None:
+        return 0
+    return Enrollment(protocol=protocol, arm_id=arm.pk if arm else None).schedule_days()
 
 
 def _new_patient(username: str, email: str) -> User:
@@ -545,7 +579,9 @@ IMPORT_ENROLMENT_PROBLEMS = {
 class _EnrollmentCheck:
     """Checks enrollment rows against the users, protocols and enrollments stored."""
 
-    def __init__(self, usernames: set[str], study_ids: set[str]):
+    def __init__(self, usernames: set[str], study_ids: set[str], moving_allocations=False):
+        # import_enrollments --unblinded: arms may be given on blinded protocols.
+        self.moving_allocations = moving_allocations
         self.users = _users_by_name(usernames)
         self.protocols = {p.slug: p for p in Protocol.objects.prefetch_related("arms__phases")}
         self.existing = {
@@ -577,6 +613,13 @@ class _EnrollmentCheck:
         physician = self._physician(row["physician"], errors)
         protocol, arm = self._protocol_and_arm(row["protocol"], row["arm"], errors)
         start = _parsed(errors, parse_date, row["start_date"], "start_date")
+        if start is not None:
+            problem = start_date_problem(
+                start, "start_date", schedule_days=_schedule_days(protocol, arm)
+            )
+            if problem:
+                errors.append(problem)
+                start = None
         zone = row["timezone"] or settings.TIME_ZONE
         if not self._known_timezone(zone):
             errors.append(
@@ -664,6 +707,13 @@ class _EnrollmentCheck:
                     f"{', '.join(a.code for a in arms) or 'none'}"
                 )
                 return protocol, None
+            problem = arm_pick_problem(protocol, arm, moving_allocations=self.moving_allocations)
+            if problem:
+                errors.append(
+                    f'arm "{code}" is given, but {problem.rstrip(".")}, or move a '
+                    'study\'s existing allocations in with --unblinded --reason "..."'
+                )
+                return protocol, None
         else:
             arm = None
         # A blank arm is randomized: the earlier blank arms of this file take their
@@ -692,6 +742,11 @@ class _EnrollmentCheck:
 
     def _withdrawn_on(self, value, status, start, zone, errors) -> dt.date | None:
         day = _parsed(errors, parse_date, value, "withdrawn_on") if value else None
+        if day is not None:
+            problem = date_problem(day, "withdrawn_on")
+            if problem:
+                errors.append(problem)
+                return None
         if value and day is None:
             return None
         today = (
@@ -890,6 +945,10 @@ class _EntryCheck:
         day = self.dates.get(cells[1])
         if day is None:
             day = _parsed(errors, parse_date, cells[1].strip())
+            problem = day and date_problem(day, "date")
+            if problem:
+                errors.append(problem)
+                day = None
             if day is not None:
                 self.dates[cells[1]] = day
         values = self._values(cells, errors)

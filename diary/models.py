@@ -245,6 +245,68 @@ def zone_named(name: str) -> ZoneInfo:
         return ZoneInfo(settings.TIME_ZONE)
 
 
+# Input limits (docs/domain.md, "Input limits"): every form, import and command that
+# takes a date asks these, so that any date the app accepts can be shown, summarised,
+# exported and reminded about.
+FIRST_DATE = dt.date(2000, 1, 1)
+START_DAYS_AHEAD = 365
+
+
+def date_problem(
+    day: dt.date,
+    what: str = "Date",
+    *,
+    ahead: int | None = None,
+    schedule_days: int = 0,
+    today: dt.date | None = None,
+) -> str | None:
+    """Why `day` is out of the input limits, in words that say what to fix (no final
+    period: the admin adds one, an import's "line N:" does not), or None. `what` names
+    the date ("Start date", "start_date"); `ahead`: at most this many days after today
+    (the study's today unless given); `schedule_days`: the schedule that starts on
+    `day` must end by 9999-12-31."""
+    if day < FIRST_DATE:
+        return f"{what} must be on or after {FIRST_DATE.isoformat()}"
+    if ahead is not None:
+        latest = phases.add_days(today or timezone.localdate(), ahead)
+        if day > latest:
+            return f"{what} must be at most {ahead} days after today ({latest.isoformat()})"
+    if schedule_days and (phases.LAST_DAY - day).days < schedule_days - 1:
+        return (
+            f"{what} {day.isoformat()} is too late: its schedule would end after "
+            f"{phases.LAST_DAY.isoformat()}"
+        )
+    return None
+
+
+def start_date_problem(
+    day: dt.date,
+    what: str = "Start date",
+    *,
+    ahead: int | None = START_DAYS_AHEAD,
+    schedule_days: int = 0,
+    today: dt.date | None = None,
+) -> str | None:
+    """date_problem for the first day of a schedule: at most START_DAYS_AHEAD days
+    after today."""
+    return date_problem(day, what, ahead=ahead, schedule_days=schedule_days, today=today)
+
+
+def validate_date(value: dt.date) -> None:
+    """The input limits of any date field (a diary day, a withdrawal, a pause)."""
+    problem = date_problem(value)
+    if problem:
+        raise ValidationError(f"{problem}.", code="date_limit")
+
+
+def validate_start_date(value: dt.date) -> None:
+    """The input limits of a start date (the schedule's end is checked by
+    Enrollment.clean_fields, which knows the arm)."""
+    problem = start_date_problem(value)
+    if problem:
+        raise ValidationError(f"{problem}.", code="date_limit")
+
+
 def default_reminder_time() -> dt.time:
     """Reminders are on unless the patient turns them off: the trials' handhelds
     prompted every evening."""
@@ -338,11 +400,13 @@ class Enrollment(models.Model):
     )
     protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="enrollments")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="enrollments")
-    start_date = models.DateField(help_text="Day 1 of the schedule.")
+    start_date = models.DateField(
+        help_text="Day 1 of the schedule.", validators=[validate_start_date]
+    )
     status = models.CharField(
         max_length=10, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE
     )
-    withdrawn_on = models.DateField(null=True, blank=True)
+    withdrawn_on = models.DateField(null=True, blank=True, validators=[validate_date])
     withdrawal_reason = models.TextField(blank=True)
     timezone = models.CharField(
         max_length=64,
@@ -389,6 +453,7 @@ class Enrollment(models.Model):
     reminders_paused_until = models.DateField(
         null=True,
         blank=True,
+        validators=[validate_date],
         help_text="No reminders up to and including this day (the patient's snooze).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -417,6 +482,39 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return self.study_id
+
+    def clean_fields(self, exclude=None):
+        """The fields' own validators, and the end of the schedule a new start date
+        gives (by 9999-12-31) when the start date is being validated."""
+        errors: dict = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        if (
+            "start_date" not in (exclude or ())
+            and "start_date" not in errors
+            and isinstance(self.start_date, dt.date)
+            and self.protocol_id
+        ):
+            problem = start_date_problem(
+                self.start_date, ahead=None, schedule_days=self.schedule_days()
+            )
+            if problem:
+                errors["start_date"] = [ValidationError(f"{problem}.", code="date_limit")]
+        if errors:
+            raise ValidationError(errors)
+
+    def schedule_days(self) -> int:
+        """The length of her schedule: her arm's, or the longest of the protocol's while
+        the arm is still to be randomized."""
+        lengths = {
+            key: sum(plan.days for plan in arm_plans)
+            for key, arm_plans in self.protocol.layout.true.items()
+        }
+        if self.arm_id:
+            return lengths.get(self.arm_id, 0)
+        return max(lengths.values(), default=0)
 
     def clean(self):
         if self.arm_id and self.protocol_id and self.arm.protocol_id != self.protocol_id:
@@ -634,7 +732,9 @@ class DiaryEntry(models.Model):
     """One diary day of one enrollment (the day is in the patient's local calendar)."""
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="entries")
-    date = models.DateField(help_text="The diary day, in the patient's time zone.")
+    date = models.DateField(
+        help_text="The diary day, in the patient's time zone.", validators=[validate_date]
+    )
     pain = models.PositiveSmallIntegerField(validators=score(0, 10))
     fatigue = models.PositiveSmallIntegerField(validators=score(0, 10))
     sleep_quality = models.PositiveSmallIntegerField(validators=score(0, 10))
@@ -717,6 +817,8 @@ class AuditAction(models.TextChoices):
     INVITATION_SENT = "invitation_sent", "Invitation sent"
     PASSWORD_LINK_SENT = "password_link_sent", "Password reset link sent"
     ALERT_ACKNOWLEDGED = "alert_acknowledged", "Alert acknowledged"
+    # import_enrollments --unblinded --reason: allocations moved in from another system.
+    UNBLINDED_IMPORT = "unblinded_import", "Allocations imported"
 
 
 class AuditEvent(models.Model):

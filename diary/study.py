@@ -96,13 +96,18 @@ def required_reason(reason: str | None, what: str) -> str:
 # Enrollment -----------------------------------------------------------------------
 
 
-def arm_pick_problem(protocol: Protocol, arm: Arm | None) -> str | None:
-    """docs/domain.md: the arm is randomized unless picked on an open-label protocol."""
+def arm_pick_problem(
+    protocol: Protocol, arm: Arm | None, *, moving_allocations: bool = False
+) -> str | None:
+    """docs/domain.md: the arm is randomized unless picked on an open-label protocol.
+    Every door that takes an arm asks this (the admin's enrolment, import_enrollments).
+    The one exception, `moving_allocations`: a study's existing allocations moved in
+    from another system (import_enrollments --unblinded --reason, an audit event)."""
     if arm is None:
         return None
     if arm.protocol_id != protocol.pk:
         return f"Arm {arm.code} belongs to another protocol; pick an arm of {protocol.slug}."
-    if protocol.blinding != Blinding.OPEN:
+    if protocol.blinding != Blinding.OPEN and not moving_allocations:
         return (
             f"{protocol.slug} is {protocol.get_blinding_display().lower()}: its arms are "
             "assigned by randomization only. Leave the arm blank."

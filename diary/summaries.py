@@ -19,7 +19,7 @@ from django.core.exceptions import EmptyResultSet
 from django.utils import timezone
 
 from diary import blinding
-from diary.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
+from diary.models import Enrollment, EnrollmentStatus, Protocol, date_problem, load_protocols
 from diary.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
 from diary.sql import compose, days_between, fetch, value, values_rows
 
@@ -418,7 +418,10 @@ def study_today() -> dt.date:
 
 def as_of_problem(as_of: dt.date) -> str | None:
     """Figures are taken as of a day already lived: never after today (a day not yet
-    lived would count as missed)."""
+    lived would count as missed), and within the input limits (models.date_problem)."""
+    problem = date_problem(as_of, f"The as-of date {as_of.isoformat()}")
+    if problem:
+        return f"{problem}; pick a later day."
     today = study_today()
     if as_of > today:
         return (

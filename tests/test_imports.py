@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from diary import imports
 from diary.audit import shell_actor
-from diary.models import DiaryEntry, Enrollment, Protocol, User
+from diary.models import AuditAction, AuditEvent, DiaryEntry, Enrollment, Protocol, User
 from diary.randomization import arm_code_for
 from tests.factories import (
     EnrollmentFactory,
@@ -68,10 +68,10 @@ def write(tmp_path, text, name="file.csv"):
     return str(path)
 
 
-def run(command, path):
+def run(command, path, *args):
     """Run an import that must succeed; return what it printed."""
     out, err = StringIO(), StringIO()
-    call_command(command, path, stdout=out, stderr=err)
+    call_command(command, path, *args, stdout=out, stderr=err)
     assert err.getvalue() == ""
     return out.getvalue()
 
@@ -87,13 +87,13 @@ def state():
     )
 
 
-def fails(command, path):
+def fails(command, path, *args):
     """Run an import that must fail; check nothing changed and the summary; return the
     problems it printed, one per line."""
     before = state()
     err = StringIO()
     with pytest.raises(CommandError) as failure:
-        call_command(command, path, stdout=StringIO(), stderr=err)
+        call_command(command, path, *args, stdout=StringIO(), stderr=err)
     assert state() == before
     problems = err.getvalue().splitlines()
     count = len(problems)
@@ -166,6 +166,11 @@ def test_conflicting_user_message_says_what_differs(tmp_path, drx):
 # Enrollments ------------------------------------------------------------------------
 
 
+# Moving a study's existing allocations in from another system: the arms of blinded
+# protocols are given, which only --unblinded --reason allows.
+MOVING_IN = ("--unblinded", "--reason", "Allocations of the paper study, per the DSMB")
+
+
 def test_import_enrollments_creates_patients_and_enrollments(tmp_path, drx):
     existing = PatientFactory(username="cat", email="cat@example.org")
     path = write(
@@ -175,7 +180,7 @@ def test_import_enrollments_creates_patients_and_enrollments(tmp_path, drx):
         "2026-02-10\n"
         "FM-102,cat,,drx,ldn-fm-2009,,2026-03-01,,screening,\n",
     )
-    assert run("import_enrollments", path) == (
+    assert run("import_enrollments", path, *MOVING_IN) == (
         "Imported 3 enrollments (0 already present, unchanged).\n"
     )
     ann = Enrollment.objects.get(study_id="FM-100")
@@ -210,15 +215,72 @@ def test_optional_enrollment_columns_may_be_left_out(tmp_path, drx):
     )
 
 
+def test_moving_allocations_in_is_one_audit_event_with_the_file_count_and_reason(tmp_path, drx):
+    path = write(
+        tmp_path,
+        ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,B,2026-02-01,,,\n"
+        "FM-101,bea,bea@example.org,drx,ldn-fm-2013,A,2026-02-01,,,\n"
+        "FM-102,cat,cat@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n",
+        name="paper-study.csv",
+    )
+    run("import_enrollments", path, *MOVING_IN)
+    event = AuditEvent.objects.get()
+    assert (event.action, event.actor, event.actor_name, event.reason) == (
+        AuditAction.UNBLINDED_IMPORT,
+        None,
+        shell_actor(),
+        MOVING_IN[2],
+    )
+    assert event.protocol == Protocol.objects.get(slug="ldn-fm-2013")
+    # Counts only, never an arm: blinded staff read the trail too.
+    assert event.details == {
+        "file": "paper-study.csv",
+        "arms given": 2,
+        "protocols": ["ldn-fm-2013"],
+    }
+    given = Enrollment.objects.filter(study_id__in=["FM-100", "FM-101"])
+    assert {(e.arm.code, e.randomization_number) for e in given} == {("B", None), ("A", None)}
+    assert Enrollment.objects.get(study_id="FM-102").randomization_number == 1
+
+
+def test_a_given_arm_of_a_blinded_protocol_needs_unblinded_and_a_reason(tmp_path, drx):
+    path = write(
+        tmp_path, ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,B,2026-02-01,,,\n"
+    )
+    problems = fails("import_enrollments", path)
+    assert problems == [
+        'line 2: arm "B" is given, but ldn-fm-2013 is double blind (patient, physician and '
+        "coordinators blinded): its arms are assigned by randomization only. Leave the arm "
+        'blank, or move a study\'s existing allocations in with --unblinded --reason "..."'
+    ]
+    with pytest.raises(CommandError, match="An unblinded import needs a reason"):
+        call_command("import_enrollments", path, "--unblinded", stdout=StringIO())
+    with pytest.raises(CommandError, match="--reason goes with --unblinded"):
+        call_command("import_enrollments", path, "--reason", "why", stdout=StringIO())
+    assert not Enrollment.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_an_open_label_arm_may_be_given_without_unblinding(tmp_path, drx):
+    arm = make_arm([("baseline", 14), ("ldn", 28)], blinding="open", code="L")
+    path = write(
+        tmp_path,
+        ENROLLMENT_HEADER + f"FM-100,ann,ann@example.org,drx,{arm.protocol.slug},L,2026-02-01,,,\n",
+    )
+    run("import_enrollments", path)
+    assert Enrollment.objects.get().arm == arm
+    assert not AuditEvent.objects.exists()
+
+
 def test_reimporting_enrollments_changes_nothing_even_for_randomized_arms(tmp_path, drx):
     path = write(
         tmp_path,
         ENROLLMENT_HEADER + "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2026-02-01,,,\n"
         "FM-101,bea,bea@example.org,drx,ldn-fm-2013,A,2026-02-01,,,\n",
     )
-    run("import_enrollments", path)
+    run("import_enrollments", path, *MOVING_IN)
     before = state()
-    assert run("import_enrollments", path) == (
+    assert run("import_enrollments", path, *MOVING_IN) == (
         "Imported 0 enrollments (2 already present, unchanged).\n"
     )
     assert state() == before
@@ -301,8 +363,30 @@ def test_blank_arms_are_randomized_in_permuted_blocks(tmp_path, drx):
             "line 2: email is required (the account is invited by e-mail)",
         ),
         (
-            "FM-001,cat,,drx,ldn-fm-2013,A,2026-02-01,,,",
+            "FM-001,cat,,drx,ldn-fm-2013,,2026-02-01,,,",
             "line 2: FM-001 already exists with other values (username: ",
+        ),
+        (
+            # Never a hand-picked arm on a blinded protocol (study.arm_pick_problem), nor
+            # a comparison with the stored one (it would name it).
+            "FM-001,cat,,drx,ldn-fm-2013,B,2026-02-01,,,",
+            'line 2: arm "B" is given, but ldn-fm-2013 is double blind (patient, physician '
+            "and coordinators blinded): its arms are assigned by randomization only. Leave "
+            "the arm blank, or move a study's existing allocations in with --unblinded "
+            '--reason "..."',
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2009,P,2026-02-01,,,",
+            'line 2: arm "P" is given, but ldn-fm-2009 is single blind (patient blinded): '
+            "its arms are assigned by randomization only.",
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,1999-12-31,,,",
+            "line 2: start_date must be on or after 2000-01-01",
+        ),
+        (
+            "FM-100,ann,ann@example.org,drx,ldn-fm-2013,,2027-03-11,,,",
+            "line 2: start_date must be at most 365 days after today (2027-03-10)",
         ),
     ],
 )
@@ -318,7 +402,8 @@ def test_bad_enrollment_rows_are_reported_and_nothing_is_loaded(
 
 def test_conflicting_enrollment_message_names_each_difference(tmp_path, drx, enrollment):
     row = f"FM-001,{enrollment.patient.username},,drx,ldn-fm-2013,B,2026-02-02,,completed,"
-    assert fails("import_enrollments", write(tmp_path, ENROLLMENT_HEADER + row + "\n")) == [
+    path = write(tmp_path, ENROLLMENT_HEADER + row + "\n")
+    assert fails("import_enrollments", path, *MOVING_IN) == [
         f"line 2: FM-001 already exists with other values (physician: "
         f"{enrollment.physician.username} stored, drx in the file; start_date: 2026-02-01 "
         "stored, 2026-02-02 in the file; status: active stored, completed in the file; arm: A "
