@@ -8,7 +8,8 @@ the app).
    day in 10 missed).
 2. Each round starts from a fresh copy of that database (CREATE DATABASE ... TEMPLATE)
    and times, as whole processes:
-   - ours: `manage.py import_enrollments` then `manage.py import_entries` (every row
+   - ours: `manage.py import_enrollments --unblinded --reason` (the files give the arms)
+     then `manage.py import_entries` (every row
      checked, the accounts, enrollments and entries written with their history rows,
      all or nothing);
    - the floor (benchmarks/floor_imports.py): a bare psycopg2 process that COPYs, in
@@ -34,6 +35,9 @@ from pathlib import Path
 from benchmarks import data
 
 PHYSICIAN = "bench-physician"
+# The files give every arm of the blinded protocol (the entries follow them): moving a
+# study's existing allocations in, which import_enrollments allows only so.
+MOVING_IN = ["--unblinded", "--reason", "benchmark: the allocations of benchmarks/data.py"]
 FLOOR = data.ROOT / "benchmarks" / "floor_imports.py"
 
 
@@ -111,17 +115,26 @@ def measure(patients: int = 2000, rounds: int = 2) -> list[dict]:
         ours, floor, counts = [], [], {}
         # The floor starts where import_entries starts: the enrollments are in.
         with _copy_of(base, enrolled) as enrolled_url:
-            _timed([data.PYTHON, "manage.py", "import_enrollments", enrollments], enrolled_url)
+            _timed(
+                [data.PYTHON, "manage.py", "import_enrollments", enrollments, *MOVING_IN],
+                enrolled_url,
+            )
             data.in_django(enrolled_url, _floor_entries, entries, floor_entries)
         for n in range(rounds):
             with _copy_of(base, f"{base}_round{n}") as copy:
                 ours.append(
-                    _timed([data.PYTHON, "manage.py", "import_enrollments", enrollments], copy)
+                    _timed(
+                        [data.PYTHON, "manage.py", "import_enrollments", enrollments, *MOVING_IN],
+                        copy,
+                    )
                     + _timed([data.PYTHON, "manage.py", "import_entries", entries], copy)
                 )
                 counts = data.in_django(copy, _counts)
             with _copy_of(base, enrolled) as enrolled_url:
-                _timed([data.PYTHON, "manage.py", "import_enrollments", enrollments], enrolled_url)
+                _timed(
+                    [data.PYTHON, "manage.py", "import_enrollments", enrollments, *MOVING_IN],
+                    enrolled_url,
+                )
                 floor_command = [data.PYTHON, str(FLOOR), enrolled_url, enrollments, floor_entries]
                 floor.append(_timed(floor_command, enrolled_url))
     print(
