@@ -213,6 +213,8 @@ class EnrollmentAddForm(forms.ModelForm):
             "study_id": "Pseudonymous and unique, e.g. FM-013. No names or initials.",
             "arm": "Leave blank to randomize (required on blinded protocols). "
             "Pick an arm only on an open-label protocol.",
+            "start_date": "Day 1 of her schedule: on or after 2000-01-01 and at most 365 "
+            "days after today.",
         }
 
     def __init__(self, *args, **kwargs):
