@@ -300,3 +300,63 @@ def test_a_start_date_in_9999_stops_no_reminder_or_alert(stuck):
     # Everyone else is still reminded.
     assert [message.to for message in mail.outbox] == [[well.patient.email]]
     _run("send_alerts")
+
+
+# No other door picks an arm -----------------------------------------------------------
+
+
+def test_the_admin_change_page_never_changes_the_arm_or_the_start_date(client, coordinator):
+    enrollment = EnrollmentFactory(start_date=dt.date(2026, 2, 1))
+    other = builtin_arm("ldn-fm-2013", "B")
+    response = client.post(
+        f"/admin/diary/enrollment/{enrollment.pk}/change/",
+        {
+            "physician": enrollment.physician.pk,
+            "status": "active",
+            "timezone": "America/Los_Angeles",
+            "reminder_time": "20:00",
+            "arm": other.pk,
+            "arm_allocation": other.pk,
+            "start_date": "9999-12-01",
+            "change_reason": "try",
+        },
+    )
+    assert response.status_code == 302
+    enrollment.refresh_from_db()
+    assert (enrollment.arm.code, enrollment.start_date) == ("A", dt.date(2026, 2, 1))
+
+
+def test_the_admin_change_page_refuses_a_pause_before_2000(client, coordinator):
+    enrollment = EnrollmentFactory(start_date=dt.date(2026, 2, 1))
+    response = client.post(
+        f"/admin/diary/enrollment/{enrollment.pk}/change/",
+        {
+            "physician": enrollment.physician.pk,
+            "status": "active",
+            "timezone": "America/Los_Angeles",
+            "reminder_time": "20:00",
+            "reminders_paused_until": "1999-12-31",
+            "change_reason": "try",
+        },
+    )
+    assert response.status_code == 200
+    assert "Date must be on or after 2000-01-01." in response.content.decode()
+
+
+def test_a_stuck_enrollment_can_still_be_closed_in_the_admin(client, coordinator):
+    # Its start date is not on the change page, so the limits do not stop other changes.
+    enrollment = EnrollmentFactory(start_date=TODAY)
+    Enrollment.objects.filter(pk=enrollment.pk).update(start_date=dt.date(9999, 12, 1))
+    response = client.post(
+        f"/admin/diary/enrollment/{enrollment.pk}/change/",
+        {
+            "physician": enrollment.physician.pk,
+            "status": "completed",
+            "timezone": "America/Los_Angeles",
+            "reminder_time": "",
+            "change_reason": "entered with a wrong start date",
+        },
+    )
+    assert response.status_code == 302
+    enrollment.refresh_from_db()
+    assert (enrollment.status, enrollment.reminder_time) == ("completed", None)
