@@ -360,3 +360,11 @@ def test_a_stuck_enrollment_can_still_be_closed_in_the_admin(client, coordinator
     assert response.status_code == 302
     enrollment.refresh_from_db()
     assert (enrollment.status, enrollment.reminder_time) == ("completed", None)
+
+
+@pytest.mark.parametrize("value", ["20260310", "2026-W10-2", "2026-02-30", "tomorrow"])
+def test_export_summaries_takes_as_of_in_yyyy_mm_dd_only(value):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("export_summaries", "--as-of", value)

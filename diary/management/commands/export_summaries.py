@@ -1,6 +1,7 @@
 """Write the per-patient and cohort summaries as JSON or CSV (docs/domain.md)."""
 
 import datetime as dt
+import re
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -12,10 +13,13 @@ from diary.models import Enrollment
 
 
 def iso_date(value: str) -> dt.date:
+    # YYYY-MM-DD only (fromisoformat alone would also take 20260310 and 2026-W10-2).
     try:
-        return dt.date.fromisoformat(value)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            return dt.date.fromisoformat(value)
     except ValueError:
-        raise CommandError(f'--as-of "{value}" is not a date in YYYY-MM-DD form.') from None
+        pass
+    raise CommandError(f'--as-of "{value}" is not a date in YYYY-MM-DD form.')
 
 
 class Command(BaseCommand):
