@@ -32,22 +32,15 @@ from tests.factories import (
     PatientFactory,
     make_arm,
 )
+from tests.test_admin import entry_form
+from tests.test_diary_views import TREATMENT
 
 pytestmark = pytest.mark.django_db
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=LA)
 TODAY = dt.date(2026, 3, 10)
-ANSWERS = {
-    "pain": "4",
-    "fatigue": "6",
-    "sleep_quality": "7",
-    "vivid_dreams": "yes",
-    "headache": "no",
-    "dose_taken": "yes",
-    "tolerability": "90",
-    "notes": "",
-}
+ANSWERS = {**TREATMENT, "notes": ""}
 MB = 1024 * 1024
 
 
@@ -158,9 +151,12 @@ def test_the_error_pages_need_no_database_and_no_form(rf):
     assert "The request could not be read" in text(bad)
     assert "Something went wrong on our side" in text(failed)
     assert "The service is briefly unavailable; try again in a minute" in text(unavailable)
+    # They extend error_page.html, never base.html (which reads the account).
     for name in ("400.html", "500.html", "503.html"):
         source = loader.get_template(name).template.source
-        assert "extends" not in source and "user" not in source, name
+        assert '{% extends "error_page.html" %}' in source and "user" not in source, name
+    source = loader.get_template("error_page.html").template.source
+    assert "extends" not in source and "user" not in source
 
 
 def test_a_suspicious_request_gets_our_400_page(production):
@@ -304,38 +300,20 @@ def test_the_diary_takes_scores_in_the_digits_0_to_9_only(client, enrollment, di
     assert not DiaryEntry.objects.exists()
 
 
-def staff_entry(enrollment, day, **values):
-    return {
-        "enrollment": enrollment.pk,
-        "date": day.isoformat(),
-        "pain": "4",
-        "fatigue": "5",
-        "sleep_quality": "6",
-        "vivid_dreams": "",
-        "headache": "",
-        "dose_taken": "unknown",
-        "tolerability": "",
-        "notes": "From the paper diary",
-        "void_reason": "",
-        "change_reason": "Paper back-up, visit 2",
-        **values,
-    }
-
-
 @pytest.mark.parametrize("digits", ["٥", "５"])
 def test_the_staff_entry_form_takes_the_digits_0_to_9_only(client, digits):
     client.force_login(CoordinatorFactory())
     enrollment = EnrollmentFactory()
     day = enrollment.start_date + dt.timedelta(days=2)
     response = client.post(
-        "/admin/diary/diaryentry/add/", staff_entry(enrollment, day, sleep_quality=digits)
+        "/admin/diary/diaryentry/add/", entry_form(enrollment, day, sleep_quality=digits)
     )
     assert response.status_code == 200
     assert "Sleep quality must be a whole number from 0 to 10, written with the digits 0-9." in (
         text(response)
     )
     assert not DiaryEntry.objects.exists()
-    response = client.post("/admin/diary/diaryentry/add/", staff_entry(enrollment, day))
+    response = client.post("/admin/diary/diaryentry/add/", entry_form(enrollment, day))
     assert response.status_code == 302
 
 
