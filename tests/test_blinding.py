@@ -503,3 +503,27 @@ def test_uploading_a_randomization_list_in_the_admin(client):
         "rows already there": 0,
         "replaced": False,
     }
+
+
+def test_history_pages_hide_a_changed_arm_and_seed_from_blinded_readers(client, pair):
+    x, y = pair
+    x.arm = y.arm  # a correction made by someone with allocation access
+    x._change_reason = "Allocation corrected"
+    x.save()
+    protocol = x.protocol
+    old_seed = protocol.randomization_seed
+    protocol.randomization_seed = "a-new-secret-seed-0123456789"
+    protocol._change_reason = "Seed replaced"
+    protocol.save()
+    for user in (CoordinatorFactory(), CoordinatorFactory(is_superuser=True)):
+        client.force_login(user)
+        history = client.get(f"/admin/diary/enrollment/{x.pk}/history/").content.decode()
+        assert "Allocation corrected" in history
+        assert "arm" not in re.sub(r"<[^>]+>", " ", history).split("Allocation corrected")[0][-400:]
+        assert ">A<" not in history and ">B<" not in history and "ldn-fm-2013 / B" not in history
+        history = client.get(f"/admin/diary/protocol/{protocol.pk}/history/").content.decode()
+        assert "Seed replaced" in history
+        assert old_seed not in history and protocol.randomization_seed not in history
+    client.force_login(CoordinatorFactory(allocation_access=True))
+    history = client.get(f"/admin/diary/enrollment/{x.pk}/history/").content.decode()
+    assert "Arm" in history or "arm" in history

@@ -52,15 +52,6 @@ class HistoryAdmin(SimpleHistoryAdmin):
         key_or_404(self.model.history.model._meta.pk, version_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
 
-
-def key_or_404(field, value: str):
-    """A row id from the URL as `field` (a primary key) reads it; anything it cannot be
-    (`abc`, `1.5`) is a 404, as a row that does not exist would be."""
-    try:
-        return field.to_python(unquote(value))
-    except ValidationError:
-        raise Http404("No such row.") from None
-
     def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
         previous = None
         for current in historical_records:
@@ -72,6 +63,15 @@ def key_or_404(field, value: str):
                 helper = self.get_historical_record_context_helper(request, previous)
                 previous.history_delta_changes = helper.context_for_delta_changes(delta)
             previous = current
+
+
+def key_or_404(field, value: str):
+    """A row id from the URL as `field` (a primary key) reads it; anything it cannot be
+    (`abc`, `1.5`) is a 404, as a row that does not exist would be."""
+    try:
+        return field.to_python(unquote(value))
+    except ValidationError:
+        raise Http404("No such row.") from None
 
 
 class ReasonAdmin(HistoryAdmin):
