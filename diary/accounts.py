@@ -42,14 +42,14 @@ ACCOUNT_FIELDS = [
 
 def account_change_problem(editor: User, account: User | None) -> str | None:
     """Why `editor` may not change `account` at all, or None if she may: she must see
-    at least as much as the account does. A superuser changes anyone; nobody else
-    changes a superuser; only someone with allocation access changes an account that
-    holds it (the flag itself, whether or not the account is active now)."""
+    at least as much as the account does. Nobody but a superuser changes a superuser;
+    nobody without allocation access changes an account that holds it (the flag itself,
+    whether or not the account is active now), a superuser without it included: she
+    could otherwise point its e-mail at herself, send it a password link and read every
+    arm. (A superuser still grants and revokes its rights: see rights_only.)"""
     if account is None or editor.pk == account.pk:
         return None  # a new account, or her own (her own rights are locked apart)
-    if editor.is_active and editor.is_superuser:
-        return None
-    if account.is_superuser:
+    if account.is_superuser and not (editor.is_active and editor.is_superuser):
         return (
             f"{account.username} is a superuser: only a superuser changes her account, "
             "sends her a password link or unlocks her, or removes her second factor."
@@ -57,8 +57,8 @@ def account_change_problem(editor: User, account: User | None) -> str | None:
     if account.allocation_access and not editor.has_allocation_access:
         return (
             f"{account.username} has allocation access and sees more than you do: only "
-            "staff with allocation access (or a superuser) change her account, send her a "
-            "password link or unlock her, or remove her second factor."
+            "staff with allocation access change her details or e-mail, send her a "
+            "password link, unlock her or remove her second factor."
         )
     return None
 
@@ -66,6 +66,18 @@ def account_change_problem(editor: User, account: User | None) -> str | None:
 def may_change(editor: User, account: User | None) -> bool:
     """`editor` sees at least as much as `account` (see account_change_problem)."""
     return account_change_problem(editor, account) is None
+
+
+def rights_only(editor: User, account: User | None) -> bool:
+    """A superuser without allocation access may change nothing of an account that
+    holds it but its rights: she grants and revokes allocation access (and may
+    deactivate the account), never its e-mail, password link or second factor."""
+    return (
+        account is not None
+        and not may_change(editor, account)
+        and editor.is_active
+        and editor.is_superuser
+    )
 
 
 class AccountOutOfReach(PermissionDenied):
@@ -85,6 +97,8 @@ def require_may_change(editor: User | None, account: User) -> None:
 
 def locked_fields(editor: User, account: User | None) -> list[str]:
     """The fields of `account` (None: a new account) that `editor` may not change."""
+    if rights_only(editor, account):
+        return [name for name in ACCOUNT_FIELDS if name not in RIGHTS_FORM_FIELDS]
     if not may_change(editor, account):
         return list(ACCOUNT_FIELDS)
     locked = []

@@ -71,8 +71,16 @@ def test_the_rule_is_that_the_editor_sees_at_least_as_much_as_the_account(
     assert accounts.may_change(statistician, blinded)
     assert accounts.may_change(statistician, CoordinatorFactory(allocation_access=True))
     assert not accounts.may_change(statistician, superuser)
-    assert all(accounts.may_change(superuser, other) for other in (blinded, statistician))
+    # A superuser without allocation access changes only the rights of one who has it.
+    assert accounts.may_change(superuser, blinded)
+    assert not accounts.may_change(superuser, statistician)
+    assert accounts.rights_only(superuser, statistician)
+    assert not accounts.rights_only(blinded, statistician)
+    assert set(accounts.locked_fields(superuser, statistician)) >= {"email", "username"}
+    assert "allocation_access" not in accounts.locked_fields(superuser, statistician)
     assert accounts.may_change(superuser, CoordinatorFactory(is_superuser=True))
+    unblinded_root = CoordinatorFactory(is_superuser=True, allocation_access=True)
+    assert accounts.may_change(unblinded_root, statistician)
     # An inactive account keeps its flag: reactivating it is a change too.
     dormant = CoordinatorFactory(allocation_access=True, is_active=False)
     assert not accounts.may_change(blinded, dormant)
@@ -194,9 +202,10 @@ def test_nobody_but_a_superuser_unlocks_or_changes_a_superuser(
 # Who still may ---------------------------------------------------------------------
 
 
-def test_a_superuser_still_changes_unlocks_and_resets_anyone(
-    client, mailoutbox, statistician, superuser
+def test_a_superuser_with_allocation_access_changes_unlocks_and_resets_anyone(
+    client, mailoutbox, statistician
 ):
+    superuser = with_app(CoordinatorFactory(is_superuser=True, allocation_access=True))
     statistician.sign_in_locked_at = timezone.now()
     statistician.save()
     client.force_login(superuser)
@@ -222,6 +231,37 @@ def test_a_superuser_still_changes_unlocks_and_resets_anyone(
     assert response.status_code == 302
     other.refresh_from_db()
     assert other.first_name == "Ada"
+
+
+def test_a_blinded_superuser_revokes_allocation_access_but_cannot_take_the_account_over(
+    client, mailoutbox, statistician, superuser
+):
+    statistician.sign_in_locked_at = timezone.now()
+    statistician.save()
+    client.force_login(superuser)
+    page = client.get(change_url(statistician)).content.decode()
+    assert "Only her rights can change here" in page
+    assert "Unlock sign-in" not in page and "Remove second factor" not in page
+    # Her e-mail stays (a read-only field), whatever the form says.
+    response = client.post(
+        change_url(statistician),
+        account_form(statistician, email="root@example.org", change_reason="Take over"),
+    )
+    statistician.refresh_from_db()
+    assert statistician.email != "root@example.org"
+    for what in ("unlock", "second-factor"):
+        response = client.post(change_url(statistician, what), {"reason": "Lost phone"})
+        assert response.status_code == 403, what
+    assert twofactor.has_second_factor(statistician)
+    assert statistician.sign_in_locked_at is not None
+    assert "No link sent" in send_links(client, statistician).content.decode()
+    assert mailoutbox == []
+    # Revoking the access itself is hers to do, with a reason.
+    form = account_form(statistician, allocation_access=False, change_reason="Left the study")
+    response = client.post(change_url(statistician), form)
+    assert response.status_code == 302, response.content.decode()
+    statistician.refresh_from_db()
+    assert not statistician.allocation_access
 
 
 def test_a_coordinator_with_allocation_access_changes_a_blinded_coordinator(

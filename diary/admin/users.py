@@ -136,7 +136,9 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
 
     def has_change_permission(self, request, obj=None):
         """Not an account that sees more than the reader: she may view its page."""
-        if obj is not None and not accounts.may_change(request.user, obj):
+        if obj is not None and not (
+            accounts.may_change(request.user, obj) or accounts.rights_only(request.user, obj)
+        ):
             return False
         return super().has_change_permission(request, obj)
 
@@ -178,6 +180,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
         extra_context = {
             **(extra_context or {}),
             "change_refusal": refusal,
+            "rights_only": account is not None and accounts.rights_only(request.user, account),
             "can_unlock": may and account.sign_in_locked_at is not None,
             "can_remove_second_factor": may
             and account.pk != request.user.pk
@@ -193,7 +196,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None and not accounts.may_change(request.user, obj):
+        if obj is not None and not self.has_change_permission(request, obj):
             return [(name, options) for name, options in fieldsets if name != "Why"]
         return fieldsets
 
