@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin import widgets
 from django.contrib.admin.apps import SimpleAdminConfig
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.template.response import TemplateResponse
 
@@ -31,7 +32,12 @@ class FilterNotOffered(Exception):
 
 class AllowListedChangeList(ChangeList):
     def get_filters(self, request):
-        specs, has_filters, remaining, duplicates, active = super().get_filters(request)
+        try:
+            specs, has_filters, remaining, duplicates, active = super().get_filters(request)
+        except (ValueError, OverflowError) as error:
+            # A date link past the calendar's end (?date__year=9999&date__month=12):
+            # Django works out the next month or year outside its own check.
+            raise IncorrectLookupParameters(error) from error
         # What is left was taken by no filter shown beside the list. Only two kinds may
         # stay: the bounds the date links derive from ?<field>__year (never typed in),
         # and the limits of a related field's pop-up (ForeignKey.limit_choices_to).
