@@ -25,7 +25,7 @@ def to_bool(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
-ASCII_WHOLE_NUMBER = re.compile(r"[0-9]+")
+WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 class DigitsIntegerField(forms.IntegerField):
@@ -33,7 +33,7 @@ class DigitsIntegerField(forms.IntegerField):
     with int(), which also takes other scripts' digits ("٥", "５"), "+5" and "5.0"."""
 
     def to_python(self, value):
-        if value not in self.empty_values and not ASCII_WHOLE_NUMBER.fullmatch(str(value).strip()):
+        if value not in self.empty_values and not WHOLE_NUMBER.fullmatch(str(value).strip()):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return super().to_python(value)
 

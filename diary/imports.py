@@ -38,6 +38,7 @@ from simple_history.utils import bulk_create_with_history
 
 from diary.accounts import new_account
 from diary.audit import shell_actor
+from diary.forms import WHOLE_NUMBER
 from diary.models import (
     TREATMENT_ONLY_ITEMS,
     AuditAction,
@@ -68,7 +69,6 @@ from diary.study import (
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-WHOLE_NUMBER = re.compile(r"[0-9]+")
 NOTES_MAX = DiaryEntry._meta.get_field("notes").max_length
 # Checked entries are packed, and inserted, this many at a time.
 ENTRY_CHUNK = 20_000

@@ -19,6 +19,8 @@ from diary.forms import DigitsIntegerField
 from diary.imports import LIST_ROWS_MAX
 from diary.models import (
     DIARY_ITEMS,
+    FIRST_DATE,
+    START_DAYS_AHEAD,
     Arm,
     DiaryEntry,
     Enrollment,
@@ -213,8 +215,8 @@ class EnrollmentAddForm(forms.ModelForm):
             "study_id": "Pseudonymous and unique, e.g. FM-013. No names or initials.",
             "arm": "Leave blank to randomize (required on blinded protocols). "
             "Pick an arm only on an open-label protocol.",
-            "start_date": "Day 1 of her schedule: on or after 2000-01-01 and at most 365 "
-            "days after today.",
+            "start_date": f"Day 1 of her schedule: on or after {FIRST_DATE.isoformat()} and "
+            f"at most {START_DAYS_AHEAD} days after today.",
         }
 
     def __init__(self, *args, **kwargs):
