@@ -9,7 +9,6 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
@@ -27,18 +26,12 @@ from tests.factories import (
     make_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 AUCKLAND = ZoneInfo("Pacific/Auckland")
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=LA)
 TODAY = dt.date(2026, 3, 10)
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture

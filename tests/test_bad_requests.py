@@ -13,7 +13,6 @@ from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.core import mail
 from django.db import InterfaceError, OperationalError, connection
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -35,19 +34,13 @@ from tests.factories import (
 from tests.test_admin import entry_form
 from tests.test_diary_views import TREATMENT
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=LA)
 TODAY = dt.date(2026, 3, 10)
 ANSWERS = {**TREATMENT, "notes": ""}
 MB = 1024 * 1024
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

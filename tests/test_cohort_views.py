@@ -3,7 +3,6 @@
 import datetime as dt
 
 import pytest
-import time_machine
 
 from tests.factories import (
     CoordinatorFactory,
@@ -14,16 +13,12 @@ from tests.factories import (
     builtin_arm,
 )
 
-pytestmark = pytest.mark.django_db
+# 2026-01-20 in the study's time zone: baseline done, treatment period 1 day 6.
+NOW = dt.datetime(2026, 1, 20, 20, 0, tzinfo=dt.UTC)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 START = dt.date(2026, 1, 1)
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    # 2026-01-20 in the study's time zone: baseline done, treatment period 1 day 6.
-    with time_machine.travel(dt.datetime(2026, 1, 20, 20, 0, tzinfo=dt.UTC), tick=False):
-        yield
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tests.factories import (
     make_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 # Noon in Los Angeles on 2026-03-10.
@@ -33,12 +33,6 @@ VALID = {
     "notes": "Tired after work.",
 }
 TREATMENT = {**VALID, "dose_taken": "yes", "tolerability": "90"}
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

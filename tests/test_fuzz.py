@@ -10,7 +10,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,13 +42,7 @@ FIELDS += ["tolerability", "notes", "unknown"]
 
 
 @pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def patient_client(frozen):
+def patient_client(frozen_clock):
     arm = make_arm([("baseline", 14), ("ldn", 28)])
     enrollment = EnrollmentFactory(
         arm=arm, protocol=arm.protocol, start_date=NOW.date() - dt.timedelta(days=18)
@@ -148,7 +141,7 @@ def run_import(kind, columns, rows):
 
 
 @pytest.fixture
-def import_world(frozen):
+def import_world(frozen_clock):
     PhysicianFactory(username="drx", email="drx@example.org")
     EnrollmentFactory(study_id="FM-1", start_date=dt.date(2026, 2, 1))
 

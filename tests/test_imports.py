@@ -9,7 +9,6 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -27,7 +26,7 @@ from tests.factories import (
     make_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 # Noon in Los Angeles on 2026-03-10.
@@ -40,12 +39,6 @@ ENROLLMENT_HEADER = (
 ENTRY_HEADER = (
     "study_id,date,pain,fatigue,sleep_quality,vivid_dreams,headache,dose_taken,tolerability,notes\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

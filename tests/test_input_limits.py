@@ -9,7 +9,6 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
 
@@ -24,7 +23,7 @@ from tests.factories import (
     make_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 # 20:30 in Los Angeles on 2026-03-10: reminders at 20:00 are due.
@@ -42,12 +41,6 @@ SORTS = [
     "phase",
     "-phase",
 ]
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 # The rule ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.db import IntegrityError, transaction
 
 from diary.models import DiaryEntry, Enrollment
@@ -17,7 +16,7 @@ from tests.factories import (
     make_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=LA)
@@ -32,12 +31,6 @@ ANSWERS = {
     "tolerability": "95",
     "notes": "",
 }
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture

@@ -20,17 +20,11 @@ from tests.factories import (
     make_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=LA)
 TODAY = dt.date(2026, 3, 10)
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture

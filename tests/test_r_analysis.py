@@ -12,12 +12,11 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-import time_machine
 from django.core.management import call_command
 
 from tests.factories import EnrollmentFactory, EntryFactory, PhysicianFactory, builtin_arm
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = "analysis/phase_summary.R"
@@ -40,12 +39,6 @@ def rscript():
             pytest.fail(f"{message}; REQUIRE_TOOLS=1 asks for it")
         pytest.skip(message)
     return path
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def day(offset):

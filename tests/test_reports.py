@@ -10,7 +10,6 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.core.management import call_command
 
 from diary import alerts
@@ -26,18 +25,12 @@ from tests.factories import (
     builtin_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=LA)
 TODAY = NOW.date()
 START = TODAY - dt.timedelta(days=40)  # study day 41: treatment day 27
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def pdf_text(pdf: bytes) -> str:
