@@ -720,9 +720,6 @@ class DiaryEntryQuerySet(models.QuerySet):
         """Entries that count in figures: voided entries are left out (docs/domain.md)."""
         return self.filter(voided=False)
 
-    def in_span(self, span: phases.PhaseSpan):
-        return self.filter(date__range=(span.start, span.end))
-
 
 def score(low: int, high: int):
     return [MinValueValidator(low), MaxValueValidator(high)]
