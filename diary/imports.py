@@ -36,10 +36,12 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from diary import items
 from diary.accounts import new_account
 from diary.audit import shell_actor
 from diary.forms import WHOLE_NUMBER
 from diary.models import (
+    DIARY_ITEMS,
     TREATMENT_ONLY_ITEMS,
     AuditAction,
     AuditEvent,
@@ -825,19 +827,22 @@ class _EnrollmentCheck:
 
 # Entries ------------------------------------------------------------------------------
 
-ENTRY_COLUMNS = ["study_id", "date", "pain", "fatigue", "sleep_quality", "vivid_dreams", "headache"]
-ENTRY_OPTIONAL = ["dose_taken", "tolerability", "notes"]
+# The diary items, in the model's order: the ones asked every day are required columns.
+ENTRY_COLUMNS = ["study_id", "date", *(name for name in DIARY_ITEMS if items.always_asked(name))]
+ENTRY_OPTIONAL = [name for name in DIARY_ITEMS if not items.always_asked(name)]
 ITEMS = ENTRY_COLUMNS[2:] + ENTRY_OPTIONAL
-# How the cell of each item but the notes is read, in the order of ITEMS.
-ITEM_PARSERS = [
-    ("pain", parse_score, (10,)),
-    ("fatigue", parse_score, (10,)),
-    ("sleep_quality", parse_score, (10,)),
-    ("vivid_dreams", parse_yes_no, ()),
-    ("headache", parse_yes_no, ()),
-    ("dose_taken", parse_yes_no, (False,)),
-    ("tolerability", parse_score, (100, False)),
-]
+
+
+def _item_parser(name: str):
+    """How the cell of item `name` is read: (name, parser, its arguments)."""
+    required = (False,) if name in TREATMENT_ONLY_ITEMS else ()
+    if items.kind(name) == items.SCALE:
+        return name, parse_score, (items.score_range(name)[1], *required)
+    return name, parse_yes_no, required
+
+
+# How the cell of each item but the free text is read, in the order of ITEMS.
+ITEM_PARSERS = [_item_parser(name) for name in ITEMS if items.kind(name) != items.TEXT]
 assert [name for name, *_ in ITEM_PARSERS] + ["notes"] == ITEMS
 _UNREAD = object()  # a cell value not read before
 _TREATMENT_ONLY = [ITEMS.index(name) for name in TREATMENT_ONLY_ITEMS]
