@@ -637,6 +637,7 @@ class Enrollment(models.Model):
             if refusal:
                 raise EntryRefused(refusal)
             entry = DiaryEntry.objects.filter(enrollment=locked, date=day).first()
+            first_counting_save = True
             if entry is None:
                 entry = DiaryEntry(enrollment=locked, date=day)
                 reason = "Recorded by the patient"
@@ -649,7 +650,8 @@ class Enrollment(models.Model):
                 return entry, False
             else:
                 reason = "Corrected by the patient"
-            if reason != "Corrected by the patient":  # her first save of a counting entry
+                first_counting_save = False
+            if first_counting_save:
                 entry.source = EntrySource.PATIENT
                 entry.late = today > day  # first saved after its day ended
             for name, value in values.items():
