@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
+from diary import blinding
 from diary.audit import shell_actor
 from diary.models import Alert, DataAccess, Enrollment, EnrollmentStatus, load_protocols
 
@@ -132,7 +133,7 @@ def file_scope(protocol, enrollments) -> str:
 def require_allocation_access(user) -> None:
     """Unblinding, allocation lists and seeds, and unblinded files: only for staff with
     allocation access (diary.blinding); everyone else is refused."""
-    if not getattr(user, "has_allocation_access", False):
+    if not blinding.sees_allocation(user):
         raise PermissionDenied(
             "Only staff with allocation access (the unblinded statistician or pharmacist) "
             "may do this; a superuser grants it."

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from diary import blinding
+from diary import access, blinding
 from diary.accounts import new_account, require_may_change
 from diary.languages import language_of
 from diary.links import public_url
@@ -323,11 +323,6 @@ def send_password_link(user: User, *, by: User | None) -> None:
 # the row, in its history and as an audit event. None of them can be undone.
 
 
-def _require_allocation(by: User) -> None:
-    if not by.has_allocation_access:
-        raise PermissionDenied("Only staff with allocation access may unblind.")
-
-
 def _mark(obj, prefix: str, by: User, reason: str, why: str) -> None:
     """Who, when and why on the row (an enrollment or a protocol) and in its history."""
     setattr(obj, f"{prefix}unblinded_at", timezone.now())
@@ -380,7 +375,7 @@ def protocol_unblinding_problem(protocol: Protocol) -> str | None:
 def unblind_care_team(enrollment: Enrollment, *, by: User, reason: str) -> None:
     """ "Unblind the care team for this patient" (e.g. an emergency): her physician and
     the coordinators see her arm and treatment phases. The patient stays blinded."""
-    _require_allocation(by)
+    access.require_allocation_access(by)
     reason = required_reason(reason, "unblinding her care team")
     locked = _locked_enrollment(enrollment)
     protocol = locked.protocol
@@ -415,7 +410,7 @@ def tell_patient(
     """ "Tell the patient": she sees her arm and the names of her phases. Once her
     treatment window has ended or she has withdrawn; earlier only with an explicit
     confirmation that this ends her blinding mid-treatment."""
-    _require_allocation(by)
+    access.require_allocation_access(by)
     reason = required_reason(reason, "telling the patient her arm")
     locked = _locked_enrollment(enrollment)
     problem = telling_problem(locked)
@@ -447,7 +442,7 @@ def tell_patient(
 def unblind_protocol(protocol: Protocol, *, by: User, reason: str) -> None:
     """End-of-study unblinding: physicians, coordinators and files see arms, treatment
     names and the LDN-versus-placebo comparison. Patients are not told by it."""
-    _require_allocation(by)
+    access.require_allocation_access(by)
     reason = required_reason(reason, "unblinding the protocol")
     locked = Protocol.objects.select_for_update().get(pk=protocol.pk)
     problem = protocol_unblinding_problem(locked)
@@ -464,7 +459,7 @@ def tell_patients_whose_treatment_ended(protocol: Protocol, *, by: User, reason:
     """ "Tell the patients whose treatment has ended": every enrollment of `protocol`
     whose treatment window is over (or who withdrew) and who was not told yet. Returns
     the study IDs told; each is recorded like a single "Tell the patient"."""
-    _require_allocation(by)
+    access.require_allocation_access(by)
     reason = required_reason(reason, "telling the patients their arms")
     if protocol.blinding == Blinding.OPEN:
         raise ValidationError(f"{protocol.slug} is open label: nothing to tell.")
