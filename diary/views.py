@@ -599,9 +599,7 @@ def _alerts_page(request, status: int = 200):
         "rows": rows,
         "acknowledged": acknowledged,
         "search": search,
-        "query": urlencode(
-            {"show": "acknowledged"} if acknowledged else {} | ({"q": search} if search else {})
-        ),
+        "query": urlencode(query),
         "open_count": open_alerts(request.user).count(),
         "form": AcknowledgeForm(),
     }

@@ -496,3 +496,11 @@ def test_blinded_readers_see_alerts_with_blinded_labels(client, alice):
     (digest,) = mail.outbox
     for word in ("LDN", "ldn", "lacebo", "Treatment", " arm"):
         assert word not in digest.body
+
+
+def test_paging_the_acknowledged_alerts_keeps_the_search(client, alice):
+    client.force_login(alice)
+    response = client.get("/physician/alerts/?show=acknowledged&q=FM-0")
+    assert response.context["query"] == "show=acknowledged&q=FM-0"
+    response = client.get("/physician/alerts/?q=FM-0")
+    assert response.context["query"] == "q=FM-0"
