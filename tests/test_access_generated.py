@@ -355,3 +355,191 @@ def test_date_links_of_every_list_never_fail(admin_client, dates):
         query = dates.format(f=model_admin.date_hierarchy)
         response = admin_client.get(f"/admin/{opts.app_label}/{opts.model_name}/?{query}")
         assert response.status_code in (200, 302, 400), (model, query, response.status_code)
+
+
+# Query strings of the site's own pages ------------------------------------------------
+
+# What a curious reader might add to any URL to try the arm: none of it is a parameter
+# of any page, and no page may answer it differently once the arms are swapped.
+ARM_GUESSES = [
+    {"arm": "A"},
+    {"arm": "B"},
+    {"arm": "1"},
+    {"arm": "2"},
+    {"kind": "ldn"},
+    {"kind": "placebo"},
+    {"phase": "ldn"},
+    {"phase": "placebo"},
+    {"phase": "treatment"},
+    {"unblinded": "1"},
+    {"allocation": "1"},
+]
+
+
+def boundary_days(x: Enrollment, y: Enrollment) -> list[dt.date]:
+    """The first and last day of every phase of both arms' true schedules and the day
+    before each: where a figure as of a day would first differ between the arms."""
+    days = set()
+    for enrollment in (x, y):
+        for span in enrollment.schedule:
+            days |= {span.start - dt.timedelta(days=1), span.start, span.end}
+    return sorted(days)
+
+
+def one_by_one(choices: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Each parameter alone, with each of its values."""
+    return [{name: value} for name, values in choices.items() for value in values]
+
+
+def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_only=False):
+    """(method, path, data) for every parameter each of the site's pages reads
+    (diary.views, diary.forms), with every legal value and some illegal ones, alone and
+    combined, and the arm guesses on every page; as-of dates on `days`. `dated_only`:
+    only what an as-of date or the day of the clock changes."""
+    from diary.forms import SORT_CHOICES, ExportForm
+    from diary.models import EnrollmentStatus, Protocol, Role, User
+
+    protocols = ["", *Protocol.objects.order_by("slug").values_list("slug", flat=True), "nope"]
+    physicians = [
+        "",
+        *User.objects.filter(role=Role.PHYSICIAN)
+        .order_by("username")
+        .values_list("username", flat=True),
+        "nobody",
+    ]
+    sorts = ["", *(key for key, _ in SORT_CHOICES), "arm", "-arm", "phase_rank"]
+    studies = ["", "FM", "FM-X", "fm-y", "Z", "x" * 41]
+    pages = ["2", "0", "abc", "999"]
+    as_of = [day.isoformat() for day in days] + ["", "2026-02-30"]
+    whats = [key for key, _ in ExportForm.WHAT] + ["", "arms.csv"]
+    slug = x.protocol.slug
+    # Every guess at once, for the pages that read no parameter at all.
+    all_guesses = {}
+    for guess in ARM_GUESSES:
+        for name, value in guess.items():
+            all_guesses.setdefault(name, []).append(value)
+    requests = []
+
+    def get(path, params_list):
+        requests.extend(("get", path, params) for params in params_list)
+
+    # The patient list and the compliance calendar (PatientListForm and ?page=).
+    list_params = [{"sort": sort, "protocol": slug, "q": "FM"} for sort in sorts]
+    list_params += [{"sort": "phase", **guess} for guess in ARM_GUESSES]
+    if not dated_only:
+        list_params += one_by_one(
+            {
+                "q": studies,
+                "sort": sorts,
+                "page": pages,
+                "protocol": protocols,
+                "status": ["", *EnrollmentStatus.values, "blinded"],
+                "physician": physicians,
+            }
+        )
+        list_params += [
+            {"q": "FM", "protocol": slug, "status": s, "physician": "dr-blind", "sort": "-phase"}
+            for s in EnrollmentStatus.values
+        ]
+    for path in ("/physician/", "/physician/calendar/"):
+        get(path, list_params)
+    # The alerts (?show=, ?q=, ?page=).
+    get(
+        "/physician/alerts/",
+        [{}, {"show": "acknowledged"}, *ARM_GUESSES[:1]]
+        if dated_only
+        else one_by_one({"show": ["", "acknowledged", "all"], "q": studies, "page": pages})
+        + [{"show": "acknowledged", "q": q, "page": "1"} for q in studies[1:4]]
+        + ARM_GUESSES,
+    )
+    # The cohort (CohortFilterForm): every as-of day alone and with the filters.
+    cohort = [{"protocol": slug, "physician": "dr-blind", "as_of": day} for day in as_of]
+    if not dated_only:
+        cohort += one_by_one({"protocol": protocols, "physician": physicians, "as_of": as_of})
+        cohort += ARM_GUESSES
+    get("/physician/cohort/", cohort)
+    # The exports (ExportForm): every file of every protocol, and as of every day.
+    exports = [{"what": what, "protocol": slug, "as_of": day} for what in whats for day in as_of]
+    if not dated_only:
+        exports += one_by_one({"what": whats, "protocol": protocols, "as_of": as_of[:1]})
+        exports += [{"what": w, "protocol": p} for w in whats for p in protocols]
+        exports += [{"what": what, "protocol": slug, "unblinded": "1"} for what in whats]
+        exports += [{"what": what, **all_guesses} for what in whats]
+        # The unblinded download, posted by a reader without allocation access.
+        requests.extend(
+            ("post", "/exports/", {"what": what, "protocol": slug, "reason": "Curious"})
+            for what in whats
+        )
+    get("/exports/", exports)
+    # Her pages and her report: they read no parameter, and must ignore any.
+    for enrollment in (x, y):
+        base = f"/physician/patients/{enrollment.study_id}/"
+        get(base, [{}, all_guesses, {"as_of": as_of[0]}])
+        get(f"{base}report.pdf", [{}] if dated_only else [{}, all_guesses])
+    # The patient's diary, her history and settings, and every day on a phase boundary
+    # with an empty save of it (refused, its questions shown again).
+    for path in ("/diary/", "/diary/history/", "/diary/settings/"):
+        get(path, [{}, all_guesses])
+    if not dated_only:
+        for day in days:
+            get(f"/diary/{day.isoformat()}/", [{}, all_guesses])
+            requests.append(("post", f"/diary/{day.isoformat()}/", {"pain": "", "notes": "?"}))
+    return requests
+
+
+def answer(client: Client, request: tuple, baseline: dict) -> tuple[int, str]:
+    method, path, data = request
+    for model in records_of_reading():
+        model.objects.filter(pk__gt=baseline[model]).delete()
+    response = getattr(client, method)(path, data)
+    assert response.status_code < 500, (request, response.status_code)
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return response.status_code, without_csrf(content.decode("utf-8", "replace"))
+
+
+def signed_in(reader) -> Client:
+    client = Client()
+    client.force_login(reader)
+    return client
+
+
+@pytest.mark.parametrize(
+    "role", ["patient", "physician", "blinded coordinator", "blinded superuser"]
+)
+def test_every_parameter_of_every_site_page_tells_a_blinded_reader_nothing(pair, physician, role):
+    """Every page of the site (not the admin) with every query-string parameter it
+    reads, each with all its values (every sort key both ways, every filter choice,
+    every file, as of each phase boundary of both arms), and with guesses at the arm:
+    no server error, and the same bytes once the two patients' arms are swapped. Today,
+    when the boundaries after today are refused as-of dates, and again, for what a day
+    changes, once both arms' schedules are over and every boundary is a legal one."""
+    import time_machine
+
+    from diary import alerts
+
+    x, y = pair
+    reader = readers(pair, physician)[role]
+    # One acknowledged alert each, so that ?show=acknowledged lists something.
+    for enrollment in (x, y):
+        alert = Alert.objects.filter(enrollment=enrollment).order_by("kind").first()
+        alerts.acknowledge(alert, physician, "Phoned her")
+    days = boundary_days(x, y)
+    later = test_blinding.NOW + (days[-1] - TODAY) + dt.timedelta(days=1)
+    moments = [(test_blinding.NOW, False), (later, True)]
+    seen = {}
+    for arms in ("as allocated", "swapped"):
+        if arms == "swapped":
+            swap_arms(x, y)
+        for moment, dated_only in moments:
+            with time_machine.travel(moment, tick=False):
+                client = signed_in(reader)  # a fresh session: no message left over
+                baseline = baseline_of_records()
+                for request in site_requests(x, y, days, dated_only=dated_only):
+                    method, path, data = request
+                    key = (moment.date(), method, path, repr(sorted(data.items())))
+                    got = answer(client, request, baseline)
+                    if arms == "as allocated":
+                        seen[key] = got
+                    else:
+                        assert got == seen[key], f"{role} tells the arms apart at {key}"
+    assert len(seen) > 400
