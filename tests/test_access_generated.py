@@ -394,8 +394,10 @@ def one_by_one(choices: dict[str, list[str]]) -> list[dict[str, str]]:
 def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_only=False):
     """(method, path, data) for every parameter each of the site's pages reads
     (diary.views, diary.forms), with every legal value and some illegal ones, alone and
-    combined, and the arm guesses on every page; as-of dates on `days`. `dated_only`:
-    only what an as-of date or the day of the clock changes."""
+    combined, and the arm guesses on every page; as-of dates on `days` that have been
+    lived (and the first one that has not). `dated_only`: only what an as-of date or the
+    day of the clock changes."""
+    from diary import summaries
     from diary.forms import SORT_CHOICES, ExportForm
     from diary.models import EnrollmentStatus, Protocol, Role, User
 
@@ -408,9 +410,12 @@ def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_on
         "nobody",
     ]
     sorts = ["", *(key for key, _ in SORT_CHOICES), "arm", "-arm", "phase_rank"]
-    studies = ["", "FM", "FM-X", "fm-y", "Z", "x" * 41]
-    pages = ["2", "0", "abc", "999"]
-    as_of = [day.isoformat() for day in days] + ["", "2026-02-30"]
+    studies = ["", "FM-X", "fm-y", "Z", "x" * 41]
+    pages = ["2", "0", "abc"]
+    today = summaries.study_today()
+    lived = [day for day in days if day <= today]
+    as_of = [day.isoformat() for day in lived + [day for day in days if day > today][:1]]
+    as_of += ["", "2026-02-30"]
     whats = [key for key, _ in ExportForm.WHAT] + ["", "arms.csv"]
     slug = x.protocol.slug
     # Every guess at once, for the pages that read no parameter at all.
@@ -423,43 +428,64 @@ def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_on
     def get(path, params_list):
         requests.extend(("get", path, params) for params in params_list)
 
-    # The patient list and the compliance calendar (PatientListForm and ?page=).
-    list_params = [{"sort": sort, "protocol": slug, "q": "FM"} for sort in sorts]
-    list_params += [{"sort": "phase", **guess} for guess in ARM_GUESSES]
-    if not dated_only:
-        list_params += one_by_one(
-            {
-                "q": studies,
-                "sort": sorts,
-                "page": pages,
-                "protocol": protocols,
-                "status": ["", *EnrollmentStatus.values, "blinded"],
-                "physician": physicians,
-            }
+    # The patient list and the compliance calendar (PatientListForm and ?page=): the
+    # calendar shares the list's form, and shows each patient's days in her phases.
+    sorted_by = one_by_one({"sort": sorts})
+    phase_guesses = [{"sort": "phase", **guess} for guess in ARM_GUESSES]
+    phase_guesses += [{"sort": "-phase", **all_guesses}]
+    if dated_only:
+        get("/physician/", sorted_by)
+        get("/physician/calendar/", [{"sort": "phase"}, {"sort": "-phase", **all_guesses}])
+    else:
+        get(
+            "/physician/",
+            sorted_by
+            + phase_guesses
+            + one_by_one(
+                {
+                    "q": studies,
+                    "page": pages,
+                    "protocol": protocols,
+                    "status": ["", *EnrollmentStatus.values, "blinded"],
+                    "physician": physicians,
+                }
+            )
+            + [
+                {
+                    "q": "FM",
+                    "protocol": slug,
+                    "status": s,
+                    "physician": "dr-blind",
+                    "sort": "-phase",
+                }
+                for s in EnrollmentStatus.values
+            ],
         )
-        list_params += [
-            {"q": "FM", "protocol": slug, "status": s, "physician": "dr-blind", "sort": "-phase"}
-            for s in EnrollmentStatus.values
-        ]
-    for path in ("/physician/", "/physician/calendar/"):
-        get(path, list_params)
+        get(
+            "/physician/calendar/",
+            sorted_by
+            + [{"sort": sort, **all_guesses} for sort in ("phase", "-phase")]
+            + [{"q": "FM", "protocol": slug, "status": "active", "physician": "dr-blind"}],
+        )
     # The alerts (?show=, ?q=, ?page=).
     get(
         "/physician/alerts/",
-        [{}, {"show": "acknowledged"}, *ARM_GUESSES[:1]]
+        [{}, {"show": "acknowledged", **all_guesses}]
         if dated_only
         else one_by_one({"show": ["", "acknowledged", "all"], "q": studies, "page": pages})
         + [{"show": "acknowledged", "q": q, "page": "1"} for q in studies[1:4]]
         + ARM_GUESSES,
     )
     # The cohort (CohortFilterForm): every as-of day alone and with the filters.
-    cohort = [{"protocol": slug, "physician": "dr-blind", "as_of": day} for day in as_of]
+    cohort = [{"as_of": day} for day in as_of]
     if not dated_only:
-        cohort += one_by_one({"protocol": protocols, "physician": physicians, "as_of": as_of})
+        cohort += one_by_one({"protocol": protocols, "physician": physicians})
+        cohort += [{"protocol": slug, "physician": "dr-blind", "as_of": day} for day in as_of]
         cohort += ARM_GUESSES
     get("/physician/cohort/", cohort)
     # The exports (ExportForm): every file of every protocol, and as of every day.
-    exports = [{"what": what, "protocol": slug, "as_of": day} for what in whats for day in as_of]
+    files = whats[: len(ExportForm.WHAT)]  # the files there are (a wrong one is refused)
+    exports = [{"what": what, "protocol": slug, "as_of": day} for what in files for day in as_of]
     if not dated_only:
         exports += one_by_one({"what": whats, "protocol": protocols, "as_of": as_of[:1]})
         exports += [{"what": w, "protocol": p} for w in whats for p in protocols]
@@ -471,11 +497,13 @@ def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_on
             for what in whats
         )
     get("/exports/", exports)
-    # Her pages and her report: they read no parameter, and must ignore any.
+    # Her pages and her report (a PDF is slow to make: once): they read no
+    # parameter, and must ignore any.
     for enrollment in (x, y):
         base = f"/physician/patients/{enrollment.study_id}/"
-        get(base, [{}, all_guesses, {"as_of": as_of[0]}])
-        get(f"{base}report.pdf", [{}] if dated_only else [{}, all_guesses])
+        get(base, [{}, all_guesses])
+        if not dated_only and enrollment == x:  # (hers changes arm with the swap)
+            get(f"{base}report.pdf", [all_guesses])
     # The patient's diary, her history and settings, and every day on a phase boundary
     # with an empty save of it (refused, its questions shown again).
     for path in ("/diary/", "/diary/history/", "/diary/settings/"):
@@ -534,12 +562,22 @@ def test_every_parameter_of_every_site_page_tells_a_blinded_reader_nothing(pair,
             with time_machine.travel(moment, tick=False):
                 client = signed_in(reader)  # a fresh session: no message left over
                 baseline = baseline_of_records()
-                for request in site_requests(x, y, days, dated_only=dated_only):
+                requests = site_requests(x, y, days, dated_only=dated_only)
+                # A page closed to the reader is closed before it reads a parameter: it
+                # is tried bare and with the guesses (at "arm") only.
+                closed = {
+                    path
+                    for path in dict.fromkeys(path for _, path, _ in requests)
+                    if answer(client, ("get", path, {}), baseline)[0] in (403, 404)
+                }
+                for request in requests:
                     method, path, data = request
+                    if path in closed and data and "arm" not in data:
+                        continue
                     key = (moment.date(), method, path, repr(sorted(data.items())))
                     got = answer(client, request, baseline)
                     if arms == "as allocated":
                         seen[key] = got
                     else:
                         assert got == seen[key], f"{role} tells the arms apart at {key}"
-    assert len(seen) > 400
+    assert len(seen) > (60 if role == "patient" else 200)
