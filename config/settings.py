@@ -86,14 +86,14 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language: the switch's cookie, else the browser's Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
-    "diary.languages.StaffPagesInEnglishMiddleware",
+    "diary.people.languages.StaffPagesInEnglishMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Staff give a code from their authenticator app before anything else.
     "django_otp.middleware.OTPMiddleware",
-    "diary.twofactor.SecondFactorMiddleware",
+    "diary.people.twofactor.SecondFactorMiddleware",
     "diary.security.StaffSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -240,14 +240,14 @@ REMINDER_SNOOZE_DAYS = envint("REMINDER_SNOOZE_DAYS", 7)
 # docs/domain.md: a patient may create or change day D until the end of day D + grace.
 DIARY_GRACE_DAYS = envint("DIARY_GRACE_DAYS", 1)
 
-# Staff (physicians, coordinators) sign in with a second factor (diary.twofactor). It
+# Staff (physicians, coordinators) sign in with a second factor (diary.people.twofactor). It
 # may be turned off only for local development with DEBUG on.
 STAFF_2FA = envbool("STAFF_2FA", "True")
 if not STAFF_2FA and not DEBUG:
     raise ImproperlyConfigured("STAFF_2FA can be turned off only while DEBUG is on.")
 OTP_TOTP_ISSUER = "Pain Diary"
 
-# Sign-in protection (diary.signin, django-axes): 5 failures for one user name from one
+# Sign-in protection (diary.people.signin, django-axes): 5 failures for one user name from one
 # address lock that pair for 15 minutes; 20 failures for one user name from anywhere
 # lock the account until a coordinator unlocks it; 3 password-reset e-mails per account
 # and hour.
@@ -258,7 +258,7 @@ PASSWORD_RESETS_PER_HOUR = envint("PASSWORD_RESETS_PER_HOUR", 3)
 # How many proxies (load balancers) in front of the app set X-Forwarded-For; 0 = none,
 # use the connection's address.
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
-AXES_HANDLER = "diary.signin.SignInHandler"
+AXES_HANDLER = "diary.people.signin.SignInHandler"
 AXES_FAILURE_LIMIT = SIGN_IN_FAILURES_PER_ADDRESS
 AXES_COOLOFF_TIME = SIGN_IN_COOLOFF
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -267,8 +267,8 @@ AXES_RESET_ON_SUCCESS = True
 # A locked-out attempt is refused without counting: the lock ends 15 minutes after the
 # fifth failure, however often she tries meanwhile.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_LOCKOUT_CALLABLE = "diary.signin.lockout_response"
-AXES_CLIENT_IP_CALLABLE = "diary.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "diary.people.signin.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "diary.people.signin.client_ip"
 AXES_VERBOSE = False
 
 # Security headers; all on in production (DEBUG off), overridable from the environment.

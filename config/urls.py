@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from diary import twofactor, views
-from diary.signin import RationedPasswordResetForm
+from diary import views
+from diary.people import twofactor
+from diary.people.signin import RationedPasswordResetForm
 
 # The admin (diary.admin_site) reads its modules here, with the URLs, and not in every
 # management command.

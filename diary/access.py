@@ -14,9 +14,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
-from diary import blinding
-from diary.audit import shell_actor
-from diary.models import Alert, DataAccess, Enrollment, EnrollmentStatus, load_protocols
+from diary.audit.models import DataAccess, shell_actor
+from diary.figures.models import Alert
+from diary.trial import blinding
+from diary.trial.models import Enrollment, EnrollmentStatus, load_protocols
 
 # The patient's diary shows the enrollment she is taking part in now; after it ends,
 # the most recent one (read-only).
@@ -132,7 +133,7 @@ def file_scope(protocol, enrollments) -> str:
 
 def require_allocation_access(user) -> None:
     """Unblinding, allocation lists and seeds, and unblinded files: only for staff with
-    allocation access (diary.blinding); everyone else is refused."""
+    allocation access (diary.trial.blinding); everyone else is refused."""
     if not blinding.sees_allocation(user):
         raise PermissionDenied(
             "Only staff with allocation access (the unblinded statistician or pharmacist) "
@@ -140,7 +141,7 @@ def require_allocation_access(user) -> None:
         )
 
 
-REMINDER_LINK_SALT = "diary.reminders"
+REMINDER_LINK_SALT = "diary.entries.reminders"
 
 
 def reminder_link_token(enrollment: Enrollment) -> str:

@@ -8,6 +8,6 @@ class DiaryConfig(AppConfig):
     verbose_name = "Pain diary"
 
     def ready(self):
-        from diary.languages import remember_browser_language
+        from diary.people.languages import remember_browser_language
 
         user_logged_in.connect(remember_browser_language, dispatch_uid="diary-language")

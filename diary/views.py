@@ -33,13 +33,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from diary import access, blinding, charts, reminders, reports, summaries
-from diary import alerts as alerts_flow
-from diary.activity import ActivityList, recent_activity
-from diary.codebook import codebook_rows
-from diary.exports import csv_lines, run_export
-from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.forms import (
+from diary import access
+from diary.entries import reminders, window
+from diary.entries.forms import (
     AcknowledgeForm,
     CohortFilterForm,
     DiaryEntryForm,
@@ -49,16 +45,13 @@ from diary.forms import (
     ScaleField,
     UnblindedExportForm,
 )
-from diary.languages import is_supported
-from diary.models import (
-    Alert,
-    DiaryEntry,
-    Enrollment,
-    EnrollmentStatus,
-    EntryRefused,
-    default_reminder_time,
-)
-from diary.overview import (
+from diary.entries.models import DiaryEntry, EntryRefused
+from diary.figures import alerts as alerts_flow
+from diary.figures import charts, summaries
+from diary.figures.activity import ActivityList, recent_activity
+from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.figures.models import Alert
+from diary.figures.overview import (
     CELL_STATES,
     calendar_cells,
     calendar_days,
@@ -69,7 +62,13 @@ from diary.overview import (
     last_week,
     phase_days,
 )
+from diary.files import reports
+from diary.files.codebook import codebook_rows
+from diary.files.exports import csv_lines, run_export
+from diary.people.languages import is_supported
 from diary.security import RETRY_AFTER_SECONDS
+from diary.trial import blinding
+from diary.trial.models import Enrollment, EnrollmentStatus, default_reminder_time
 
 ENTRY_FIELDS = DiaryEntryForm.Meta.fields
 
@@ -155,7 +154,7 @@ def _entry_page(request, enrollment, day: dt.date):
     schedule = blinding.schedule_for(enrollment, request.user)
     # No phase outside her schedule or after she left the study.
     span = current_span(enrollment, schedule, day)
-    refusal = enrollment.patient_entry_refusal(day, today)
+    refusal = window.patient_refusal(enrollment, day, today)
     saving = request.method == "POST"
     # Today's page shows her progress and trend, which need every day so far; a past
     # day's page, and a save (which answers with a redirect), only need the day's own
@@ -222,7 +221,7 @@ def _entry_page(request, enrollment, day: dt.date):
         if not span.is_treatment:
             values["dose_taken"] = values["tolerability"] = None
         try:
-            _entry, changed = enrollment.record_patient_entry(day, values, request.user)
+            _entry, changed = window.record_patient_entry(enrollment, day, values, request.user)
         except EntryRefused as refused:
             messages.error(request, _("Nothing was saved. %(why)s") % {"why": refused})
             return redirect("diary:day", day)
@@ -469,7 +468,7 @@ def _save_account_language(user, language: str) -> None:
 
 @never_cache
 def physician_home(request):
-    """The patient list: 50 a page, searched, filtered and sorted (diary.activity)."""
+    """The patient list: 50 a page, searched, filtered and sorted (diary.figures.activity)."""
     context, status = _patient_page(request)
     return render(request, "diary/physician_home.html", context, status=status)
 
@@ -653,7 +652,7 @@ def patient_detail(request, study_id: str):
 @never_cache
 @require_safe
 def patient_report(request, study_id: str):
-    """Her clinic report as a PDF (diary.reports), as the reader may see her."""
+    """Her clinic report as a PDF (diary.files.reports), as the reader may see her."""
     access.require_clinician(request.user)
     enrollment = access.enrollment_for(request.user, study_id)
     access.record_access(request.user, "PDF report", study_id=enrollment.study_id)
@@ -759,7 +758,7 @@ def _export(request, choice: dict, reader):
 
 
 class InvitationView(auth_views.PasswordResetConfirmView):
-    """The link of an invitation e-mail (diary.study.send_invitation): the new user
+    """The link of an invitation e-mail (diary.trial.study.send_invitation): the new user
     chooses her password once and is signed in. Django's token makes the link one-time
     (it no longer matches once a password is set) and expire (PASSWORD_RESET_TIMEOUT)."""
 

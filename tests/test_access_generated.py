@@ -393,12 +393,12 @@ def one_by_one(choices: dict[str, list[str]]) -> list[dict[str, str]]:
 
 def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_only=False):
     """(method, path, data) for every parameter each of the site's pages reads
-    (diary.views, diary.forms), with every legal value and some illegal ones, alone and
+    (diary.views, diary.entries.forms), with every legal value and some illegal ones, alone and
     combined, and the arm guesses on every page; as-of dates on `days` that have been
     lived (and the first one that has not). `dated_only`: only what an as-of date or the
     day of the clock changes."""
-    from diary import summaries
-    from diary.forms import SORT_CHOICES, ExportForm
+    from diary.entries.forms import SORT_CHOICES, ExportForm
+    from diary.figures import summaries
     from diary.models import EnrollmentStatus, Protocol, Role, User
 
     protocols = ["", *Protocol.objects.order_by("slug").values_list("slug", flat=True), "nope"]
@@ -543,7 +543,7 @@ def test_every_parameter_of_every_site_page_tells_a_blinded_reader_nothing(pair,
     changes, once both arms' schedules are over and every boundary is a legal one."""
     import time_machine
 
-    from diary import alerts
+    from diary.figures import alerts
 
     x, y = pair
     reader = readers(pair, physician)[role]

@@ -11,8 +11,9 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from diary import accounts, study, twofactor
 from diary.models import AuditAction, AuditEvent, User
+from diary.people import accounts, twofactor
+from diary.trial import study
 from tests.factories import CoordinatorFactory, EnrollmentFactory, PhysicianFactory
 from tests.test_accounts import account_form
 
@@ -427,8 +428,8 @@ def test_sign_in_records_are_listed_read_only_and_never_deleted(client, superuse
 
 
 def test_unlocking_refuses_an_account_that_sees_more_at_every_door():
-    from diary import signin
-    from diary.accounts import AccountOutOfReach
+    from diary.people import signin
+    from diary.people.accounts import AccountOutOfReach
 
     blinded = CoordinatorFactory(is_staff=True)
     statistician = CoordinatorFactory(is_staff=True, allocation_access=True)

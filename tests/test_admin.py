@@ -11,8 +11,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from diary import summaries
-from diary.blinding import UNBLINDED_FILE
+from diary.figures import summaries
 from diary.models import (
     AuditAction,
     AuditEvent,
@@ -23,6 +22,7 @@ from diary.models import (
     RandomizationSlot,
     User,
 )
+from diary.trial.blinding import UNBLINDED_FILE
 from tests.factories import (
     PASSWORD,
     CoordinatorFactory,
@@ -340,7 +340,7 @@ def test_enrolling_randomizes_creates_the_account_and_sends_the_invitation(
 
 
 def first_arm(protocol):
-    from diary.randomization import arm_code_for
+    from diary.trial.randomization import arm_code_for
 
     codes = list(protocol.arms.values_list("code", flat=True))
     return arm_code_for(protocol.randomization_seed, protocol.block_size, codes, 1)
@@ -818,7 +818,7 @@ def test_enrollment_list_search_and_filters(client, coordinator):
 
 def test_protocol_factory_protocols_are_not_locked_until_enrolled():
     protocol = ProtocolFactory()
-    from diary import study
+    from diary.trial import study
 
     assert not study.protocol_locked(protocol)
 
@@ -826,29 +826,29 @@ def test_protocol_factory_protocols_are_not_locked_until_enrolled():
 def test_audit_trail_names_accounts_and_takes_fixed_queries(
     client, coordinator, django_assert_num_queries
 ):
-    from diary import audit
+    from diary.entries import history
 
     enrollment = EnrollmentFactory(physician=PhysicianFactory(username="dr-ames"))
     for offset in range(2):
         EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
-    rows = audit.trail(enrollment, coordinator)
+    rows = history.trail(enrollment, coordinator)
     created = next(r for r in rows if r.object.startswith("Enrollment"))
     assert "physician: dr-ames" in created.changes
     assert f"patient: {enrollment.patient.username}" in created.changes
     assert "arm: concealed" in created.changes  # a blinded coordinator
     statistician = CoordinatorFactory(allocation_access=True)
     created = next(
-        r for r in audit.trail(enrollment, statistician) if r.object.startswith("Enrollment")
+        r for r in history.trail(enrollment, statistician) if r.object.startswith("Enrollment")
     )
     assert f"arm: {enrollment.arm.code}" in created.changes
     # history of enrollment, entries, protocol, arms, phases; names of users, arms,
     # protocols, enrollments; the audit events
     with django_assert_num_queries(10):
-        audit.trail(enrollment, coordinator)
+        history.trail(enrollment, coordinator)
     for offset in range(2, 12):
         EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
     with django_assert_num_queries(10):
-        audit.trail(enrollment, coordinator)
+        history.trail(enrollment, coordinator)
 
 
 def test_an_old_version_can_be_read_but_never_saved_back(client, coordinator):

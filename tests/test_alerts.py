@@ -13,8 +13,8 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
-from diary import alerts
-from diary.activity import recent_activity
+from diary.figures import alerts
+from diary.figures.activity import recent_activity
 from diary.models import Alert, AlertDigest, AuditAction, AuditEvent, Enrollment
 from tests.factories import (
     CoordinatorFactory,

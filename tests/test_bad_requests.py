@@ -22,9 +22,9 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.views import defaults
 
-from diary import imports
+from diary.files import imports
 from diary.models import AuditEvent, DiaryEntry, Protocol, RandomizationSlot
-from diary.signin import RationedPasswordResetForm
+from diary.people.signin import RationedPasswordResetForm
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

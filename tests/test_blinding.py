@@ -19,8 +19,10 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 
-from diary import alerts, blinding, reminders, study
+from diary.entries import reminders
+from diary.figures import alerts
 from diary.models import AuditEvent, Enrollment, Protocol
+from diary.trial import blinding, study
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

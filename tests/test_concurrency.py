@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections
 
+from diary.entries import window
 from diary.models import DiaryEntry, Enrollment
 from tests.factories import EnrollmentFactory, make_arm
 
@@ -115,7 +116,7 @@ def test_fifty_simultaneous_saves_of_the_same_day_on_postgresql():
         try:
             mine = Enrollment.objects.with_schedule().get(pk=enrollment.pk)
             barrier.wait()
-            mine.record_patient_entry(day, {**VALUES, "pain": pain}, enrollment.patient)
+            window.record_patient_entry(mine, day, {**VALUES, "pain": pain}, enrollment.patient)
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
         finally:

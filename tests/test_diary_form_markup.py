@@ -10,7 +10,7 @@ import re
 import pytest
 from django.template import engines
 
-from diary.forms import DiaryEntryForm
+from diary.entries.forms import DiaryEntryForm
 from diary.views import _questions_html
 from tests.factories import EnrollmentFactory, EntryFactory
 

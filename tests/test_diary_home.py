@@ -6,9 +6,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from diary import blinding, charts
+from diary.figures import charts
+from diary.figures.overview import last_week
 from diary.models import Enrollment
-from diary.overview import last_week
+from diary.trial import blinding
 from tests.factories import EnrollmentFactory, EntryFactory, make_arm
 
 pytestmark = pytest.mark.django_db

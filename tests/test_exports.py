@@ -9,9 +9,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from diary.blinding import BLINDED_FILE
-from diary.exports import entry_rows
+from diary.files.exports import entry_rows
 from diary.models import AuditEvent, Enrollment, Protocol
+from diary.trial.blinding import BLINDED_FILE
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -14,10 +14,10 @@ from django.core.management import CommandError, call_command
 # same in R4 and R4B.
 from fhir.resources.R4B.bundle import Bundle
 
-from diary import fhir
-from diary.blinding import BLINDED_FILE, UNBLINDED_FILE
-from diary.fhir import bundle_chunks
+from diary.files import fhir
+from diary.files.fhir import bundle_chunks
 from diary.models import DIARY_ITEMS, AuditEvent, DataAccess, DiaryEntry, Enrollment
+from diary.trial.blinding import BLINDED_FILE, UNBLINDED_FILE
 from tests.factories import EnrollmentFactory, EntryFactory, PatientFactory, PhysicianFactory
 from tests.factories import builtin_arm as arm_of
 

@@ -14,7 +14,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diary import imports
+from diary.files import imports
 from diary.models import DiaryEntry, Enrollment, User
 from tests.factories import EnrollmentFactory, PhysicianFactory, make_arm
 

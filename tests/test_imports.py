@@ -13,10 +13,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from diary import imports
-from diary.audit import shell_actor
+from diary.audit.models import shell_actor
+from diary.files import imports
 from diary.models import AuditAction, AuditEvent, DiaryEntry, Enrollment, Protocol, User
-from diary.randomization import arm_code_for
+from diary.trial.randomization import arm_code_for
 from tests.factories import (
     EnrollmentFactory,
     EntryFactory,

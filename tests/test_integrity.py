@@ -268,7 +268,7 @@ def test_every_csv_neutralises_cells_a_spreadsheet_would_run(client, enrollment)
     text = b"".join(audit.streaming_content).decode()
     assert ",'=2+2\n" in text and ",=2+2" not in text
     # Numbers stay numbers, negative ones too.
-    from diary.exports import safe_cell
+    from diary.files.exports import safe_cell
 
     assert [safe_cell(v) for v in (-3, "-12.5", "+4", 7.5, "2026-03-10")] == [
         -3,

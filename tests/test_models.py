@@ -8,7 +8,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from diary.models import Arm, DiaryEntry, Enrollment, Protocol
-from diary.phases import ProtocolLayout, Schedule, plans
+from diary.trial.phases import ProtocolLayout, Schedule, plans
 from tests.factories import (
     EnrollmentFactory,
     EntryFactory,

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.contrib.auth.hashers import make_password
 
-from diary import alerts
+from diary.figures import alerts
 from diary.models import Enrollment, EnrollmentStatus, Role, User
 from tests.factories import (
     CoordinatorFactory,

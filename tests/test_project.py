@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from diary.entries import window
 from diary.models import DiaryEntry, Enrollment, User
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,8 @@ def test_seed_demo_gives_every_screen_something_to_show(settings, client):
     enrollment = patient1.enrollments.get()
     assert enrollment.status == "active"
     assert (
-        enrollment.patient_entry_refusal(enrollment.local_today(), enrollment.local_today()) is None
+        window.patient_refusal(enrollment, enrollment.local_today(), enrollment.local_today())
+        is None
     )
     assert not enrollment.entries.filter(date=enrollment.local_today()).exists()
     assert set(Enrollment.objects.values_list("status", flat=True)) == {

@@ -8,9 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from diary import imports, study
+from diary.files import imports
 from diary.models import Enrollment, Protocol, RandomizationSlot
-from diary.randomization import arm_code_for, assign_arm, block
+from diary.trial import study
+from diary.trial.randomization import arm_code_for, assign_arm, block
 from tests.factories import EnrollmentFactory, PatientFactory, PhysicianFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,8 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
-from diary import access, reminders
+from diary import access
+from diary.entries import reminders
 from diary.models import Enrollment, Reminder
 from tests.factories import EnrollmentFactory, EntryFactory, make_arm
 

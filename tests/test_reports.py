@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from diary import alerts
-from diary.codebook import COLUMNS, codebook
-from diary.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
+from diary.figures import alerts
+from diary.files.codebook import COLUMNS, codebook
+from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
 from diary.models import DataAccess, Enrollment
 from tests.factories import (
     CoordinatorFactory,

@@ -13,8 +13,8 @@ import datetime as dt
 import pytest
 from pytest import approx
 
-from diary import summaries
-from diary.blinding import UNBLINDED_FILE as UNBLINDED
+from diary.figures import summaries
+from diary.trial.blinding import UNBLINDED_FILE as UNBLINDED
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -19,8 +19,9 @@ from django.core import mail
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from diary import access, reminders
-from diary.study import invitation_link
+from diary import access
+from diary.entries import reminders
+from diary.trial.study import invitation_link
 from tests.factories import EnrollmentFactory, EntryFactory, PatientFactory, make_arm
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from diary import access, study
+from diary import access
+from diary.trial import study
 
 
 class ReasonForm(forms.ModelForm):

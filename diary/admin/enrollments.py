@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from diary import access, accounts, audit, blinding, study
+from diary import access
 from diary.admin.base import (
     ReasonAdmin,
     Wording,
@@ -34,10 +34,11 @@ from diary.admin.forms import (
     EnrollmentChangeForm,
     TellPatientForm,
 )
-from diary.exports import csv_lines
-from diary.models import (
-    Enrollment,
-)
+from diary.entries import history
+from diary.files.exports import csv_lines
+from diary.people import accounts
+from diary.trial import blinding, study
+from diary.trial.models import Enrollment
 
 
 @admin.action(description="Resend the invitation e-mail")
@@ -376,7 +377,7 @@ class EnrollmentAdmin(ReasonAdmin):
             "title": f"Audit trail of {enrollment.study_id}",
             "enrollment": enrollment,
             "time_zone": settings.TIME_ZONE,
-            "rows": audit.trail(enrollment, request.user),
+            "rows": history.trail(enrollment, request.user),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/diary/enrollment/audit.html", context)
@@ -385,8 +386,8 @@ class EnrollmentAdmin(ReasonAdmin):
         enrollment = self._enrollment(request, pk)
         access.record_access(request.user, "audit trail CSV", study_id=enrollment.study_id)
         rows = [
-            audit.TRAIL_COLUMNS,
-            *(row.as_list() for row in audit.trail(enrollment, request.user)),
+            history.TRAIL_COLUMNS,
+            *(row.as_list() for row in history.trail(enrollment, request.user)),
         ]
         response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
         stamp = timezone.localdate().isoformat()

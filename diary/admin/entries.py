@@ -12,10 +12,7 @@ from diary.admin.forms import (
     ITEM_FIELDS,
     StaffEntryForm,
 )
-from diary.models import (
-    DiaryEntry,
-    EntrySource,
-)
+from diary.entries.models import DiaryEntry, EntrySource
 
 
 @admin.register(DiaryEntry)

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from diary import blinding
-from diary.models import (
-    Arm,
-    Enrollment,
-    EnrollmentStatus,
-    load_protocols,
-)
-from diary.overview import current_span
-from diary.phases import PhaseKind
+from diary.figures.overview import current_span
+from diary.trial import blinding
+from diary.trial.models import Arm, Enrollment, EnrollmentStatus, load_protocols
+from diary.trial.phases import PhaseKind
 
 
 class ArmFilter(admin.SimpleListFilter):

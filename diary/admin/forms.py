@@ -10,26 +10,20 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from diary import accounts, study
 from diary.admin.base import (
     ActionReasonForm,
     ReasonForm,
 )
-from diary.forms import DigitsIntegerField
-from diary.imports import LIST_ROWS_MAX
-from diary.models import (
-    DIARY_ITEMS,
-    FIRST_DATE,
-    START_DAYS_AHEAD,
-    Arm,
-    DiaryEntry,
-    Enrollment,
-    EnrollmentStatus,
-    Protocol,
-    Role,
-    User,
-)
+from diary.entries import window
+from diary.entries.forms import DigitsIntegerField
+from diary.entries.models import DIARY_ITEMS, DiaryEntry
+from diary.files.imports import LIST_ROWS_MAX
+from diary.people import accounts
+from diary.people.models import Role, User
 from diary.security import megabytes
+from diary.trial import study
+from diary.trial.dates import FIRST_DATE, START_DAYS_AHEAD
+from diary.trial.models import Arm, Enrollment, EnrollmentStatus, Protocol
 
 
 class TellPatientForm(ActionReasonForm):
@@ -328,7 +322,7 @@ class StaffEntryForm(ReasonForm):
         day = cleaned.get("date") or self.instance.date
         if enrollment is not None and day is not None:
             values = {name: cleaned.get(name) for name in ("dose_taken", "tolerability")}
-            for problem in enrollment.staff_entry_problems(day, values, enrollment.local_today()):
+            for problem in window.staff_problems(enrollment, day, values, enrollment.local_today()):
                 self.add_error(None, problem)
             if (
                 self.instance.pk is None

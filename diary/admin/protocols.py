@@ -12,7 +12,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from diary import blinding, imports, study
 from diary.admin.base import (
     LockedInline,
     ReasonAdmin,
@@ -28,13 +27,10 @@ from diary.admin.forms import (
     ProtocolForm,
     RandomizationListForm,
 )
-from diary.models import (
-    Arm,
-    Blinding,
-    Phase,
-    Protocol,
-)
-from diary.phases import PhaseKind
+from diary.files import imports
+from diary.trial import blinding, study
+from diary.trial.models import Arm, Blinding, Phase, Protocol
+from diary.trial.phases import PhaseKind
 
 
 class PhaseInline(LockedInline):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from diary import audit
-from diary.models import (
-    AuditEvent,
-    DataAccess,
-)
+from diary.audit.models import AuditEvent, DataAccess
+from diary.entries import history
 
 
 class RecordAdmin(admin.ModelAdmin):
@@ -55,7 +52,7 @@ class AuditEventAdmin(RecordAdmin):
 
         @admin.display(description="Details")
         def what(event):
-            return audit.details_text(event, reader)
+            return history.details_text(event, reader)
 
         return [*self.fields[:-1], what]
 

@@ -1,6 +1,6 @@
 """Accounts: rights changed with a reason, password links instead of passwords,
 unlocking a sign-in and removing a lost second factor. None of them for an account that
-sees more than the reader does (diary.accounts.account_change_problem): its page is
+sees more than the reader does (diary.people.accounts.account_change_problem): its page is
 read only for her, and the actions and pages refuse it and say why."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from diary import accounts, signin, study, twofactor
 from diary.admin.base import (
     HistoryAdmin,
     Wording,
@@ -24,10 +23,9 @@ from diary.admin.forms import (
     AccountAddForm,
     AccountForm,
 )
-from diary.models import (
-    Role,
-    User,
-)
+from diary.people import accounts, signin, twofactor
+from diary.people.models import Role, User
+from diary.trial import study
 
 
 @admin.action(description="Send a link to choose a password (invitation or reset)")

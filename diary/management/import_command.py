@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diary import imports
+from diary.files import imports
 
 
 class ImportCommand(BaseCommand):

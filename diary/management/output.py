@@ -7,10 +7,11 @@ from collections.abc import Iterable
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diary import blinding, summaries
-from diary.exports import run_export, unblinded_path
+from diary.figures import summaries
+from diary.files.exports import run_export, unblinded_path
 from diary.management.unblinding import add_unblinded_arguments, reader_for
-from diary.models import Enrollment
+from diary.trial import blinding
+from diary.trial.models import Enrollment
 
 
 def write_stdout(stdout, lines: Iterable[str]) -> None:
@@ -42,7 +43,7 @@ def write_export(command, lines: Iterable[str], out: str | None, *, unblinded: b
 
 def protocol_named(slug: str):
     """The protocol of a command's --protocol, or a CommandError naming the known ones."""
-    from diary.models import Protocol
+    from diary.trial.models import Protocol
 
     try:
         return Protocol.objects.get(slug=slug)
@@ -52,7 +53,7 @@ def protocol_named(slug: str):
 
 
 class EntriesExportCommand(BaseCommand):
-    """An export of every entry (`what`, a key of diary.exports.EXPORTS), streamed to
+    """An export of every entry (`what`, a key of diary.files.exports.EXPORTS), streamed to
     stdout or `--out`, blinded unless `--unblinded --reason`."""
 
     what = ""

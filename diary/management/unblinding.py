@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from diary import blinding
+from diary.trial import blinding
 
 EXPORT_HELP = (
     "Show arms and treatment names of still-blinded protocols. Needs --reason; "

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from diary import alerts
+from diary.figures import alerts
 from tests.browser.checks import assert_no_axe_violations, page_scroll_width
 from tests.factories import PASSWORD, EnrollmentFactory, EntryFactory, PhysicianFactory, make_arm
 

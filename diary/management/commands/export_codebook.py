@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from diary.codebook import codebook_rows
-from diary.exports import csv_lines
+from diary.files.codebook import codebook_rows
+from diary.files.exports import csv_lines
 from diary.management.output import write_export
 
 

@@ -5,11 +5,12 @@ import re
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diary import blinding, summaries
-from diary.exports import run_export
+from diary.figures import summaries
+from diary.files.exports import run_export
 from diary.management.output import protocol_named, write_export
 from diary.management.unblinding import add_unblinded_arguments, reader_for
-from diary.models import Enrollment
+from diary.trial import blinding
+from diary.trial.models import Enrollment
 
 
 def iso_date(value: str) -> dt.date:

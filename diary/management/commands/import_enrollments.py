@@ -1,6 +1,6 @@
 """Import enrollments from a CSV file in the format of docs/domain.md: all rows or none."""
 
-from diary import imports
+from diary.files import imports
 from diary.management.import_command import ImportCommand
 from diary.management.unblinding import add_unblinded_arguments, unblinded_reason
 

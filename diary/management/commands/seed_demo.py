@@ -17,16 +17,11 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.utils import bulk_create_with_history
 
-from diary import alerts
-from diary.models import (
-    Alert,
-    DiaryEntry,
-    Enrollment,
-    EntrySource,
-    Protocol,
-    Role,
-    User,
-)
+from diary.entries.models import DiaryEntry, EntrySource
+from diary.figures import alerts
+from diary.figures.models import Alert
+from diary.people.models import Role, User
+from diary.trial.models import Enrollment, Protocol
 
 PASSWORD = "ldn-demo-2026"
 # The demo staff accounts' second factor (RFC 6238 defaults: SHA-1, 6 digits, 30 s). Add

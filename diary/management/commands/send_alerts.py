@@ -7,7 +7,7 @@ sent once.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diary import alerts
+from diary.figures import alerts
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ at once on different servers: each reminder is still sent once.
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diary.reminders import send_due_reminders
+from diary.entries.reminders import send_due_reminders
 
 
 class Command(BaseCommand):

@@ -12,32 +12,15 @@ allocation access) reads "concealed".
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db.models import Q
 
-from diary import blinding
-from diary.models import (
-    Arm,
-    AuditAction,
-    AuditEvent,
-    DiaryEntry,
-    Enrollment,
-    Phase,
-    Protocol,
-)
-
-
-def shell_actor() -> str:
-    """Who ran a management command, for the audit trail and the access log
-    ("shell:<login>")."""
-    try:
-        return f"shell:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name (e.g. an unnamed uid in a container)
-        return "shell:unknown"
-
+from diary.audit.models import AuditAction, AuditEvent
+from diary.entries.models import DiaryEntry
+from diary.trial import blinding
+from diary.trial.models import Arm, Enrollment, Phase, Protocol
 
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 # Bookkeeping columns that change with every save and say nothing to a reader.

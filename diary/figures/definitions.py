@@ -8,7 +8,7 @@ fails at import, and a definition without a field cannot exist.
 
 from dataclasses import dataclass, fields
 
-from diary.summaries import CohortSummary, LdnVsPlacebo, PhaseSummary
+from diary.figures.summaries import CohortSummary, LdnVsPlacebo, PhaseSummary
 
 
 @dataclass(frozen=True)

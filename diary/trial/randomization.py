@@ -67,7 +67,7 @@ def assign_arm(enrollment) -> None:
     randomization_number) backs this up. Raises ValidationError when the protocol's
     randomization list is used up.
     """
-    from diary.models import Protocol
+    from diary.trial.models import Protocol
 
     with transaction.atomic():
         protocol = Protocol.objects.select_for_update().get(pk=enrollment.protocol_id)

@@ -16,11 +16,14 @@ from dataclasses import dataclass, fields
 
 import orjson
 
-from diary import access, blinding, fhir, summaries
-from diary.audit import shell_actor
-from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.models import DIARY_ITEMS, AuditAction, AuditEvent, DiaryEntry
-from diary.summaries import ProtocolSummary
+from diary import access
+from diary.audit.models import AuditAction, AuditEvent, shell_actor
+from diary.entries.models import DIARY_ITEMS, DiaryEntry
+from diary.figures import summaries
+from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.figures.summaries import ProtocolSummary
+from diary.files import fhir
+from diary.trial import blinding
 
 ENTRY_COLUMNS = [
     "study_id",
@@ -46,7 +49,7 @@ def yes_no(value) -> str:
 
 def entry_rows(enrollments, reader) -> Iterator[list]:
     """The header, then one row per entry (voided ones too, flagged), by study ID and day,
-    with the phase as `reader` (a diary.blinding file reader) may see it.
+    with the phase as `reader` (a diary.trial.blinding file reader) may see it.
 
     Three queries whatever the size: enrollments, protocols with their phases, and the
     entries read through a cursor in chunks.

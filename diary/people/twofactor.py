@@ -27,8 +27,8 @@ from django.views.decorators.cache import never_cache
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from diary.accounts import require_may_change
-from diary.models import AuditAction, AuditEvent
+from diary.audit.models import AuditAction, AuditEvent
+from diary.people.accounts import require_may_change
 from diary.security import is_staff_reader
 
 RECOVERY_CODES = 10

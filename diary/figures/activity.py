@@ -20,10 +20,12 @@ from django.core.exceptions import EmptyResultSet
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from diary import blinding
-from diary.models import AlertKind, EnrollmentStatus, load_protocols, zone_named
-from diary.sql import compose, days_between, fetch, value, values_rows
-from diary.summaries import LOW_COMPLIANCE_PCT, span_rows
+from diary.figures.models import AlertKind
+from diary.figures.sql import compose, days_between, fetch, value, values_rows
+from diary.figures.summaries import LOW_COMPLIANCE_PCT, span_rows
+from diary.trial import blinding
+from diary.trial.dates import zone_named
+from diary.trial.models import EnrollmentStatus, load_protocols
 
 # The windows, in diary days before today.
 MISSED_WINDOW_DAYS = 7  # the patient list's "missed" column

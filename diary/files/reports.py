@@ -1,6 +1,6 @@
 """The clinic report: one patient's study on one or two A4 pages, as a PDF (WeasyPrint).
 
-It shows what her page shows the reader (diary.blinding decides the phases and the
+It shows what her page shows the reader (diary.trial.blinding decides the phases and the
 arm): the per-phase summary with low compliance flagged, her daily pain as an SVG drawn
 here, her alerts, and who made the report and when. Identified by study ID only.
 """
@@ -13,9 +13,10 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from diary import blinding, charts, summaries
-from diary.figures import PATIENT_FIGURES
-from diary.models import Enrollment
+from diary.figures import charts, summaries
+from diary.figures.definitions import PATIENT_FIGURES
+from diary.trial import blinding
+from diary.trial.models import Enrollment
 
 REPORT_ALERTS = 10
 # A report's chart is wider than the diary's trend: it fills the A4 text width.

@@ -21,9 +21,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from diary import access
-from diary.languages import language_of
+from diary.entries import window
+from diary.entries.models import DiaryEntry, Reminder
 from diary.links import public_url
-from diary.models import DiaryEntry, Enrollment, Reminder
+from diary.people.languages import language_of
+from diary.trial.models import Enrollment
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ def is_due(enrollment: Enrollment, now: dt.datetime, recorded: bool, reminded: b
     if paused and day <= paused:
         return False
     # Active, within the schedule, not after a withdrawal: the day can be filled in.
-    return enrollment.patient_entry_refusal(day, day) is None
+    return window.patient_refusal(enrollment, day, day) is None
 
 
 def due_reminders(now: dt.datetime) -> list[tuple[Enrollment, dt.date]]:

@@ -36,30 +36,16 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from diary import items
-from diary.accounts import new_account
-from diary.audit import shell_actor
-from diary.forms import WHOLE_NUMBER
-from diary.models import (
-    DIARY_ITEMS,
-    TREATMENT_ONLY_ITEMS,
-    AuditAction,
-    AuditEvent,
-    Blinding,
-    DiaryEntry,
-    Enrollment,
-    EnrollmentStatus,
-    EntrySource,
-    Protocol,
-    RandomizationSlot,
-    Role,
-    User,
-    date_problem,
-    start_date_problem,
-    validate_timezone,
-)
-from diary.randomization import assign_arm, list_rows_left
-from diary.study import (
+from diary.audit.models import AuditAction, AuditEvent, shell_actor
+from diary.entries import items, window
+from diary.entries.forms import WHOLE_NUMBER
+from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, DiaryEntry, EntrySource
+from diary.people.accounts import new_account
+from diary.people.models import Role, User
+from diary.trial.dates import date_problem, start_date_problem, validate_timezone
+from diary.trial.models import Blinding, Enrollment, EnrollmentStatus, Protocol, RandomizationSlot
+from diary.trial.randomization import assign_arm, list_rows_left
+from diary.trial.study import (
     OPEN_STATUSES,
     EnrolmentProblem,
     WithdrawalProblem,
@@ -473,7 +459,7 @@ class _PlannedEnrollment:
 
 def import_enrollments(path, *, unblinded_reason: str = "") -> Outcome:
     """Enrollments, with patient accounts created for unknown usernames; a blank arm
-    is randomized (diary.randomization) in file order. An arm is given only on an
+    is randomized (diary.trial.randomization) in file order. An arm is given only on an
     open-label protocol (study.arm_pick_problem), except with `unblinded_reason`: a
     study's existing allocations moved in from another system (import_enrollments
     --unblinded --reason), recorded as one audit event with the file, the count of
@@ -551,7 +537,7 @@ def _schedule_days(protocol: Protocol | None, arm) -> int:
 
 
 def _new_patient(username: str, email: str) -> User:
-    """The account diary.accounts.new_account would create for a new patient, not saved
+    """The account diary.people.accounts.new_account would create for a new patient, not saved
     yet (it is created in bulk, with its history row): no usable password, checked with
     full_clean. The username is known to be new: the check looked it up ignoring case,
     and the database's unique constraint stands behind it."""
@@ -1025,15 +1011,15 @@ class _EntryCheck:
     def _day_problems(
         self, enrollment: Enrollment, situation: int, day: dt.date, values: tuple
     ) -> list[str]:
-        # Enrollment.staff_entry_problems says what is wrong with a day. It reads the
+        # window.staff_problems says what is wrong with a day. It reads the
         # enrollment's schedule, withdrawal and "today" (its situation) and, of the
         # values, only whether the treatment-only items are blank: a day it accepted is
         # accepted for every enrollment in the same situation without asking again.
         key = (situation, day, *[values[n] is None for n in _TREATMENT_ONLY])
         if key in self.days_accepted:
             return []
-        problems = enrollment.staff_entry_problems(
-            day, dict(zip(ITEMS, values, strict=True)), self.today[enrollment.pk]
+        problems = window.staff_problems(
+            enrollment, day, dict(zip(ITEMS, values, strict=True)), self.today[enrollment.pk]
         )
         if not problems:
             self.days_accepted.add(key)
@@ -1160,7 +1146,7 @@ class _PostgresEntries(_NewEntries):
         if sorted(f.name for f in own) != sorted(self.HISTORY_FIELDS):
             raise ImproperlyConfigured(
                 f"{history.__name__} has the fields {[f.name for f in own]}; "
-                "diary.imports writes history rows for these only: "
+                "diary.files.imports writes history rows for these only: "
                 f"{', '.join(self.HISTORY_FIELDS)}"
             )
         user = history.get_default_history_user(entry)

@@ -15,8 +15,10 @@ from django.utils.formats import date_format, time_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from diary import summaries
-from diary.models import DIARY_ITEMS, DiaryEntry, EnrollmentStatus, Protocol, Role, User
+from diary.entries.models import DIARY_ITEMS, DiaryEntry
+from diary.figures import summaries
+from diary.people.models import Role, User
+from diary.trial.models import EnrollmentStatus, Protocol
 
 YES_NO = [("yes", _("Yes")), ("no", _("No"))]
 

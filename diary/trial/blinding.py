@@ -17,7 +17,7 @@ Readers:
   written only for allocation access, with a reason, and audited.
 
 A blinded reader sees treatment phases without their kinds, merged where their lengths
-would give the arm away (diary.phases), never an arm, a seed, a randomization list or a
+would give the arm away (diary.trial.phases), never an arm, a seed, a randomization list or a
 randomization number.
 """
 
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from diary.models import Blinding, Enrollment, Protocol
-from diary.phases import PhasePlan, Schedule
+from diary.trial.models import Blinding, Enrollment, Protocol
+from diary.trial.phases import PhasePlan, Schedule
 
 
 class FileReader:

@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from diary import blinding
-from diary.activity import Activity
-from diary.models import DiaryEntry, Enrollment, EnrollmentStatus
-from diary.phases import Schedule, add_days
-from diary.summaries import LOW_COMPLIANCE_PCT
+from diary.entries import window
+from diary.entries.models import DiaryEntry
+from diary.figures.activity import Activity
+from diary.figures.summaries import LOW_COMPLIANCE_PCT
+from diary.trial import blinding
+from diary.trial.models import Enrollment, EnrollmentStatus
+from diary.trial.phases import Schedule, add_days
 
 
 @dataclass
@@ -69,7 +71,7 @@ def _schedule_note(enrollment: Enrollment, today: dt.date) -> str:
 
 def enrollment_status_row(enrollment: Enrollment, user, activity: Activity) -> StatusRow:
     """Current phase (as `user` sees it), study day, last entry, missed days and
-    compliance of one enrollment; `activity` is hers from diary.activity."""
+    compliance of one enrollment; `activity` is hers from diary.figures.activity."""
     today = activity.today
     schedule = blinding.schedule_for(enrollment, user)
     span = current_span(enrollment, schedule, today)
@@ -96,7 +98,7 @@ def last_week(enrollment, entries, today: dt.date) -> list[dict]:
             state = "none"
         elif day in recorded:
             state = "done"
-        elif enrollment.patient_entry_refusal(day, today) is None:
+        elif window.patient_refusal(enrollment, day, today) is None:
             state = "open"
         else:
             state = "missed"
@@ -147,7 +149,7 @@ def history_days(
                 entry=by_date.get(day),
                 phase_label=span.patient_label() if span else None,
                 study_day=schedule.study_day(day),
-                editable=enrollment.patient_entry_refusal(day, today) is None,
+                editable=window.patient_refusal(enrollment, day, today) is None,
             )
         )
     return rows
@@ -245,7 +247,7 @@ def day_state(enrollment: Enrollment, entry: DiaryEntry | None, day: dt.date, to
         return STATE["voided"]
     if entry is not None:
         return STATE["late"] if entry.late else STATE["recorded"]
-    if enrollment.patient_entry_refusal(day, today) is None:
+    if window.patient_refusal(enrollment, day, today) is None:
         return STATE["open"]
     return STATE["missed"]
 

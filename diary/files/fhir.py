@@ -4,7 +4,7 @@ a Patient per enrollment (its study ID only) and a QuestionnaireResponse per ent
 The Bundle streams: each resource is built as a dict, written with json.dumps and
 yielded with the commas and brackets around it, and the entries are read from a
 database cursor in chunks, so memory stays flat for millions of entries. Blinding is
-decided by diary.blinding, as for every other file.
+decided by diary.trial.blinding, as for every other file.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from collections.abc import Iterator
 
 from django.utils import timezone
 
-from diary import blinding, items
-from diary.models import DIARY_ITEMS, DiaryEntry
+from diary.entries import items
+from diary.entries.models import DIARY_ITEMS, DiaryEntry
+from diary.trial import blinding
 
 # Canonical URLs of what the diary defines itself (not a server: nothing is fetched).
 BASE_URL = "https://pain-diary.example/fhir"
@@ -35,7 +36,7 @@ YES_NO_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0136"
 YES = {"system": YES_NO_SYSTEM, "code": "Y", "display": "Yes"}
 NO = {"system": YES_NO_SYSTEM, "code": "N", "display": "No"}
 
-# The FHIR item type of each kind of answer (diary.items).
+# The FHIR item type of each kind of answer (diary.entries.items).
 ITEM_TYPES = {items.SCALE: "integer", items.YES_NO: "choice", items.TEXT: "text"}
 
 # The query reads the items in the order of DIARY_ITEMS.
@@ -52,7 +53,7 @@ QUESTIONNAIRE_ID = _uuid("Questionnaire", "pain-diary")
 
 
 def questionnaire_item(name: str) -> dict:
-    """An item as the diary asks it (diary.items). Items asked only in treatment phases,
+    """An item as the diary asks it (diary.entries.items). Items asked only in treatment phases,
     and the optional notes, are not required."""
     kind = items.kind(name)
     item: dict = {"linkId": name}
@@ -88,7 +89,7 @@ def questionnaire() -> dict:
 
 def patient(enrollment, reader) -> tuple[str, dict]:
     """The enrollment as a Patient: its study ID and nothing about the person; the arm
-    only where `reader` may see it (diary.blinding.arm_for)."""
+    only where `reader` may see it (diary.trial.blinding.arm_for)."""
     resource: dict = {"resourceType": "Patient", "id": _uuid("Patient", enrollment.study_id)}
     arm = blinding.arm_for(enrollment, reader)
     if arm is not None:
@@ -136,7 +137,7 @@ def _entry(full_url: str, resource: dict) -> str:
 
 def bundle_chunks(enrollments, reader) -> Iterator[str]:
     """One FHIR R4 Bundle (type "collection") of `enrollments` as `reader` (a
-    diary.blinding file reader) may see them, as text chunks: the Questionnaire, a
+    diary.trial.blinding file reader) may see them, as text chunks: the Questionnaire, a
     Patient per enrollment, then a QuestionnaireResponse per entry (voided ones too, as
     entered-in-error) by study ID and day.
 

@@ -20,24 +20,16 @@ from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from diary import access, blinding
-from diary.accounts import new_account, require_may_change
-from diary.languages import language_of
+from diary import access
+from diary.audit.models import AuditAction, AuditEvent
 from diary.links import public_url
-from diary.models import (
-    Arm,
-    AuditAction,
-    AuditEvent,
-    Blinding,
-    Enrollment,
-    EnrollmentStatus,
-    Phase,
-    Protocol,
-    Role,
-    User,
-)
-from diary.randomization import assign_arm, list_rows_left, used_up_message
-from diary.signin import password_links_left
+from diary.people.accounts import new_account, require_may_change
+from diary.people.languages import language_of
+from diary.people.models import Role, User
+from diary.people.signin import password_links_left
+from diary.trial import blinding
+from diary.trial.models import Arm, Blinding, Enrollment, EnrollmentStatus, Phase, Protocol
+from diary.trial.randomization import assign_arm, list_rows_left, used_up_message
 
 # Status changes a coordinator may make (docs/domain.md: screening -> active -> completed or
 # withdrawn). Nothing goes back: a mistake is corrected by a new enrollment.
@@ -257,7 +249,7 @@ def invitation_link(user: User) -> str:
 def send_invitation(user: User, *, by: User | None, enrollment: Enrollment | None = None):
     """The invitation to choose a first password. `by` None is the system (an
     enrolment's own invitation); a person may send it only to an account that sees no
-    more than she does (diary.accounts.account_change_problem)."""
+    more than she does (diary.people.accounts.account_change_problem)."""
     require_may_change(by, user)
     if not user.is_active:
         raise ValidationError(f"{user.username}'s account is inactive; activate it first.")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import translation
 
-from diary.forms import DiaryEntryForm, ScaleField, YesNoField
-from diary.models import TREATMENT_ONLY_ITEMS, DiaryEntry
+from diary.entries.forms import DiaryEntryForm, ScaleField, YesNoField
+from diary.entries.models import TREATMENT_ONLY_ITEMS, DiaryEntry
 
 SCALE, YES_NO, TEXT = "scale", "yes/no", "text"
 

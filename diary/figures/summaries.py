@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from django.core.exceptions import EmptyResultSet
 from django.utils import timezone
 
-from diary import blinding
-from diary.models import Enrollment, EnrollmentStatus, Protocol, date_problem, load_protocols
-from diary.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
-from diary.sql import compose, days_between, fetch, value, values_rows
+from diary.figures.sql import compose, days_between, fetch, value, values_rows
+from diary.trial import blinding
+from diary.trial.dates import date_problem
+from diary.trial.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
+from diary.trial.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
 
 # docs/domain.md: compliance below this is flagged on physician pages.
 LOW_COMPLIANCE_PCT = 80
@@ -127,7 +128,7 @@ def pct(part, whole) -> float | None:
 
 
 # The per-patient figures of every enrollment and phase, in SQL. `spans` holds each
-# arm's phases as the reader may see them (diary.blinding: a blinded reader's merged
+# arm's phases as the reader may see them (diary.trial.blinding: a blinded reader's merged
 # "Treatment" is one phase here), with their first and last day as offsets from the
 # enrollment's start (docs/domain.md "Day arithmetic"); an entry joins the phase whose
 # offsets hold its own. Means and SDs come from integer sums divided once in double

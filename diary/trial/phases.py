@@ -12,7 +12,7 @@ in the order of an 84-day and a 28-day phase; a single-arm protocol always has t
 treatment at the same place) each run of consecutive treatment phases is one phase
 labelled "Treatment", which is what every page, chart, figure and file shows her.
 
-Who is blinded is decided in diary.blinding; nothing here touches the database: plans
+Who is blinded is decided in diary.trial.blinding; nothing here touches the database: plans
 are built from phases already loaded.
 """
 

@@ -24,8 +24,9 @@ from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone, translation
 
-from diary import accounts
-from diary.models import AuditAction, AuditEvent, User
+from diary.audit.models import AuditAction, AuditEvent
+from diary.people import accounts
+from diary.people.models import User
 from diary.security import after_response
 
 

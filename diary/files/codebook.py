@@ -12,18 +12,13 @@ from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from typing import get_type_hints
 
-from diary import items
-from diary.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
-from diary.figures import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.models import (
-    DIARY_ITEMS,
-    TREATMENT_ONLY_ITEMS,
-    Blinding,
-    EnrollmentStatus,
-    EntrySource,
-)
-from diary.phases import PhaseKind
-from diary.summaries import CohortSummary, LdnVsPlacebo, PhaseSummary
+from diary.entries import items
+from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, EntrySource
+from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.figures.summaries import CohortSummary, LdnVsPlacebo, PhaseSummary
+from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
+from diary.trial.models import Blinding, EnrollmentStatus
+from diary.trial.phases import PhaseKind
 
 COLUMNS = ["file", "name", "label", "type", "values", "unit", "when", "definition"]
 
@@ -45,7 +40,7 @@ class Column:
 
 
 def _item(name: str) -> Column:
-    """A diary item's column, as the diary asks it (diary.items)."""
+    """A diary item's column, as the diary asks it (diary.entries.items)."""
     label = items.question(name)
     when = (
         "Asked only in LDN and placebo phases (treatment phases); blank elsewhere."

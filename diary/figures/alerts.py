@@ -4,7 +4,7 @@ e-mail that tells their physician.
 `send_alerts` (the management command, run every 15 minutes from cron or a systemd
 timer, on any number of servers) calls `run`:
 1. `refresh` tests the four rules for every active enrollment in one query
-   (diary.activity), raises an alert for each rule that holds and has no open episode,
+   (diary.figures.activity), raises an alert for each rule that holds and has no open episode,
    and closes the episodes whose rule no longer holds (or whose enrollment is no longer
    active). The partial unique constraint on open alerts lets only one run raise an
    episode.
@@ -28,9 +28,11 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from diary.activity import recent_activity
+from diary.audit.models import AuditAction, AuditEvent
+from diary.figures.activity import recent_activity
+from diary.figures.models import Alert, AlertDigest
 from diary.links import public_url
-from diary.models import Alert, AlertDigest, AuditAction, AuditEvent, Enrollment, EnrollmentStatus
+from diary.trial.models import Enrollment, EnrollmentStatus
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,129 @@
+"""The entry window: which days of an enrollment can hold an entry, for whom, and the
+patient's own save of a day (docs/domain.md, "Entry window")."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext, ngettext
+
+from diary.entries.models import (
+    TREATMENT_ONLY_ITEMS,
+    DayProblem,
+    DiaryEntry,
+    EntryRefused,
+    EntrySource,
+)
+from diary.trial.models import Enrollment, EnrollmentStatus
+from diary.trial.phases import PhaseKind
+
+
+def day_problem(enrollment: Enrollment, day: dt.date, today: dt.date) -> DayProblem | None:
+    """Why `day` can hold no entry at all (for the patient and for staff alike): it
+    lies outside her schedule, after her withdrawal, or in the future."""
+    if enrollment.end_date is None:
+        return DayProblem.NO_SCHEDULE
+    if day < enrollment.start_date:
+        return DayProblem.BEFORE_START
+    if enrollment.withdrawn_on and day > enrollment.withdrawn_on:
+        return DayProblem.AFTER_WITHDRAWAL
+    if not enrollment.contains(day):
+        return DayProblem.AFTER_SCHEDULE
+    if day > today:
+        return DayProblem.IN_FUTURE
+    return None
+
+
+def patient_refusal(enrollment: Enrollment, day: dt.date, today: dt.date) -> str | None:
+    """Why the patient may not create or change the entry for `day`, or None: a day
+    that can hold no entry, an enrollment that is not active, or a day whose window
+    has closed (from the start of D until the end of D + DIARY_GRACE_DAYS)."""
+    problem = day_problem(enrollment, day, today)
+    if problem is not None:
+        return problem.for_patient(enrollment)
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        return {
+            EnrollmentStatus.SCREENING: gettext(
+                "Your enrollment has not started yet; the study team will activate it."
+            ),
+            EnrollmentStatus.COMPLETED: gettext(
+                "You have completed the study; the diary is closed."
+            ),
+            EnrollmentStatus.WITHDRAWN: gettext("You have left the study; the diary is closed."),
+        }[enrollment.status]
+    grace = settings.DIARY_GRACE_DAYS
+    if today > day + dt.timedelta(days=grace):
+        return ngettext(
+            "This day is locked: a day can be filled in or corrected until the end of "
+            "the next day. If something needs fixing, ask your study coordinator.",
+            "This day is locked: a day can be filled in or corrected until the end of "
+            "the %(grace)d days after it. If something needs fixing, ask your study "
+            "coordinator.",
+            grace,
+        ) % {"grace": grace}
+    return None
+
+
+def staff_problems(enrollment: Enrollment, day: dt.date, values: dict, today: dt.date) -> list[str]:
+    """Why staff (an import, a coordinator's correction) may not record `values` for
+    `day`; empty when they may: past days within the schedule, not after the
+    withdrawal (the patient's entry window does not apply); dose_taken and
+    tolerability only in LDN and placebo phases."""
+    problem = day_problem(enrollment, day, today)
+    if problem is not None:
+        return [problem.for_staff(enrollment, day, today)]
+    span = enrollment.schedule.span_on(day)
+    if span.is_treatment:
+        return []
+    label = PhaseKind(span.kind).label.lower()
+    return [
+        f"{name} must be blank outside LDN and placebo phases ({day} is in the {label} phase)"
+        for name in TREATMENT_ONLY_ITEMS
+        if values.get(name) is not None
+    ]
+
+
+def record_patient_entry(
+    enrollment: Enrollment, day: dt.date, values: dict, user
+) -> tuple[DiaryEntry, bool]:
+    """Create or update the patient's entry for `day` in one transaction.
+
+    The enrollment row is locked first, so two saves of the same day (a double tap,
+    a retry on a bad connection, two app servers) run one after the other, and the
+    entry window is checked again under that lock: a save either happens whole
+    with its history row, or not at all. Returns the entry and whether it changed.
+    Raises EntryRefused when the day is not open for the patient.
+    """
+    with transaction.atomic():
+        locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+        locked.__dict__["schedule"] = enrollment.schedule  # keep the one already built
+        today = locked.local_today()
+        refusal = patient_refusal(locked, day, today)
+        if refusal:
+            raise EntryRefused(refusal)
+        entry = DiaryEntry.objects.filter(enrollment=locked, date=day).first()
+        first_counting_save = True
+        if entry is None:
+            entry = DiaryEntry(enrollment=locked, date=day)
+            reason = "Recorded by the patient"
+        elif entry.voided:
+            # A voided day is missing for her; saving it again makes it count with
+            # her new answers. The history keeps the voided values and the reason.
+            entry.voided, entry.void_reason = False, ""
+            reason = "Recorded again by the patient after it was voided"
+        elif all(getattr(entry, name) == value for name, value in values.items()):
+            return entry, False
+        else:
+            reason = "Corrected by the patient"
+            first_counting_save = False
+        if first_counting_save:
+            entry.source = EntrySource.PATIENT
+            entry.late = today > day  # first saved after its day ended
+        for name, value in values.items():
+            setattr(entry, name, value)
+        entry._history_user = user
+        entry._change_reason = reason
+        entry.save()
+        return entry, True
