@@ -10,13 +10,12 @@ from __future__ import annotations
 from functools import wraps
 
 from django.core import signing
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
 from diary.audit.models import DataAccess, shell_actor
+from diary.entries.reminders import REMINDER_LINK_SALT
 from diary.figures.models import Alert
-from diary.trial import blinding
 from diary.trial.models import Enrollment, EnrollmentStatus, load_protocols
 
 # The patient's diary shows the enrollment she is taking part in now; after it ends,
@@ -129,26 +128,6 @@ def record_access(reader, what: str, *, study_id: str = "", scope: str = "") -> 
 def file_scope(protocol, enrollments) -> str:
     """What a file of patient data holds, for the access log."""
     return f"{protocol.slug if protocol else 'all protocols'}, {enrollments.count()} enrollments"
-
-
-def require_allocation_access(user) -> None:
-    """Unblinding, allocation lists and seeds, and unblinded files: only for staff with
-    allocation access (diary.trial.blinding); everyone else is refused."""
-    if not blinding.sees_allocation(user):
-        raise PermissionDenied(
-            "Only staff with allocation access (the unblinded statistician or pharmacist) "
-            "may do this; a superuser grants it."
-        )
-
-
-REMINDER_LINK_SALT = "diary.entries.reminders"
-
-
-def reminder_link_token(enrollment: Enrollment) -> str:
-    """The secret of a reminder e-mail's pause/stop link: signed, so it works without
-    signing in and cannot be made up for another enrollment. It does not expire: an old
-    e-mail can always stop the reminders."""
-    return signing.Signer(salt=REMINDER_LINK_SALT).sign_object(enrollment.pk)
 
 
 def enrollment_for_reminder_link(token: str) -> Enrollment:

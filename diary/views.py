@@ -35,21 +35,13 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from diary import access
 from diary.entries import reminders, window
-from diary.entries.forms import (
-    AcknowledgeForm,
-    CohortFilterForm,
-    DiaryEntryForm,
-    ExportForm,
-    PatientListForm,
-    ReminderSettingsForm,
-    ScaleField,
-    UnblindedExportForm,
-)
+from diary.entries.forms import DiaryEntryForm, ReminderSettingsForm, ScaleField
 from diary.entries.models import DiaryEntry, EntryRefused
 from diary.figures import alerts as alerts_flow
 from diary.figures import charts, summaries
 from diary.figures.activity import ActivityList, recent_activity
 from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.figures.forms import AcknowledgeForm, CohortFilterForm, PatientListForm
 from diary.figures.models import Alert
 from diary.figures.overview import (
     CELL_STATES,
@@ -65,6 +57,7 @@ from diary.figures.overview import (
 from diary.files import reports
 from diary.files.codebook import codebook_rows
 from diary.files.exports import csv_lines, run_export
+from diary.files.forms import ExportForm, UnblindedExportForm
 from diary.people.languages import is_supported
 from diary.security import RETRY_AFTER_SECONDS
 from diary.trial import blinding
@@ -699,7 +692,7 @@ def exports(request):
     reason, and is recorded in the audit trail."""
     access.require_coordinator(request.user)
     if request.method == "POST":
-        access.require_allocation_access(request.user)
+        blinding.require_allocation_access(request.user)
         form = UnblindedExportForm(request.POST)
         if form.is_valid():
             return _export(request, form.cleaned_data, blinding.UNBLINDED_FILE)

@@ -27,7 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from diary import access
+from diary.entries import reminders
 from diary.models import Alert, DataAccess, DiaryEntry, Enrollment
 from tests import test_blinding
 from tests.factories import CoordinatorFactory, PatientFactory, PhysicianFactory
@@ -117,7 +117,7 @@ def site_urls(x: Enrollment) -> list[str]:
         "study_id": x.study_id,
         "day": (TODAY - dt.timedelta(days=1)).isoformat(),
         "pk": str(alert.pk if alert else 1),
-        "token": access.reminder_link_token(x),
+        "token": reminders.reminder_link_token(x),
         "uidb64": urlsafe_base64_encode(force_bytes(patient.pk)),
     }
     urls = []
@@ -127,7 +127,7 @@ def site_urls(x: Enrollment) -> list[str]:
         if "invite/" in route or "reset/" in route:
             values["token"] = default_token_generator.make_token(patient)
         else:
-            values["token"] = access.reminder_link_token(x)
+            values["token"] = reminders.reminder_link_token(x)
         url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "1"), route)
         urls.append(url)
     return urls
@@ -397,8 +397,9 @@ def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_on
     combined, and the arm guesses on every page; as-of dates on `days` that have been
     lived (and the first one that has not). `dated_only`: only what an as-of date or the
     day of the clock changes."""
-    from diary.entries.forms import SORT_CHOICES, ExportForm
     from diary.figures import summaries
+    from diary.figures.forms import SORT_CHOICES
+    from diary.files.forms import ExportForm
     from diary.models import EnrollmentStatus, Protocol, Role, User
 
     protocols = ["", *Protocol.objects.order_by("slug").values_list("slug", flat=True), "nope"]

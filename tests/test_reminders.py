@@ -14,7 +14,6 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
-from diary import access
 from diary.entries import reminders
 from diary.models import Enrollment, Reminder
 from tests.factories import EnrollmentFactory, EntryFactory, make_arm
@@ -58,7 +57,7 @@ def test_reminder_goes_out_once_at_her_time_with_a_link_to_today(arm, settings):
     assert message.to == [enrollment.patient.email]
     assert "Saturday 10 January 2026" in message.body
     assert "https://diary.example.org/diary/\n" in message.body
-    token = access.reminder_link_token(enrollment)
+    token = reminders.reminder_link_token(enrollment)
     assert f"https://diary.example.org/reminders/{token}/" in message.body
     assert message.extra_headers["List-Unsubscribe"] == (
         f"<https://diary.example.org/reminders/{token}/>"
@@ -248,7 +247,7 @@ def test_two_runs_at_once_send_each_reminder_once():
 
 
 def link(enrollment):
-    return f"/reminders/{access.reminder_link_token(enrollment)}/"
+    return f"/reminders/{reminders.reminder_link_token(enrollment)}/"
 
 
 def test_the_link_shows_her_choices_without_signing_in_and_changes_nothing(client, arm):
@@ -298,7 +297,7 @@ def test_stopping_from_the_link_and_one_click_unsubscribe(client, arm):
 
 def test_a_made_up_or_unknown_link_is_not_found(client, arm):
     enrollment = enroll(arm)
-    token = access.reminder_link_token(enrollment)
+    token = reminders.reminder_link_token(enrollment)
     assert client.get(f"/reminders/{token}x/").status_code == 404
     assert client.post("/reminders/nonsense/", {"action": "stop"}).status_code == 404
     response = client.post(link(enrollment), {"action": "explode"})

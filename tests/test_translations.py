@@ -19,7 +19,6 @@ from django.core import mail
 from django.template.loader import render_to_string
 from django.utils import translation
 
-from diary import access
 from diary.entries import reminders
 from diary.trial.study import invitation_link
 from tests.factories import EnrollmentFactory, EntryFactory, PatientFactory, make_arm
@@ -115,8 +114,8 @@ def test_every_patient_page_is_translated(client, enrollment):
         ("get", "/accounts/password_reset/", None),
         ("get", "/accounts/password_reset/done/", None),
         ("get", urlsplit(invitation_link(patient)).path, None),
-        ("get", f"/reminders/{access.reminder_link_token(enrollment)}/", None),
-        ("post", f"/reminders/{access.reminder_link_token(enrollment)}/", {"action": "?"}),
+        ("get", f"/reminders/{reminders.reminder_link_token(enrollment)}/", None),
+        ("post", f"/reminders/{reminders.reminder_link_token(enrollment)}/", {"action": "?"}),
         ("get", "/no-such-page/", None),
     ]
     problems = {}

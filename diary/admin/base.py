@@ -17,8 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from diary import access
-from diary.trial import study
+from diary.trial import blinding, study
 
 
 class ReasonForm(forms.ModelForm):
@@ -128,7 +127,7 @@ def allocation_view(model_admin, view):
     """An admin view only for staff with allocation access (refused with 403)."""
 
     def wrapped(request, *args, **kwargs):
-        access.require_allocation_access(request.user)
+        blinding.require_allocation_access(request.user)
         return view(request, *args, **kwargs)
 
     return model_admin.admin_site.admin_view(wrapped)

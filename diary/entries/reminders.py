@@ -15,12 +15,12 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from diary import access
 from diary.entries import window
 from diary.entries.models import DiaryEntry, Reminder
 from diary.links import public_url
@@ -37,8 +37,18 @@ class RunResult:
     already_claimed: int = 0
 
 
+REMINDER_LINK_SALT = "diary.reminders"
+
+
+def reminder_link_token(enrollment: Enrollment) -> str:
+    """The secret of a reminder e-mail's pause/stop link: signed, so it works without
+    signing in and cannot be made up for another enrollment. It does not expire: an old
+    e-mail can always stop the reminders."""
+    return signing.Signer(salt=REMINDER_LINK_SALT).sign_object(enrollment.pk)
+
+
 def settings_link(enrollment: Enrollment) -> str:
-    token = access.reminder_link_token(enrollment)
+    token = reminder_link_token(enrollment)
     return public_url("reminder_link", token)
 
 

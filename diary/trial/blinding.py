@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import PermissionDenied
+
 from diary.trial.models import Blinding, Enrollment, Protocol
 from diary.trial.phases import PhasePlan, Schedule
 
@@ -51,6 +53,16 @@ def file_reader(unblinded: bool) -> FileReader:
 def sees_allocation(reader) -> bool:
     """Seeds, randomization lists and every arm: allocation access only."""
     return reader is UNBLINDED_FILE or bool(getattr(reader, "has_allocation_access", False))
+
+
+def require_allocation_access(user) -> None:
+    """Unblinding, allocation lists and seeds, and unblinded files: only for staff with
+    allocation access (sees_allocation); everyone else is refused."""
+    if not sees_allocation(user):
+        raise PermissionDenied(
+            "Only staff with allocation access (the unblinded statistician or pharmacist) "
+            "may do this; a superuser grants it."
+        )
 
 
 def _care_team_blinded(protocol: Protocol, enrollment: Enrollment | None) -> bool:

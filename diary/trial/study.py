@@ -20,7 +20,6 @@ from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from diary import access
 from diary.audit.models import AuditAction, AuditEvent
 from diary.links import public_url
 from diary.people.accounts import new_account, require_may_change
@@ -367,7 +366,7 @@ def protocol_unblinding_problem(protocol: Protocol) -> str | None:
 def unblind_care_team(enrollment: Enrollment, *, by: User, reason: str) -> None:
     """ "Unblind the care team for this patient" (e.g. an emergency): her physician and
     the coordinators see her arm and treatment phases. The patient stays blinded."""
-    access.require_allocation_access(by)
+    blinding.require_allocation_access(by)
     reason = required_reason(reason, "unblinding her care team")
     locked = _locked_enrollment(enrollment)
     protocol = locked.protocol
@@ -402,7 +401,7 @@ def tell_patient(
     """ "Tell the patient": she sees her arm and the names of her phases. Once her
     treatment window has ended or she has withdrawn; earlier only with an explicit
     confirmation that this ends her blinding mid-treatment."""
-    access.require_allocation_access(by)
+    blinding.require_allocation_access(by)
     reason = required_reason(reason, "telling the patient her arm")
     locked = _locked_enrollment(enrollment)
     problem = telling_problem(locked)
@@ -434,7 +433,7 @@ def tell_patient(
 def unblind_protocol(protocol: Protocol, *, by: User, reason: str) -> None:
     """End-of-study unblinding: physicians, coordinators and files see arms, treatment
     names and the LDN-versus-placebo comparison. Patients are not told by it."""
-    access.require_allocation_access(by)
+    blinding.require_allocation_access(by)
     reason = required_reason(reason, "unblinding the protocol")
     locked = Protocol.objects.select_for_update().get(pk=protocol.pk)
     problem = protocol_unblinding_problem(locked)
@@ -451,7 +450,7 @@ def tell_patients_whose_treatment_ended(protocol: Protocol, *, by: User, reason:
     """ "Tell the patients whose treatment has ended": every enrollment of `protocol`
     whose treatment window is over (or who withdrew) and who was not told yet. Returns
     the study IDs told; each is recorded like a single "Tell the patient"."""
-    access.require_allocation_access(by)
+    blinding.require_allocation_access(by)
     reason = required_reason(reason, "telling the patients their arms")
     if protocol.blinding == Blinding.OPEN:
         raise ValidationError(f"{protocol.slug} is open label: nothing to tell.")
