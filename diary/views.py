@@ -60,7 +60,7 @@ from diary.files.exports import csv_lines, run_export
 from diary.files.forms import ExportForm, UnblindedExportForm
 from diary.people.languages import is_supported
 from diary.security import RETRY_AFTER_SECONDS
-from diary.trial import blinding
+from diary.trial import blinding, dates
 from diary.trial.models import Enrollment, EnrollmentStatus, default_reminder_time
 
 ENTRY_FIELDS = DiaryEntryForm.Meta.fields
@@ -471,7 +471,7 @@ def calendar(request):
     """The compliance calendar: the same patients by the last 28 days of the study's
     calendar, each cell one of her diary days on her own clock."""
     context, status = _patient_page(request)
-    days = calendar_days(summaries.study_today())
+    days = calendar_days(dates.study_today())
     on_page = [row.enrollment for row in context["rows"]]
     # Her today may be a day ahead of or behind the study's.
     entries = defaultdict(list)
@@ -624,7 +624,7 @@ def patient_detail(request, study_id: str):
     activity = recent_activity(Enrollment.objects.filter(pk=enrollment.pk), request.user)[0]
     today = activity.today
     entries = list(enrollment.entries.all())
-    as_of = summaries.study_today()
+    as_of = dates.study_today()
     context = {
         "enrollment": enrollment,
         "schedule": schedule,
@@ -655,7 +655,7 @@ def patient_report(request, study_id: str):
         messages.error(request, str(problem))
         return redirect("diary:patient_detail", enrollment.study_id)
     response = HttpResponse(pdf, content_type="application/pdf")
-    name = reports.report_filename(enrollment, summaries.study_today())
+    name = reports.report_filename(enrollment, dates.study_today())
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -665,7 +665,7 @@ def cohort(request):
     access.require_clinician(request.user)
     form = CohortFilterForm(request.GET or None, user=request.user)
     enrollments = access.visible_enrollments(request.user)
-    as_of = summaries.study_today()
+    as_of = dates.study_today()
     if form.is_bound and form.is_valid():
         enrollments = form.filter(enrollments)
         as_of = form.cleaned_data["as_of"] or as_of
@@ -738,7 +738,7 @@ def _export(request, choice: dict, reader):
         reader=reader,
         by=request.user,
         protocol=protocol,
-        as_of=choice["as_of"] or summaries.study_today(),
+        as_of=choice["as_of"] or dates.study_today(),
         reason=choice.get("reason", ""),
     )
     response = StreamingHttpResponse(export.lines)

@@ -29,6 +29,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from diary.entries import reminders
 from diary.models import Alert, DataAccess, DiaryEntry, Enrollment
+from diary.trial import dates
 from tests import test_blinding
 from tests.factories import CoordinatorFactory, PatientFactory, PhysicianFactory
 from tests.test_blinding import TODAY, swap_arms, without_csrf
@@ -397,7 +398,6 @@ def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_on
     combined, and the arm guesses on every page; as-of dates on `days` that have been
     lived (and the first one that has not). `dated_only`: only what an as-of date or the
     day of the clock changes."""
-    from diary.figures import summaries
     from diary.figures.forms import SORT_CHOICES
     from diary.files.forms import ExportForm
     from diary.models import EnrollmentStatus, Protocol, Role, User
@@ -413,7 +413,7 @@ def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_on
     sorts = ["", *(key for key, _ in SORT_CHOICES), "arm", "-arm", "phase_rank"]
     studies = ["", "FM-X", "fm-y", "Z", "x" * 41]
     pages = ["2", "0", "abc"]
-    today = summaries.study_today()
+    today = dates.study_today()
     lived = [day for day in days if day <= today]
     as_of = [day.isoformat() for day in lived + [day for day in days if day > today][:1]]
     as_of += ["", "2026-02-30"]

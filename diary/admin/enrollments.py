@@ -12,7 +12,6 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from diary import access
@@ -37,7 +36,7 @@ from diary.admin.forms import (
 from diary.entries import history
 from diary.files.exports import csv_lines
 from diary.people import accounts
-from diary.trial import blinding, study
+from diary.trial import blinding, dates, study
 from diary.trial.models import Enrollment
 
 
@@ -390,7 +389,7 @@ class EnrollmentAdmin(ReasonAdmin):
             *(row.as_list() for row in history.trail(enrollment, request.user)),
         ]
         response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
-        stamp = timezone.localdate().isoformat()
+        stamp = dates.study_today().isoformat()
         response["Content-Disposition"] = (
             f'attachment; filename="audit-{enrollment.study_id}-{stamp}.csv"'
         )

@@ -24,7 +24,7 @@ from diary.figures.models import AlertKind
 from diary.figures.sql import compose, days_between, fetch, value, values_rows
 from diary.figures.summaries import LOW_COMPLIANCE_PCT, span_rows
 from diary.trial import blinding
-from diary.trial.dates import zone_named
+from diary.trial.dates import local_today, study_today
 from diary.trial.models import EnrollmentStatus, load_protocols
 
 # The windows, in diary days before today.
@@ -279,14 +279,14 @@ def recent_activity(
     zones = sorted(set(enrollments.order_by().values_list("timezone", flat=True).distinct()))
     if not zones:
         return []
-    todays = {name: now.astimezone(zone_named(name)).date() for name in zones}
+    todays = {name: local_today(name, now) for name in zones}
     protocols, _arms = load_protocols(enrollments.order_by().values("protocol_id"))
     plans = blinding.plans_by_arm(protocols.values(), reader or blinding.BLINDED_FILE)
     spans = span_rows(plans)
     if not spans[0]:  # no phases anywhere: a row that matches nothing keeps the SQL valid
         spans = values_rows([(0, 0, "", "", 0, 0, 0, 0, 0, -1, 0)])
     days = days_between()
-    study_today = timezone.localdate(now)
+    today = study_today(now)
     template = ACTIVITY_SQL
     if sort:
         template = template.replace("SELECT * FROM activity", SORTED)
@@ -296,10 +296,10 @@ def recent_activity(
         template,
         zone_rows=values_rows(sorted(todays.items())),
         span_rows=spans,
-        fallback_today=value(study_today),
+        fallback_today=value(today),
         today_offset=(
             days.format(later="COALESCE(z.today, %s)", earlier="en.start_date"),
-            [study_today],
+            [today],
         ),
         withdrawn_offset=days.format(later="en.withdrawn_on", earlier="en.start_date"),
         enrollment_ids=ids_sql,

@@ -32,6 +32,7 @@ from diary.audit.models import AuditAction, AuditEvent
 from diary.figures.activity import recent_activity
 from diary.figures.models import Alert, AlertDigest
 from diary.links import public_url
+from diary.trial.dates import study_today
 from diary.trial.models import Enrollment, EnrollmentStatus
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def claim(physician, day: dt.date) -> AlertDigest | None:
 
 
 def send_digests(now: dt.datetime, result: RunResult) -> None:
-    day = timezone.localdate(now)
+    day = study_today(now)
     unreported = (
         Alert.objects.open()
         .filter(emailed_at=None, enrollment__status=EnrollmentStatus.ACTIVE)

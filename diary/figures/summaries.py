@@ -16,11 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import EmptyResultSet
-from django.utils import timezone
 
 from diary.figures.sql import compose, days_between, fetch, value, values_rows
 from diary.trial import blinding
-from diary.trial.dates import date_problem
+from diary.trial.dates import date_problem, study_today
 from diary.trial.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
 from diary.trial.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
 
@@ -409,12 +408,6 @@ def _comparison(rows: list[dict]) -> LdnVsPlacebo:
         pain_mean_placebo=pain_placebo,
         relative_reduction_pct=relative,
     )
-
-
-def study_today() -> dt.date:
-    """The default as-of date of every summary (pages and exports alike): today in the
-    study's time zone (settings.TIME_ZONE)."""
-    return timezone.localdate()
 
 
 def as_of_problem(as_of: dt.date) -> str | None:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -42,7 +41,7 @@ from diary.entries.forms import WHOLE_NUMBER
 from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, DiaryEntry, EntrySource
 from diary.people.accounts import new_account
 from diary.people.models import Role, User
-from diary.trial.dates import date_problem, start_date_problem, validate_timezone
+from diary.trial.dates import date_problem, local_today, start_date_problem, validate_timezone
 from diary.trial.models import Blinding, Enrollment, EnrollmentStatus, Protocol, RandomizationSlot
 from diary.trial.randomization import assign_arm, list_rows_left
 from diary.trial.study import (
@@ -737,9 +736,7 @@ class _EnrollmentCheck:
                 return None
         if value and day is None:
             return None
-        today = (
-            timezone.now().astimezone(ZoneInfo(zone)).date() if self.timezones.get(zone) else None
-        )
+        today = local_today(zone) if self.timezones.get(zone) else None
         messages = {
             WithdrawalProblem.DATE_MISSING: "withdrawn_on is required when status is withdrawn",
             WithdrawalProblem.DATE_WITHOUT_WITHDRAWAL: (

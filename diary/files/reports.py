@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from diary.figures import charts, summaries
 from diary.figures.definitions import PATIENT_FIGURES
-from diary.trial import blinding
+from diary.trial import blinding, dates
 from diary.trial.models import Enrollment
 
 REPORT_ALERTS = 10
@@ -39,7 +39,7 @@ def _refuse(url: str, *args, **kwargs):
 
 def report_context(enrollment: Enrollment, reader, now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
-    as_of = summaries.study_today()
+    as_of = dates.study_today()
     schedule = blinding.schedule_for(enrollment, reader)
     entries = list(enrollment.entries.all())
     summary = summaries.summarize_enrollment(enrollment, as_of, reader)

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 
 from django.core.management.base import BaseCommand, CommandError
 
-from diary.figures import summaries
 from diary.files.exports import run_export, unblinded_path
 from diary.management.unblinding import add_unblinded_arguments, reader_for
-from diary.trial import blinding
+from diary.trial import blinding, dates
 from diary.trial.models import Enrollment
 
 
@@ -77,7 +76,7 @@ class EntriesExportCommand(BaseCommand):
             enrollments,
             reader=reader,
             protocol=protocol,
-            as_of=summaries.study_today(),
+            as_of=dates.study_today(),
             reason=reason.strip(),
             details={"out": out},
         )

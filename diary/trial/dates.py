@@ -38,6 +38,19 @@ def zone_named(name: str) -> ZoneInfo:
         return ZoneInfo(settings.TIME_ZONE)
 
 
+def local_today(zone: str, now: dt.datetime | None = None) -> dt.date:
+    """Today's diary day in the time zone named `zone` (a patient's "today",
+    docs/domain.md): the calendar date of `now` (default: this moment) there."""
+    return (now or timezone.now()).astimezone(zone_named(zone)).date()
+
+
+def study_today(now: dt.datetime | None = None) -> dt.date:
+    """Today for the study as a whole, in its time zone (settings.TIME_ZONE): the
+    default as-of date of every summary, the day alerts are raised and e-mailed on, and
+    the "today" of the input limits."""
+    return timezone.localdate(now)
+
+
 # Input limits (docs/domain.md, "Input limits"): every form, import and command that
 # takes a date asks these, so that any date the app accepts can be shown, summarised,
 # exported and reminded about.
@@ -61,7 +74,7 @@ def date_problem(
     if day < FIRST_DATE:
         return f"{what} must be on or after {FIRST_DATE.isoformat()}"
     if ahead is not None:
-        latest = phases.add_days(today or timezone.localdate(), ahead)
+        latest = phases.add_days(today or study_today(), ahead)
         if day > latest:
             return f"{what} must be at most {ahead} days after today ({latest.isoformat()})"
     if schedule_days and (phases.LAST_DAY - day).days < schedule_days - 1:

@@ -14,13 +14,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
-from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from diary.people.models import Role
 from diary.trial import phases
 from diary.trial.dates import (
     default_timezone,
+    local_today,
     start_date_problem,
     validate_date,
     validate_start_date,
@@ -367,8 +367,7 @@ class Enrollment(models.Model):
 
     def local_today(self, now: dt.datetime | None = None) -> dt.date:
         """Today's diary day in the patient's own time zone (docs/domain.md)."""
-        now = now or timezone.now()
-        return now.astimezone(self.zoneinfo).date()
+        return local_today(self.timezone, now)
 
     @property
     def zoneinfo(self) -> ZoneInfo:

@@ -9,7 +9,7 @@ from diary.figures import summaries
 from diary.files.exports import run_export
 from diary.management.output import protocol_named, write_export
 from diary.management.unblinding import add_unblinded_arguments, reader_for
-from diary.trial import blinding
+from diary.trial import blinding, dates
 from diary.trial.models import Enrollment
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, format="json", as_of=None, protocol=None, out=None, **options):
         reader = reader_for(options["unblinded"], options["reason"])
-        as_of = iso_date(as_of) if as_of else summaries.study_today()
+        as_of = iso_date(as_of) if as_of else dates.study_today()
         problem = summaries.as_of_problem(as_of)
         if problem:
             raise CommandError(problem)
