@@ -751,7 +751,7 @@ def _export(request, choice: dict, reader):
 
 
 class InvitationView(auth_views.PasswordResetConfirmView):
-    """The link of an invitation e-mail (diary.trial.study.send_invitation): the new user
+    """The link of an invitation e-mail (diary.trial.invitations.send_invitation): the new user
     chooses her password once and is signed in. Django's token makes the link one-time
     (it no longer matches once a password is set) and expire (PASSWORD_RESET_TIMEOUT)."""
 

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from diary.models import AuditAction, AuditEvent, User
 from diary.people import accounts, twofactor
-from diary.trial import study
+from diary.trial import invitations
 from tests.factories import CoordinatorFactory, EnrollmentFactory, PhysicianFactory
 from tests.test_accounts import account_form
 
@@ -126,14 +126,14 @@ def test_a_blinded_coordinator_cannot_send_a_password_link_to_an_account_with_al
 
     # The study's own functions refuse it too, whatever calls them.
     with pytest.raises(PermissionDenied):
-        study.send_password_link(statistician, by=blinded)
+        invitations.send_password_link(statistician, by=blinded)
     invited = CoordinatorFactory(allocation_access=True)
     invited.set_unusable_password()
     invited.save()
     with pytest.raises(PermissionDenied):
-        study.send_invitation(invited, by=blinded)
+        invitations.send_invitation(invited, by=blinded)
     with pytest.raises(PermissionDenied):
-        study.send_password_link(invited, by=blinded)
+        invitations.send_password_link(invited, by=blinded)
     assert len(mailoutbox) == 1
     sent = AuditEvent.objects.filter(
         action__in=[AuditAction.PASSWORD_LINK_SENT, AuditAction.INVITATION_SENT]

@@ -818,9 +818,9 @@ def test_enrollment_list_search_and_filters(client, coordinator):
 
 def test_protocol_factory_protocols_are_not_locked_until_enrolled():
     protocol = ProtocolFactory()
-    from diary.trial import study
+    from diary.trial import protocols
 
-    assert not study.protocol_locked(protocol)
+    assert not protocols.protocol_locked(protocol)
 
 
 def test_audit_trail_names_accounts_and_takes_fixed_queries(

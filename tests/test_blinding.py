@@ -22,7 +22,7 @@ from django.test import Client
 from diary.entries import reminders
 from diary.figures import alerts
 from diary.models import AuditEvent, Enrollment, Protocol
-from diary.trial import blinding, study
+from diary.trial import blinding, unblinding
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,
@@ -319,7 +319,7 @@ def test_swapping_the_arms_changes_nothing_a_blinded_reader_sees(pair, physician
 def test_unblinding_the_care_team_leaves_the_patient_blinded(pair):
     x, y = pair
     statistician = CoordinatorFactory(allocation_access=True)
-    study.unblind_care_team(x, by=statistician, reason="Emergency admission")
+    unblinding.unblind_care_team(x, by=statistician, reason="Emergency admission")
     side_by_side(patient_pages, x, y)
     before = {k: v for e in pair for k, v in patient_pages(e).items()}
     swap_arms(x, y)
@@ -333,7 +333,7 @@ def test_unblinding_the_care_team_leaves_the_patient_blinded(pair):
 def test_unblinding_the_protocol_tells_no_patient_still_in_treatment(pair):
     x, y = pair
     statistician = CoordinatorFactory(allocation_access=True)
-    study.unblind_protocol(x.protocol, by=statistician, reason="Database locked")
+    unblinding.unblind_protocol(x.protocol, by=statistician, reason="Database locked")
     side_by_side(patient_pages, x, y)
     assert leaks(patient_detail_pages(x.physician, x)["patient page"])
 
@@ -396,10 +396,10 @@ def test_tell_the_patient_waits_for_the_end_of_her_treatment_unless_confirmed(pa
     x, y = pair
     statistician = CoordinatorFactory(allocation_access=True)
     with pytest.raises(Exception, match="still in her treatment window"):
-        study.tell_patient(x, by=statistician, reason="She asked")
+        unblinding.tell_patient(x, by=statistician, reason="She asked")
     x.refresh_from_db()
     assert x.patient_unblinded_at is None
-    study.tell_patient(x, by=statistician, reason="She asked", mid_treatment_confirmed=True)
+    unblinding.tell_patient(x, by=statistician, reason="She asked", mid_treatment_confirmed=True)
     event = AuditEvent.objects.get(action="patient_told")
     assert (event.enrollment, event.reason, event.details["mid_treatment"]) == (
         x,
@@ -425,7 +425,7 @@ def test_tell_the_patients_whose_treatment_has_ended(physician):
         status="withdrawn",
         withdrawn_on=TODAY - dt.timedelta(days=3),
     )
-    told = study.tell_patients_whose_treatment_ended(
+    told = unblinding.tell_patients_whose_treatment_ended(
         arm.protocol, by=statistician, reason="Study results letter"
     )
     assert sorted(told) == sorted([ended.study_id, withdrawn.study_id])

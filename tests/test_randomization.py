@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from diary.files import imports
 from diary.models import Enrollment, Protocol, RandomizationSlot
-from diary.trial import study
+from diary.trial import protocols
 from diary.trial.randomization import arm_code_for, assign_arm, block
 from tests.factories import EnrollmentFactory, PatientFactory, PhysicianFactory
 
@@ -115,7 +115,7 @@ def test_a_randomization_list_is_used_in_order_and_refuses_once_used_up(tmp_path
 def test_the_same_list_reproduces_the_same_allocation(tmp_path):
     text = "sequence,arm\n1,A\n2,B\n3,B\n4,A\n"
     original = Protocol.objects.get(slug="ldn-fm-2013")
-    copy = study.copy_protocol(original, by=None)
+    copy = protocols.copy_protocol(original, by=None)
     allocations = []
     for protocol in (original, copy):
         imports.import_randomization_list(write_list(tmp_path, text), protocol)

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from diary.entries import reminders
-from diary.trial.study import invitation_link
+from diary.trial.invitations import invitation_link
 from tests.factories import EnrollmentFactory, EntryFactory, PatientFactory, make_arm
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from diary.trial import blinding, study
+from diary.audit.models import required_reason
+from diary.trial import blinding, protocols
 
 
 class ReasonForm(forms.ModelForm):
@@ -142,7 +143,7 @@ class ActionReasonForm(forms.Form):
     )
 
     def clean_reason(self):
-        return study.required_reason(self.cleaned_data.get("reason"), "this")
+        return required_reason(self.cleaned_data.get("reason"), "this")
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ class LockedInline(admin.TabularInline):
         raise NotImplementedError
 
     def _locked(self, parent):
-        return parent is not None and study.protocol_locked(self.protocol_of(parent))
+        return parent is not None and protocols.protocol_locked(self.protocol_of(parent))
 
     def has_add_permission(self, request, obj=None):
         return not self._locked(obj) and super().has_add_permission(request, obj)
@@ -215,7 +216,7 @@ class LockedInline(admin.TabularInline):
 
 
 def warn_if_locked(model_admin, request, protocol) -> None:
-    if protocol is not None and study.protocol_locked(protocol):
+    if protocol is not None and protocols.protocol_locked(protocol):
         count = protocol.enrollments.count()
         model_admin.message_user(
             request, LOCKED_MESSAGE.format(slug=protocol.slug, count=count), messages.INFO

@@ -36,7 +36,7 @@ from diary.admin.forms import (
 from diary.entries import history
 from diary.files.exports import csv_lines
 from diary.people import accounts
-from diary.trial import blinding, dates, study
+from diary.trial import blinding, dates, enrolment, invitations, unblinding
 from diary.trial.models import Enrollment
 
 
@@ -53,7 +53,7 @@ def resend_invitations(modeladmin, request, queryset):
             )
             continue
         try:
-            study.send_invitation(enrollment.patient, by=request.user, enrollment=enrollment)
+            invitations.send_invitation(enrollment.patient, by=request.user, enrollment=enrollment)
             sent += 1
         except ValidationError as error:
             modeladmin.message_user(
@@ -241,7 +241,7 @@ class EnrollmentAdmin(ReasonAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        study.enroll(
+        enrolment.enroll(
             obj,
             email=form.cleaned_data["email"],
             first_name=form.cleaned_data.get("first_name", ""),
@@ -275,8 +275,8 @@ class EnrollmentAdmin(ReasonAdmin):
         extra_context = {
             **(extra_context or {}),
             "can_unblind_care_team": allocation
-            and study.care_team_unblinding_problem(enrollment) is None,
-            "can_tell_patient": allocation and study.telling_problem(enrollment) is None,
+            and unblinding.care_team_unblinding_problem(enrollment) is None,
+            "can_tell_patient": allocation and unblinding.telling_problem(enrollment) is None,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -323,7 +323,7 @@ class EnrollmentAdmin(ReasonAdmin):
         enrollment = self._enrollment(request, pk)
 
         def act(data):
-            study.unblind_care_team(enrollment, by=request.user, reason=data["reason"])
+            unblinding.unblind_care_team(enrollment, by=request.user, reason=data["reason"])
             return (
                 f"The care team of {enrollment.study_id} now sees her arm and treatment "
                 "phases; she stays blinded."
@@ -333,7 +333,7 @@ class EnrollmentAdmin(ReasonAdmin):
 
     def tell_patient_view(self, request, pk):
         enrollment = self._enrollment(request, pk)
-        mid_treatment = not study.patient_may_be_told(enrollment)
+        mid_treatment = not unblinding.patient_may_be_told(enrollment)
         form = TellPatientForm(request.POST or None, mid_treatment=mid_treatment)
         explanation = TELL_PATIENT.explanation
         if mid_treatment:
@@ -344,7 +344,7 @@ class EnrollmentAdmin(ReasonAdmin):
             )
 
         def act(data):
-            study.tell_patient(
+            unblinding.tell_patient(
                 enrollment,
                 by=request.user,
                 reason=data["reason"],

@@ -21,7 +21,7 @@ from diary.files.imports import LIST_ROWS_MAX
 from diary.people import accounts
 from diary.people.models import Role, User
 from diary.security import megabytes
-from diary.trial import study
+from diary.trial import enrolment
 from diary.trial.dates import FIRST_DATE, START_DAYS_AHEAD
 from diary.trial.models import Arm, Enrollment, EnrollmentStatus, Protocol
 
@@ -227,15 +227,17 @@ class EnrollmentAddForm(forms.ModelForm):
         cleaned = super().clean()
         protocol, arm = cleaned.get("protocol"), cleaned.get("arm")
         if protocol is not None:
-            problem = study.arm_pick_problem(protocol, arm)
+            problem = enrolment.arm_pick_problem(protocol, arm)
             if problem:
                 self.add_error("arm", problem)
-            problem = study.enrolment_problem(protocol, arm)
+            problem = enrolment.enrolment_problem(protocol, arm)
             if problem:
-                self.add_error("protocol", study.enrolment_problem_message(problem, protocol, arm))
+                self.add_error(
+                    "protocol", enrolment.enrolment_problem_message(problem, protocol, arm)
+                )
         email = cleaned.get("email")
         if email:
-            problem = study.patient_account_problem(email, protocol)
+            problem = enrolment.patient_account_problem(email, protocol)
             if problem:
                 self.add_error("email", problem)
         return cleaned
@@ -263,23 +265,23 @@ class EnrollmentChangeForm(ReasonForm):
         cleaned = super().clean()
         old, new = self.initial.get("status"), cleaned.get("status")
         if old and new:
-            problem = study.status_change_problem(old, new)
+            problem = enrolment.status_change_problem(old, new)
             if problem:
                 self.add_error("status", problem)
         if new is None:
             return cleaned
         start = self.instance.start_date
         messages = {
-            study.WithdrawalProblem.DATE_MISSING: "Give the date of the withdrawal.",
-            study.WithdrawalProblem.DATE_WITHOUT_WITHDRAWAL: (
+            enrolment.WithdrawalProblem.DATE_MISSING: "Give the date of the withdrawal.",
+            enrolment.WithdrawalProblem.DATE_WITHOUT_WITHDRAWAL: (
                 "Only a withdrawn enrollment has a withdrawal date."
             ),
-            study.WithdrawalProblem.BEFORE_START: (
+            enrolment.WithdrawalProblem.BEFORE_START: (
                 f"The withdrawal cannot be before the start ({start})."
             ),
-            study.WithdrawalProblem.IN_FUTURE: "The withdrawal date cannot be in the future.",
+            enrolment.WithdrawalProblem.IN_FUTURE: "The withdrawal date cannot be in the future.",
         }
-        problems = study.withdrawal_problems(
+        problems = enrolment.withdrawal_problems(
             new, cleaned.get("withdrawn_on"), start, self.instance.local_today()
         )
         for problem in problems[:1]:  # one message at a time, the first that applies

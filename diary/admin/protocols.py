@@ -28,8 +28,8 @@ from diary.admin.forms import (
     RandomizationListForm,
 )
 from diary.files import imports
-from diary.trial import blinding, study
-from diary.trial.models import Arm, Blinding, Phase, Protocol
+from diary.trial import blinding, protocols, unblinding
+from diary.trial.models import Arm, Phase, Protocol
 from diary.trial.phases import PhaseKind
 
 
@@ -78,7 +78,7 @@ class ArmAdmin(ReasonAdmin):
         return schedule_text(arm)
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and study.protocol_locked(obj.protocol):
+        if obj is not None and protocols.protocol_locked(obj.protocol):
             return ["protocol", "code"]
         return ["protocol"] if obj is not None else []
 
@@ -92,7 +92,7 @@ def arm_page_allowed(reader, arm) -> bool:
     """Whether `reader` may open the Arm admin's page of `arm` (None: its list)."""
     if blinding.sees_allocation(reader):
         return True
-    return arm is not None and not study.protocol_locked(arm.protocol)
+    return arm is not None and not protocols.protocol_locked(arm.protocol)
 
 
 def schedule_text(arm) -> str:
@@ -206,7 +206,7 @@ class ProtocolAdmin(ReasonAdmin):
         fields = list(self.readonly_fields)
         if obj is not None:
             fields.append("slug")
-            if study.protocol_locked(obj):
+            if protocols.protocol_locked(obj):
                 fields += ["blinding", "block_size"]
             if blinding.sees_allocation(request.user):
                 shown = self._allocation(request)
@@ -222,8 +222,8 @@ class ProtocolAdmin(ReasonAdmin):
         allocation = protocol is not None and blinding.sees_allocation(request.user)
         extra_context = {
             **(extra_context or {}),
-            "can_unblind": allocation and study.protocol_unblinding_problem(protocol) is None,
-            "can_tell_patients": allocation and protocol.blinding != Blinding.OPEN,
+            "can_unblind": allocation and unblinding.protocol_unblinding_problem(protocol) is None,
+            "can_tell_patients": allocation and blinding.protocol_blinds_patients(protocol),
             "can_upload_list": allocation,
         }
         return super().change_view(request, object_id, form_url, extra_context)
@@ -255,7 +255,7 @@ class ProtocolAdmin(ReasonAdmin):
         if not self.has_add_permission(request):
             raise Http404
         if request.method == "POST":
-            copy = study.copy_protocol(protocol, by=request.user)
+            copy = protocols.copy_protocol(protocol, by=request.user)
             self.message_user(
                 request,
                 f"{copy.slug} is a copy of {protocol.slug} with its arms and phases and a new "
@@ -266,7 +266,7 @@ class ProtocolAdmin(ReasonAdmin):
             **self.admin_site.each_context(request),
             "title": f"Copy {protocol.slug} to a new version",
             "protocol": protocol,
-            "new_slug": study.next_version_slug(protocol.slug),
+            "new_slug": protocols.next_version_slug(protocol.slug),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/diary/protocol/copy.html", context)
@@ -275,7 +275,7 @@ class ProtocolAdmin(ReasonAdmin):
         protocol = get_object_or_404(Protocol, pk=pk)
 
         def act(data):
-            study.unblind_protocol(protocol, by=request.user, reason=data["reason"])
+            unblinding.unblind_protocol(protocol, by=request.user, reason=data["reason"])
             return (
                 f"{protocol.slug} is unblinded: physicians, coordinators and files now see "
                 "arms, treatment phases and the LDN-versus-placebo comparison. Patients "
@@ -288,7 +288,7 @@ class ProtocolAdmin(ReasonAdmin):
         protocol = get_object_or_404(Protocol, pk=pk)
 
         def act(data):
-            told = study.tell_patients_whose_treatment_ended(
+            told = unblinding.tell_patients_whose_treatment_ended(
                 protocol, by=request.user, reason=data["reason"]
             )
             if not told:

@@ -25,7 +25,7 @@ from diary.admin.forms import (
 )
 from diary.people import accounts, signin, twofactor
 from diary.people.models import Role, User
-from diary.trial import study
+from diary.trial import invitations
 
 
 @admin.action(description="Send a link to choose a password (invitation or reset)")
@@ -33,7 +33,7 @@ def send_password_links(modeladmin, request, queryset):
     sent = 0
     for user in queryset:
         try:
-            study.send_password_link(user, by=request.user)
+            invitations.send_password_link(user, by=request.user)
             sent += 1
         except accounts.AccountOutOfReach as refused:
             modeladmin.message_user(request, f"No link sent: {refused}", messages.ERROR)
@@ -218,7 +218,7 @@ class UserAdmin(BaseUserAdmin, HistoryAdmin):
 
     def _invite(self, request, user):
         try:
-            study.send_password_link(user, by=request.user)
+            invitations.send_password_link(user, by=request.user)
         except ValidationError as error:
             self.message_user(request, " ".join(error.messages), messages.WARNING)
         else:

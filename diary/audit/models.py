@@ -7,6 +7,7 @@ import getpass
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 logger = logging.getLogger(__name__)
@@ -107,3 +108,10 @@ def shell_actor() -> str:
         return f"shell:{getpass.getuser()}"
     except (KeyError, OSError):  # no login name (e.g. an unnamed uid in a container)
         return "shell:unknown"
+
+
+def required_reason(reason: str | None, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(f"Give a reason for {what}; it is kept in the audit trail.")
+    return reason

@@ -41,10 +41,9 @@ from diary.entries.forms import WHOLE_NUMBER
 from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, DiaryEntry, EntrySource
 from diary.people.accounts import new_account
 from diary.people.models import Role, User
+from diary.trial import blinding
 from diary.trial.dates import date_problem, local_today, start_date_problem, validate_timezone
-from diary.trial.models import Blinding, Enrollment, EnrollmentStatus, Protocol, RandomizationSlot
-from diary.trial.randomization import assign_arm, list_rows_left
-from diary.trial.study import (
+from diary.trial.enrolment import (
     OPEN_STATUSES,
     EnrolmentProblem,
     WithdrawalProblem,
@@ -52,6 +51,8 @@ from diary.trial.study import (
     enrolment_problem,
     withdrawal_problems,
 )
+from diary.trial.models import Enrollment, EnrollmentStatus, Protocol, RandomizationSlot
+from diary.trial.randomization import assign_arm, list_rows_left
 
 YES = {"yes", "y", "true", "1"}
 NO = {"no", "n", "false", "0"}
@@ -514,7 +515,7 @@ def import_enrollments(path, *, unblinded_reason: str = "") -> Outcome:
 def _record_allocations_moved_in(path, given: list[Enrollment], reason: str) -> None:
     """The audit event of import_enrollments --unblinded: the file, how many arms it
     gave on blinded protocols, and why. Counts only: the trail is read by blinded staff."""
-    blinded = [e for e in given if e.protocol.blinding != Blinding.OPEN]
+    blinded = [e for e in given if blinding.protocol_blinds_patients(e.protocol)]
     slugs = sorted({e.protocol.slug for e in blinded})
     protocols = {e.protocol_id: e.protocol for e in blinded}
     AuditEvent.objects.create(

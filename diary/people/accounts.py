@@ -5,7 +5,7 @@ someone sees, and a change of e-mail decides who can recover the account: each n
 reason and is an audit event. Nobody changes their own role or rights; only a superuser
 changes superuser rights and allocation access, and a superuser's account; allocation
 access is for staff accounts only. Staff never set another person's password: they send
-a link (diary.trial.study.send_password_link), so every entry stays attributable to the
+a link (diary.trial.invitations.send_password_link), so every entry stays attributable to the
 person who signed in.
 
 Nobody changes an account that sees more than she does (account_change_problem): not
@@ -13,7 +13,7 @@ its details or e-mail, not its rights, no password or invitation link, no removi
 second factor, no unlocking it. Whoever could do one of those could take it over and
 see what it sees. Every door asks the same function: the user admin (its change page,
 its actions and its pages for unlocking and removing a second factor),
-diary.trial.study.send_password_link and send_invitation, and
+diary.trial.invitations.send_password_link and send_invitation, and
 diary.people.twofactor.remove_second_factor.
 """
 

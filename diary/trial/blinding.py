@@ -46,10 +46,6 @@ BLINDED_FILE = FileReader("blinded file", unblinded=False)
 UNBLINDED_FILE = FileReader("unblinded file", unblinded=True)
 
 
-def file_reader(unblinded: bool) -> FileReader:
-    return UNBLINDED_FILE if unblinded else BLINDED_FILE
-
-
 def sees_allocation(reader) -> bool:
     """Seeds, randomization lists and every arm: allocation access only."""
     return reader is UNBLINDED_FILE or bool(getattr(reader, "has_allocation_access", False))
@@ -77,12 +73,32 @@ def is_blinded(reader, protocol: Protocol, enrollment: Enrollment | None = None)
     if protocol.blinding == Blinding.OPEN or sees_allocation(reader):
         return False
     if isinstance(reader, FileReader):
-        return _care_team_blinded(protocol, None)
+        return protocol_blinds_care_team(protocol)
     if enrollment is not None and reader.pk is not None and reader.pk == enrollment.patient_id:
-        return enrollment.patient_unblinded_at is None
+        return not patient_sees_arm(enrollment)
     if not getattr(reader, "is_physician", False) and not getattr(reader, "is_coordinator", False):
         return True  # a patient (or anyone else) reading about the protocol as a whole
     return _care_team_blinded(protocol, enrollment)
+
+
+def protocol_blinds_care_team(protocol: Protocol) -> bool:
+    """Whether physicians and coordinators are blinded to the arms of `protocol` (a
+    double-blind protocol not yet unblinded); some patients' care teams may still have
+    been unblinded one by one (care_team_sees_arm)."""
+    return _care_team_blinded(protocol, None)
+
+
+def protocol_blinds_patients(protocol: Protocol) -> bool:
+    """Whether the patients of `protocol` are blinded until they are told their arm."""
+    return protocol.blinding != Blinding.OPEN
+
+
+def patient_sees_arm(enrollment: Enrollment) -> bool:
+    """Whether the patient herself sees her arm: open label, or she has been told."""
+    return (
+        not protocol_blinds_patients(enrollment.protocol)
+        or enrollment.patient_unblinded_at is not None
+    )
 
 
 def care_team_sees_arm(enrollment: Enrollment) -> bool:
@@ -121,11 +137,6 @@ def arm_for(enrollment: Enrollment, reader) -> str | None:
     if is_blinded(reader, enrollment.protocol, enrollment):
         return None
     return enrollment.arm.code
-
-
-def randomization_number_for(enrollment: Enrollment, reader) -> int | None:
-    """The sequence number that allocated the arm, for those who may see the arm."""
-    return None if arm_for(enrollment, reader) is None else enrollment.randomization_number
 
 
 def plans_by_arm(protocols, reader) -> dict[int, list[PhasePlan]]:
