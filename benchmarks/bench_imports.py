@@ -42,13 +42,14 @@ FLOOR = data.ROOT / "benchmarks" / "floor_imports.py"
 
 
 def _prepare() -> None:
-    from diary.models import Role, User
+    from diary.people.models import Role, User
 
     User.objects.create(username=PHYSICIAN, role=Role.PHYSICIAN, email="bench@example.org")
 
 
 def _counts() -> dict:
-    from diary.models import DiaryEntry, Enrollment
+    from diary.entries.models import DiaryEntry
+    from diary.trial.models import Enrollment
 
     return {
         "enrollments": Enrollment.objects.count(),
@@ -67,7 +68,7 @@ def _floor_entries(entries: str, out: str) -> None:
     from django.utils import timezone
 
     from benchmarks.floor_imports import ENTRY_COLUMNS
-    from diary.models import Enrollment
+    from diary.trial.models import Enrollment
 
     ids = dict(Enrollment.objects.values_list("study_id", "id"))
     now = timezone.now().isoformat()

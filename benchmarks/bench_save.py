@@ -69,7 +69,9 @@ def _prepare(count: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from diary.models import DiaryEntry, Enrollment, EntrySource, Protocol, Role, User
+    from diary.entries.models import DiaryEntry, EntrySource
+    from diary.people.models import Role, User
+    from diary.trial.models import Enrollment, Protocol
 
     rng = random.Random(2013)
     protocol = Protocol.objects.get(slug=data.PROTOCOL)
@@ -135,7 +137,8 @@ def _prepare(count: int) -> dict:
 def _verify(expected: dict) -> dict:
     """Compare the database with what the client was told ({username: {...}}), in a
     Django process (data.in_django)."""
-    from diary.models import DiaryEntry, Enrollment
+    from diary.entries.models import DiaryEntry
+    from diary.trial.models import Enrollment
 
     reasons = {
         "Recorded by the patient",

@@ -251,7 +251,7 @@ def entry_values(offset: int, in_treatment: bool, rng: random.Random) -> dict:
 
 
 def treatment_offsets(arm) -> set[int]:
-    from diary.models import Enrollment
+    from diary.trial.models import Enrollment
 
     schedule = Enrollment(start_date=START, arm=arm, protocol=arm.protocol).schedule
     return {(day - START).days for span in schedule if span.is_treatment for day in span.dates()}
@@ -266,7 +266,8 @@ def build(patients: int, seed: int = SEED) -> Study:
     from django.contrib.auth.hashers import make_password
     from django.db import connection
 
-    from diary.models import Enrollment, Protocol, Role, User
+    from diary.people.models import Role, User
+    from diary.trial.models import Enrollment, Protocol
 
     protocol = Protocol.objects.get(slug=PROTOCOL)
     arms = list(protocol.arms.order_by("code"))
@@ -344,7 +345,7 @@ def build(patients: int, seed: int = SEED) -> Study:
 
 def import_files(patients: int, folder: Path, seed: int = SEED) -> tuple[Path, Path]:
     """The same study as import files: enrollments.csv and entries.csv in `folder`."""
-    from diary.models import Protocol
+    from diary.trial.models import Protocol
 
     protocol = Protocol.objects.get(slug=PROTOCOL)
     arms = list(protocol.arms.order_by("code"))

@@ -154,7 +154,7 @@ TOTP_KEY = "3132333435363738393031323334353637383930"  # RFC 6238's test key, he
 def _prepare_coordinator() -> None:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from diary.models import User
+    from diary.people.models import User
 
     user = User.objects.get(username=COORDINATOR)
     user.set_password(PASSWORD)

@@ -6,16 +6,9 @@ from zoneinfo import ZoneInfo
 import factory
 from django.utils import timezone
 
-from diary.models import (
-    Arm,
-    DiaryEntry,
-    Enrollment,
-    EntrySource,
-    Phase,
-    Protocol,
-    Role,
-    User,
-)
+from diary.entries.models import DiaryEntry, EntrySource
+from diary.people.models import Role, User
+from diary.trial.models import Arm, Enrollment, Phase, Protocol
 
 PASSWORD = "correct-horse-battery"
 

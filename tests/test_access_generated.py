@@ -27,9 +27,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from diary.audit.models import DataAccess
 from diary.entries import reminders
-from diary.models import Alert, DataAccess, DiaryEntry, Enrollment
+from diary.entries.models import DiaryEntry
+from diary.figures.models import Alert
 from diary.trial import dates
+from diary.trial.models import Enrollment
 from tests import test_blinding
 from tests.factories import CoordinatorFactory, PatientFactory, PhysicianFactory
 from tests.test_blinding import TODAY, swap_arms, without_csrf
@@ -400,7 +403,8 @@ def site_requests(x: Enrollment, y: Enrollment, days: list[dt.date], *, dated_on
     day of the clock changes."""
     from diary.figures.forms import SORT_CHOICES
     from diary.files.forms import ExportForm
-    from diary.models import EnrollmentStatus, Protocol, Role, User
+    from diary.people.models import Role, User
+    from diary.trial.models import EnrollmentStatus, Protocol
 
     protocols = ["", *Protocol.objects.order_by("slug").values_list("slug", flat=True), "nope"]
     physicians = [

@@ -11,8 +11,9 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from diary.models import AuditAction, AuditEvent, User
+from diary.audit.models import AuditAction, AuditEvent
 from diary.people import accounts, twofactor
+from diary.people.models import User
 from diary.trial import invitations
 from tests.factories import CoordinatorFactory, EnrollmentFactory, PhysicianFactory
 from tests.test_accounts import account_form

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from diary.models import AuditAction, AuditEvent, User
+from diary.audit.models import AuditAction, AuditEvent
+from diary.people.models import User
 from tests.factories import PASSWORD, CoordinatorFactory, EnrollmentFactory, PhysicianFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,18 +11,12 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from diary.audit.models import AuditAction, AuditEvent
+from diary.entries.models import DiaryEntry
 from diary.figures import summaries
-from diary.models import (
-    AuditAction,
-    AuditEvent,
-    DiaryEntry,
-    Enrollment,
-    Phase,
-    Protocol,
-    RandomizationSlot,
-    User,
-)
+from diary.people.models import User
 from diary.trial.blinding import UNBLINDED_FILE
+from diary.trial.models import Enrollment, Phase, Protocol, RandomizationSlot
 from tests.factories import (
     PASSWORD,
     CoordinatorFactory,

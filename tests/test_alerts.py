@@ -13,9 +13,11 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
+from diary.audit.models import AuditAction, AuditEvent
 from diary.figures import alerts
 from diary.figures.activity import recent_activity
-from diary.models import Alert, AlertDigest, AuditAction, AuditEvent, Enrollment
+from diary.figures.models import Alert, AlertDigest
+from diary.trial.models import Enrollment
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -22,9 +22,11 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.views import defaults
 
+from diary.audit.models import AuditEvent
+from diary.entries.models import DiaryEntry
 from diary.files import imports
-from diary.models import AuditEvent, DiaryEntry, Protocol, RandomizationSlot
 from diary.people.signin import RationedPasswordResetForm
+from diary.trial.models import Protocol, RandomizationSlot
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -19,10 +19,11 @@ import time_machine
 from django.core.management import call_command
 from django.test import Client
 
+from diary.audit.models import AuditEvent
 from diary.entries import reminders
 from diary.figures import alerts
-from diary.models import AuditEvent, Enrollment, Protocol
 from diary.trial import blinding, unblinding
+from diary.trial.models import Enrollment, Protocol
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

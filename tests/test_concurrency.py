@@ -12,7 +12,8 @@ import pytest
 from django.db import connection, connections
 
 from diary.entries import window
-from diary.models import DiaryEntry, Enrollment
+from diary.entries.models import DiaryEntry
+from diary.trial.models import Enrollment
 from tests.factories import EnrollmentFactory, make_arm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ django.setup()
 from django.core.management import call_command
 from django.test import Client
 call_command("migrate", verbosity=0)
-from diary.models import DiaryEntry
+from diary.entries.models import DiaryEntry
 from tests.factories import EnrollmentFactory, make_arm
 arm = make_arm([("baseline", 28)])
 enrollment = EnrollmentFactory(arm=arm, protocol=arm.protocol)

@@ -8,8 +8,8 @@ import time_machine
 
 from diary.figures import charts
 from diary.figures.overview import last_week
-from diary.models import Enrollment
 from diary.trial import blinding
+from diary.trial.models import Enrollment
 from tests.factories import EnrollmentFactory, EntryFactory, make_arm
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from diary.models import DiaryEntry, EntrySource
+from diary.entries.models import DiaryEntry, EntrySource
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -9,9 +9,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from diary.audit.models import AuditEvent
 from diary.files.exports import entry_rows
-from diary.models import AuditEvent, Enrollment, Protocol
 from diary.trial.blinding import BLINDED_FILE
+from diary.trial.models import Enrollment, Protocol
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

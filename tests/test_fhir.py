@@ -14,10 +14,12 @@ from django.core.management import CommandError, call_command
 # same in R4 and R4B.
 from fhir.resources.R4B.bundle import Bundle
 
+from diary.audit.models import AuditEvent, DataAccess
+from diary.entries.models import DIARY_ITEMS, DiaryEntry
 from diary.files import fhir
 from diary.files.fhir import bundle_chunks
-from diary.models import DIARY_ITEMS, AuditEvent, DataAccess, DiaryEntry, Enrollment
 from diary.trial.blinding import BLINDED_FILE, UNBLINDED_FILE
+from diary.trial.models import Enrollment
 from tests.factories import EnrollmentFactory, EntryFactory, PatientFactory, PhysicianFactory
 from tests.factories import builtin_arm as arm_of
 

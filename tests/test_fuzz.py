@@ -14,8 +14,10 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from diary.entries.models import DiaryEntry
 from diary.files import imports
-from diary.models import DiaryEntry, Enrollment, User
+from diary.people.models import User
+from diary.trial.models import Enrollment
 from tests.factories import EnrollmentFactory, PhysicianFactory, make_arm
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,11 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from diary.audit.models import shell_actor
+from diary.audit.models import AuditAction, AuditEvent, shell_actor
+from diary.entries.models import DiaryEntry
 from diary.files import imports
-from diary.models import AuditAction, AuditEvent, DiaryEntry, Enrollment, Protocol, User
+from diary.people.models import User
+from diary.trial.models import Enrollment, Protocol
 from diary.trial.randomization import arm_code_for
 from tests.factories import (
     EnrollmentFactory,

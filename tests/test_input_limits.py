@@ -13,7 +13,8 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 
 from diary import models
-from diary.models import DiaryEntry, Enrollment
+from diary.entries.models import DiaryEntry
+from diary.trial.models import Enrollment
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import IntegrityError, transaction
 
-from diary.models import DiaryEntry, Enrollment
+from diary.entries.models import DiaryEntry
+from diary.trial.models import Enrollment
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,
@@ -284,7 +285,7 @@ def test_every_csv_neutralises_cells_a_spreadsheet_would_run(client, enrollment)
 
 
 def test_every_staff_view_of_a_patients_data_is_in_the_access_log(client, enrollment):
-    from diary.models import DataAccess
+    from diary.audit.models import DataAccess
 
     entry = EntryFactory(enrollment=enrollment, date=TODAY)
     client.force_login(enrollment.physician)

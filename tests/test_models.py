@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 from django.db import IntegrityError, transaction
 
-from diary.models import Arm, DiaryEntry, Enrollment, Protocol
+from diary.entries.models import DiaryEntry
+from diary.trial.models import Arm, Enrollment, Protocol
 from diary.trial.phases import ProtocolLayout, Schedule, plans
 from tests.factories import (
     EnrollmentFactory,

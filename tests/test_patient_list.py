@@ -10,7 +10,8 @@ import time_machine
 from django.contrib.auth.hashers import make_password
 
 from diary.figures import alerts
-from diary.models import Enrollment, EnrollmentStatus, Role, User
+from diary.people.models import Role, User
+from diary.trial.models import Enrollment, EnrollmentStatus
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -11,7 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from diary.entries import window
-from diary.models import DiaryEntry, Enrollment, User
+from diary.entries.models import DiaryEntry
+from diary.people.models import User
+from diary.trial.models import Enrollment
 
 pytestmark = pytest.mark.django_db
 

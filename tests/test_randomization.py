@@ -9,8 +9,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from diary.files import imports
-from diary.models import Enrollment, Protocol, RandomizationSlot
 from diary.trial import protocols
+from diary.trial.models import Enrollment, Protocol, RandomizationSlot
 from diary.trial.randomization import arm_code_for, assign_arm, block
 from tests.factories import EnrollmentFactory, PatientFactory, PhysicianFactory
 

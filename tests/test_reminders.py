@@ -15,7 +15,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection, connections
 
 from diary.entries import reminders
-from diary.models import Enrollment, Reminder
+from diary.entries.models import Reminder
+from diary.trial.models import Enrollment
 from tests.factories import EnrollmentFactory, EntryFactory, make_arm
 
 pytestmark = pytest.mark.django_db

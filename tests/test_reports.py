@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
+from diary.audit.models import DataAccess
 from diary.figures import alerts
 from diary.files.codebook import COLUMNS, codebook
 from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
-from diary.models import DataAccess, Enrollment
+from diary.trial.models import Enrollment
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,

@@ -7,7 +7,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from diary.models import AuditAction, AuditEvent
+from diary.audit.models import AuditAction, AuditEvent
 from tests.factories import PASSWORD, CoordinatorFactory, EnrollmentFactory, PhysicianFactory
 
 pytestmark = pytest.mark.django_db

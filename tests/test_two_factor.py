@@ -15,7 +15,7 @@ import pytest
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from diary.models import AuditAction, AuditEvent
+from diary.audit.models import AuditAction, AuditEvent
 from tests.factories import PASSWORD, CoordinatorFactory, EnrollmentFactory, PhysicianFactory
 
 pytestmark = pytest.mark.django_db

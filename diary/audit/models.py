@@ -4,13 +4,10 @@ the access log."""
 from __future__ import annotations
 
 import getpass
-import logging
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-
-logger = logging.getLogger(__name__)
 
 
 class AuditAction(models.TextChoices):

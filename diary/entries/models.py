@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -14,9 +13,6 @@ from simple_history.models import HistoricalRecords
 
 from diary.trial.dates import validate_date
 from diary.trial.models import Enrollment
-
-logger = logging.getLogger(__name__)
-
 
 # The diary items of docs/domain.md, in the order they are asked.
 DIARY_ITEMS = [

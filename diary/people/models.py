@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from simple_history.models import HistoricalRecords
-
-logger = logging.getLogger(__name__)
 
 
 class Role(models.TextChoices):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import secrets
 from collections import defaultdict
 from functools import cached_property
@@ -28,8 +27,6 @@ from diary.trial.dates import (
     zone_named,
 )
 from diary.trial.phases import TREATMENT_KINDS, PhaseKind
-
-logger = logging.getLogger(__name__)
 
 
 class Blinding(models.TextChoices):

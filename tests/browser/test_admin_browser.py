@@ -9,7 +9,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from diary.models import DiaryEntry, Enrollment
+from diary.entries.models import DiaryEntry
+from diary.trial.models import Enrollment
 from tests.factories import PASSWORD, CoordinatorFactory, PhysicianFactory, make_arm
 
 # live_server serves from another thread: the tests' rows must be committed.

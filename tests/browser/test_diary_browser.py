@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from diary.models import DiaryEntry
+from diary.entries.models import DiaryEntry
 from tests.factories import PASSWORD, EnrollmentFactory, PatientFactory, make_arm
 
 # live_server serves from another thread: the tests' rows must be committed.

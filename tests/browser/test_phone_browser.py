@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db import connections
 from django.test.testcases import LiveServerThread
 
-from diary.models import DiaryEntry
+from diary.entries.models import DiaryEntry
 from tests.browser.checks import assert_no_axe_violations
 from tests.browser.conftest import TIMEOUT_MS
 from tests.factories import PASSWORD, EnrollmentFactory, EntryFactory, PatientFactory, make_arm
