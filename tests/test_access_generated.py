@@ -37,10 +37,10 @@ from tests import test_blinding
 from tests.factories import CoordinatorFactory, PatientFactory, PhysicianFactory
 from tests.test_blinding import TODAY, swap_arms, without_csrf
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
-# The two patients, their physician and the frozen clock of the blinding tests.
-frozen = test_blinding.frozen
+# The two patients and their physician of the blinding tests, at the same moment.
+NOW = test_blinding.NOW
 physician = test_blinding.physician
 pair = test_blinding.pair
 

@@ -15,7 +15,6 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.core.management import call_command
 from django.test import Client
 
@@ -33,7 +32,7 @@ from tests.factories import (
     builtin_arm,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = dt.datetime(2026, 3, 20, 12, 0, tzinfo=LA)
@@ -47,13 +46,6 @@ LEAKS = re.compile(r"\bLDN\b(?!-fm)|\bplacebo\b|\bArm [AB]\b|naltrexone", re.IGN
 
 def leaks(text: str) -> list[str]:
     return sorted(set(LEAKS.findall(text)))
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    """One moment for the whole test: every save time and "today" is the same."""
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture

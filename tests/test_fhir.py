@@ -6,7 +6,6 @@ from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from django.core.management import CommandError, call_command
 
 # fhir.resources 8 defaults to R5; R4B (FHIR 4.3.0) is its model closest to R4, and the
@@ -27,6 +26,8 @@ pytestmark = pytest.mark.django_db
 
 START = dt.date(2026, 1, 1)  # ldn-fm-2013: baseline Jan 1-14, treatment from Jan 15
 LA = ZoneInfo("America/Los_Angeles")
+# The moment the study fixture starts at (frozen_clock).
+NOW = dt.datetime(2026, 1, 2, 20, 30, tzinfo=LA)
 EXPORTED_AT = dt.datetime(2026, 7, 2, 12, 0, tzinfo=dt.UTC)
 
 PEOPLE = {
@@ -44,13 +45,7 @@ def person(factory, key):
 
 
 @pytest.fixture
-def clock():
-    with time_machine.travel(dt.datetime(2026, 1, 2, 20, 30, tzinfo=LA), tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def study(clock):
+def study(frozen_clock):
     """FM-001 (arm A) and FM-002 (arm B) of ldn-fm-2013 in Los Angeles, FM-003 of the
     single-blind pilot in Madrid; the entries' first saves in winter and in summer."""
     physician = person(PhysicianFactory, "physician")
@@ -71,7 +66,7 @@ def study(clock):
 
     EntryFactory(enrollment=a, date=dt.date(2026, 1, 2), pain=6, vivid_dreams=True)  # Jan 2 20:30
     EntryFactory(enrollment=pilot, date=dt.date(2026, 1, 2), pain=4)
-    clock.move_to(dt.datetime(2026, 1, 16, 21, 5, 9, tzinfo=LA))
+    frozen_clock.move_to(dt.datetime(2026, 1, 16, 21, 5, 9, tzinfo=LA))
     EntryFactory(
         enrollment=a,
         date=dt.date(2026, 1, 16),
@@ -81,7 +76,7 @@ def study(clock):
         tolerability=95,
         notes="Mareo leve — dormí bien",
     )
-    clock.move_to(dt.datetime(2026, 1, 17, 22, 0, tzinfo=LA))
+    frozen_clock.move_to(dt.datetime(2026, 1, 17, 22, 0, tzinfo=LA))
     EntryFactory(
         enrollment=a,
         date=dt.date(2026, 1, 17),
@@ -92,7 +87,7 @@ def study(clock):
         void_reason="Entered twice",
     )
     # Imported in summer (Pacific daylight time) for a winter day; 0 and "no" are answers.
-    clock.move_to(dt.datetime(2026, 7, 1, 9, 15, tzinfo=LA))
+    frozen_clock.move_to(dt.datetime(2026, 7, 1, 9, 15, tzinfo=LA))
     EntryFactory(
         enrollment=b,
         date=dt.date(2026, 1, 16),
@@ -101,7 +96,7 @@ def study(clock):
         tolerability=0,
         source="import",
     )
-    clock.move_to(EXPORTED_AT)
+    frozen_clock.move_to(EXPORTED_AT)
     return {"a": a, "b": b, "pilot": pilot}
 
 
@@ -323,7 +318,7 @@ def test_the_blinded_file_names_no_arm_and_no_treatment_of_a_double_blind_protoc
     assert not AuditEvent.objects.exists()
 
 
-def test_two_arms_with_the_same_days_look_the_same_in_the_blinded_file(clock):
+def test_two_arms_with_the_same_days_look_the_same_in_the_blinded_file(frozen_clock):
     """docs/domain.md: the same start day and the same entries in different arms look the
     same to a blinded reader in every blinded file."""
     a, b = (EnrollmentFactory(arm=arm_of("ldn-fm-2013", code), start_date=START) for code in "AB")
