@@ -224,7 +224,7 @@ def test_a_randomization_list_over_20_mb_is_refused_with_the_limit(client, stati
 def test_a_too_long_randomization_list_is_refused_fast_with_one_message(
     client, statistician, monkeypatch
 ):
-    monkeypatch.setattr(imports, "LIST_ROWS_MAX", 1000)
+    monkeypatch.setattr("diary.files.imports.randomization.LIST_ROWS_MAX", 1000)
     protocol = Protocol.objects.get(slug="ldn-fm-2013")
     rows = "".join(f"{n},{'AB'[n % 2]}\n" for n in range(1, 500_001))
     started = time.perf_counter()
@@ -242,7 +242,7 @@ def test_a_too_long_randomization_list_is_refused_fast_with_one_message(
 
 
 def test_the_row_cap_counts_rows_that_cannot_be_read_too(tmp_path, monkeypatch):
-    monkeypatch.setattr(imports, "LIST_ROWS_MAX", 10)
+    monkeypatch.setattr("diary.files.imports.randomization.LIST_ROWS_MAX", 10)
     path = tmp_path / "list.csv"
     path.write_text("sequence,arm\n" + "1,A,extra\n" * 50_000, encoding="utf-8")
     with pytest.raises(imports.ImportFailed) as failed:
@@ -393,7 +393,7 @@ def test_a_database_outage_is_a_503_with_a_retry_message(production, enrollment,
 
 def test_other_server_errors_stay_500(production, enrollment, monkeypatch):
     production.force_login(enrollment.patient)
-    with mock.patch("diary.views._entry_page", side_effect=RuntimeError("a bug")):
+    with mock.patch("diary.views.patient._entry_page", side_effect=RuntimeError("a bug")):
         response = production.get("/diary/")
     assert response.status_code == 500
     assert "Something went wrong on our side" in text(response)

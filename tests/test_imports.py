@@ -852,13 +852,13 @@ def test_a_day_entered_between_check_and_load_makes_the_load_refuse_all(
 ):
     # The patient saves 2026-03-10 after the file was checked and before it is loaded:
     # the database's one-entry-per-day constraint refuses the load, and nothing is kept.
-    restart = imports._EntryCheck.restart
+    restart = imports.entry_check._EntryCheck.restart
 
     def patient_saves_today(check):
         EntryFactory(enrollment=enrollment, date=dt.date(2026, 3, 10))
         restart(check)
 
-    monkeypatch.setattr(imports._EntryCheck, "restart", patient_saves_today)
+    monkeypatch.setattr(imports.entry_check._EntryCheck, "restart", patient_saves_today)
     path = write(
         tmp_path,
         ENTRY_HEADER + "FM-001,2026-03-09,5,5,5,no,no,,,\nFM-001,2026-03-10,5,5,5,no,no,,,\n",
