@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.urls import path, register_converter
 
-from diary import views
+from diary.views import clinic, exports, patient
 
 
 class IsoDateConverter:
@@ -21,25 +21,25 @@ register_converter(IsoDateConverter, "isodate")
 
 app_name = "diary"
 urlpatterns = [
-    path("diary/", views.today, name="today"),
-    path("diary/history/", views.history, name="history"),
-    path("diary/settings/", views.reminder_settings, name="settings"),
-    path("diary/<isodate:day>/", views.day, name="day"),
-    path("physician/", views.physician_home, name="physician_home"),
-    path("physician/calendar/", views.calendar, name="calendar"),
-    path("physician/alerts/", views.alerts, name="alerts"),
+    path("diary/", patient.today, name="today"),
+    path("diary/history/", patient.history, name="history"),
+    path("diary/settings/", patient.reminder_settings, name="settings"),
+    path("diary/<isodate:day>/", patient.day, name="day"),
+    path("physician/", clinic.physician_home, name="physician_home"),
+    path("physician/calendar/", clinic.calendar, name="calendar"),
+    path("physician/alerts/", clinic.alerts, name="alerts"),
     path(
         "physician/alerts/<int:pk>/acknowledge/",
-        views.acknowledge_alert,
+        clinic.acknowledge_alert,
         name="acknowledge_alert",
     ),
-    path("physician/cohort/", views.cohort, name="cohort"),
-    path("exports/", views.exports, name="exports"),
-    path("exports/codebook.csv", views.codebook, name="codebook"),
-    path("physician/patients/<str:study_id>/", views.patient_detail, name="patient_detail"),
+    path("physician/cohort/", clinic.cohort, name="cohort"),
+    path("exports/", exports.exports, name="exports"),
+    path("exports/codebook.csv", exports.codebook, name="codebook"),
+    path("physician/patients/<str:study_id>/", clinic.patient_detail, name="patient_detail"),
     path(
         "physician/patients/<str:study_id>/report.pdf",
-        views.patient_report,
+        clinic.patient_report,
         name="patient_report",
     ),
 ]

@@ -1,0 +1,328 @@
+"""The patient's own pages: her diary day (today or a past day, read and saved), her
+history, her reminder and language settings, and the link of a reminder e-mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.formats import date_format, time_format
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from diary import access
+from diary.entries import reminders, window
+from diary.entries.forms import DiaryEntryForm, ReminderSettingsForm, ScaleField
+from diary.entries.models import EntryRefused
+from diary.figures import charts
+from diary.figures.overview import current_span, days_recorded, history_days, last_week
+from diary.trial import blinding
+from diary.trial.models import EnrollmentStatus, default_reminder_time
+from diary.views.site import remember_language
+
+ENTRY_FIELDS = DiaryEntryForm.Meta.fields
+
+
+@never_cache
+@access.own_diary
+def today(request, enrollment):
+    return _entry_page(request, enrollment, enrollment.local_today())
+
+
+@never_cache
+@access.own_diary
+def day(request, enrollment, day: dt.date):
+    if request.method == "GET" and day == enrollment.local_today():
+        return redirect("diary:today")
+    return _entry_page(request, enrollment, day)
+
+
+def _entry_page(request, enrollment, day: dt.date):
+    today = enrollment.local_today()
+    is_today = day == today
+    schedule = blinding.schedule_for(enrollment, request.user)
+    # No phase outside her schedule or after she left the study.
+    span = current_span(enrollment, schedule, day)
+    refusal = window.patient_refusal(enrollment, day, today)
+    saving = request.method == "POST"
+    # Today's page shows her progress and trend, which need every day so far; a past
+    # day's page, and a save (which answers with a redirect), only need the day's own
+    # entry.
+    whole_page = is_today and not saving
+    entries = list(enrollment.entries.all() if whole_page else enrollment.entries.filter(date=day))
+    # A voided entry is missing for her: the day shows, and saves, as not recorded.
+    entry = next((e for e in entries if e.date == day and not e.voided), None)
+    context = {
+        "enrollment": enrollment,
+        "day": day,
+        "today": today,
+        "is_today": is_today,
+        "span": span,
+        "phase_label": span.patient_label() if span else None,
+        "phase_day": span.day_number(day) if span else None,
+        "study_day": schedule.study_day(day) if span else None,
+        "entry": entry,
+        "refusal": refusal,
+        "ended": enrollment.status in (EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN),
+        "form": None,
+    }
+
+    def render_page(status=200):
+        if is_today:
+            # A refused or invalid save shows the page again, with all her days.
+            days = entries if whole_page else list(enrollment.entries.all())
+            if context["ended"]:
+                context["days"] = days_recorded(enrollment, days)
+            else:
+                context["week"] = last_week(enrollment, days, today)
+            context["trend"] = charts.pain_trend(enrollment, days, today, schedule)
+        return render(request, "diary/entry_form.html", context, status=status)
+
+    if saving and request.FILES:
+        # Diary posts carry no files: a file sent with the form is refused, never
+        # dropped silently, and nothing of the post is saved.
+        return HttpResponseBadRequest(
+            _("Nothing was saved: the diary takes no files. Send the form without a file."),
+            content_type="text/plain; charset=utf-8",
+        )
+    if refusal:
+        if saving:
+            messages.error(request, _("Nothing was saved. %(why)s") % {"why": refusal})
+            return render_page(status=403)
+        return render_page()
+
+    if is_today:
+        label = _("Save today's entry")
+    else:
+        label = _("Save %(day)s") % {"day": date_format(day, "DIARY_DAY_FORMAT")}
+    # The form names its day in the URL it posts to: a form opened before midnight and
+    # sent after it still saves the day it showed.
+    form = DiaryEntryForm(
+        request.POST if saving else None,
+        instance=entry,
+        treatment_phase=span.is_treatment,
+        submit_label=label,
+        action=reverse("diary:day", args=[day]),
+        past_day=None if is_today else day,
+    )
+    if saving and form.is_valid():
+        values = {name: form.cleaned_data.get(name) for name in ENTRY_FIELDS}
+        if not span.is_treatment:
+            values["dose_taken"] = values["tolerability"] = None
+        try:
+            _entry, changed = window.record_patient_entry(enrollment, day, values, request.user)
+        except EntryRefused as refused:
+            messages.error(request, _("Nothing was saved. %(why)s") % {"why": refused})
+            return redirect("diary:day", day)
+        messages.add_message(request, *_saved_message(day, today, changed, entry is not None))
+        return redirect("diary:day", day) if not is_today else redirect("diary:today")
+    if saving:
+        messages.error(request, _("Nothing was saved yet: please fix the answers marked below."))
+    context["form"] = form
+    context["questions"] = _questions_html(form)
+    return render_page(status=400 if form.errors else 200)
+
+
+def _saved_message(day, today, changed: bool, existed: bool) -> tuple[int, str]:
+    if not changed:
+        if day == today:
+            return messages.INFO, _("Your entry for today was already up to date.")
+        return messages.INFO, _("Your entry for %(day)s was already up to date.") % {
+            "day": date_format(day, "DIARY_DAY_FORMAT")
+        }
+    if day == today:
+        text = (
+            _("Thank you. Your entry for today is updated.")
+            if existed
+            else _("Thank you. Your entry for today is saved.")
+        )
+        return messages.SUCCESS, text
+    text = (
+        _("Thank you. Your entry for %(day)s is updated.")
+        if existed
+        else _("Thank you. Your entry for %(day)s is saved.")
+    )
+    return messages.SUCCESS, text % {"day": date_format(day, "DIARY_DAY_FORMAT")}
+
+
+def _questions_html(form) -> str:
+    """The questions of the diary form (forms.DiaryEntryForm) as HTML, for
+    diary/_entry_fields.html: the markup crispy-forms' Bootstrap 5 pack gave them (ids,
+    classes, ARIA, each error next to its question). Built here, not in a template: the
+    template engine took longer over the 39 radio buttons than over the rest of the page."""
+    return mark_safe("".join(_question_html(field) for field in form))  # every part escaped
+
+
+def _question_html(field) -> str:
+    e = conditional_escape
+    widget = field.field.widget
+    required = field.field.required
+    auto_id = e(field.auto_id)
+    errors = field.errors
+    invalid = " is-invalid" if errors else ""
+    aria_invalid = ' aria-invalid="true"' if errors else ""
+    described = field.aria_describedby
+    described = f' aria-describedby="{e(described)}"' if described else ""
+    label = e(field.label) + ('<span class="asteriskField">*</span>' if required else "")
+    label_class = "form-label requiredField" if required else "form-label"
+    help_text = (
+        f'<div id="{auto_id}_helptext" class="form-text">{field.help_text}</div>'
+        if field.help_text
+        else ""
+    )
+    if getattr(widget, "input_type", None) == "radio":
+        name = e(field.html_name)
+        options = []
+        for option in field.subwidgets:
+            data = option.data
+            option_id = e(data["attrs"]["id"])
+            options.append(
+                f'<div class="form-check form-check-inline"><input type="radio" '
+                f'class="form-check-input{invalid}" name="{name}" value="{e(data["value"])}" '
+                f'id="{option_id}"{" required" if data["attrs"].get("required") else ""}'
+                f"{aria_invalid}{' checked' if data['selected'] else ''}> "
+                f'<label for="{option_id}" class="form-check-label">{e(data["label"])}</label>'
+                "</div>"
+            )
+        error_list = "".join(
+            f'<p id="error_{n}_{auto_id}"><strong>{e(error)}</strong></p>'
+            for n, error in enumerate(errors, start=1)
+        )
+        kind = "item-scale" if isinstance(field.field, ScaleField) else "item-yesno"
+        return (
+            f'<div id="div_{auto_id}" class="mb-3 {kind}"><fieldset{described}>'
+            f'<legend class="fs-6 {label_class}">{label}</legend>'
+            f"<div>{''.join(options)}</div>"
+            + (
+                f'<div id="{auto_id}_error" class="invalid-feedback">{error_list}</div>'
+                if errors
+                else ""
+            )
+            + f"{help_text}</fieldset></div>"
+        )
+    # A number (tolerability) or a text area (notes), with the widget's own attributes.
+    value = field.value()
+    attrs = "".join(
+        f' {e(name)}="{e(attr)}"' for name, attr in widget.attrs.items() if name != "class"
+    )
+    input_type = getattr(widget, "input_type", None)
+    # As crispy-forms did: the widget's classes, then its kind (numberinput, textarea).
+    classes = " ".join(filter(None, (widget.attrs.get("class"), type(widget).__name__.lower())))
+    common = (
+        f'{attrs} class="{e(classes)} form-control{invalid}"'
+        f'{" required" if required else ""}{aria_invalid}{described} id="{auto_id}"'
+    )
+    if input_type:
+        shown = "" if value is None or value == "" else f' value="{e(value)}"'
+        control = f'<input type="{e(input_type)}" name="{e(field.html_name)}"{shown}{common}>'
+    else:
+        text = e(value) if value else ""
+        control = f'<textarea name="{e(field.html_name)}"{common}>\n{text}</textarea>'
+    error_list = "".join(
+        f'<span id="error_{n}_{auto_id}"><strong>{e(error)}</strong></span>'
+        for n, error in enumerate(errors, start=1)
+    )
+    return (
+        f'<div id="div_{auto_id}" class="mb-3"><label for="{e(field.id_for_label)}" '
+        f'class="{label_class}">{label}</label>{control}'
+        + (
+            f'<div id="{auto_id}_error" class="invalid-feedback">{error_list}</div>'
+            if errors
+            else ""
+        )
+        + f"{help_text}</div>"
+    )
+
+
+@never_cache
+@access.own_diary
+def history(request, enrollment):
+    today = enrollment.local_today()
+    entries = enrollment.entries.all()
+    schedule = blinding.schedule_for(enrollment, request.user)
+    context = {
+        "enrollment": enrollment,
+        "today": today,
+        "days": history_days(enrollment, entries, today, schedule),
+        # Once she may see it (open label, or told by the study team).
+        "arm": blinding.arm_for(enrollment, request.user),
+        "phase_names": " → ".join(span.patient_label() for span in schedule),
+    }
+    return render(request, "diary/entry_list.html", context)
+
+
+@never_cache
+@access.own_diary
+def reminder_settings(request, enrollment):
+    """Her reminder time and language, changed by herself."""
+    initial = {
+        "reminder_time": enrollment.reminder_time and enrollment.reminder_time.isoformat("minutes"),
+        "language": translation.get_language(),
+    }
+    form = ReminderSettingsForm(
+        request.POST if request.method == "POST" else None, initial=initial, enrollment=enrollment
+    )
+    if request.method == "POST" and form.is_valid():
+        time = form.cleaned_data["reminder_time"]
+        if time != enrollment.reminder_time or enrollment.reminders_paused_until:
+            reminders.set_time(enrollment, time, how="diary settings")
+        language = form.cleaned_data["language"]
+        response = redirect("diary:settings")
+        remember_language(request, response, language)
+        with translation.override(language):
+            messages.success(request, _("Your settings are saved."))
+        return response
+    context = {"enrollment": enrollment, "form": form, "today": enrollment.local_today()}
+    return render(request, "diary/settings.html", context, status=400 if form.errors else 200)
+
+
+@login_not_required
+@csrf_exempt  # the signed link itself is the credential; nothing else is at stake
+@never_cache
+def reminder_link(request, token: str):
+    """The link of a reminder e-mail: pause or stop her reminders without signing in.
+
+    GET only shows the choices (mail scanners open links); POST changes them. A mail
+    program's one-click unsubscribe (RFC 8058) posts List-Unsubscribe=One-Click.
+    """
+    enrollment = access.enrollment_for_reminder_link(token)
+    today = enrollment.local_today()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if request.POST.get("List-Unsubscribe") == "One-Click":
+            action = "stop"
+        if action in ("pause", "stop", "resume"):
+            messages.success(request, _change_reminders(enrollment, action, today))
+            return redirect("reminder_link", token)
+        messages.error(request, _("Choose one of the buttons below."))
+    paused_until = enrollment.reminders_paused_until
+    context = {
+        "enrollment": enrollment,
+        "paused": bool(paused_until and paused_until >= today),
+        "snooze_days": settings.REMINDER_SNOOZE_DAYS,
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "diary/reminder_link.html", context, status=status)
+
+
+def _change_reminders(enrollment, action: str, today: dt.date) -> str:
+    how = "link in a reminder e-mail"
+    if action == "pause":
+        reminders.pause(enrollment, today, how=how)
+        day = date_format(enrollment.reminders_paused_until, "DIARY_DAY_FORMAT")
+        return _("Reminders are paused until %(day)s.") % {"day": day}
+    if action == "stop":
+        reminders.stop(enrollment, how=how)
+        return _("Reminders are stopped. You will get no more.")
+    time = enrollment.reminder_time or default_reminder_time()
+    reminders.set_time(enrollment, time, how=how)
+    return _("Reminders are on again, daily at %(time)s.") % {"time": time_format(time)}
