@@ -20,7 +20,7 @@ fail <- function(...) {
 }
 
 # The app prefixes a text cell that starts with = + - @ (or a tab or carriage return)
-# with a single quote so spreadsheets do not run it (diary/exports.py, safe_cell).
+# with a single quote so spreadsheets do not run it (diary/files/exports.py, safe_cell).
 unprotect <- function(x) {
   sub("^'([-=+@\t\r])", "\\1", x)
 }
