@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from benchmarks import data
+from benchmarks.report import row, table
 
 PHYSICIAN = "bench-physician"
 # The files give every arm of the blinded protocol (the entries follow them): moving a
@@ -105,8 +106,6 @@ def _timed(command: list[str], url: str) -> float:
 
 def measure(patients: int = 2000, rounds: int = 2) -> list[dict]:
     """Rows for benchmarks.run's table: the two imports against COPY."""
-    from benchmarks.run import row
-
     base = f"ldn_bench_imports_{patients}"
     enrolled = f"{base}_enrolled"
     with tempfile.TemporaryDirectory() as folder, data.scratch_database(base) as url:
@@ -164,8 +163,6 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
     arguments = parser.parse_args()
-    from benchmarks.run import table
-
     print(table(measure(arguments.patients, arguments.rounds)))
 
 

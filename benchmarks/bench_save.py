@@ -28,8 +28,9 @@ What it does, all on this machine (loopback only):
 Requests carry X-Forwarded-Proto: https, as the load balancer in front of the app sets it
 (DEBUG off redirects plain HTTP and marks cookies Secure), and Connection: close (a new
 connection per request, as a proxy without upstream keep-alive opens them). The client
-is Python threads with one cookie jar per patient; it shares the 2 cores with gunicorn
-and PostgreSQL, as any client on this machine would.
+is Python threads, each patient with her own browser of benchmarks/client.py (the one
+the cohort page benchmark signs in with); it shares the 2 cores with gunicorn and
+PostgreSQL, as any client on this machine would.
 
 The last line printed is saves/s; `measure()` returns the same figures as a dict.
 """
@@ -37,16 +38,14 @@ The last line printed is saves/s; `measure()` returns the same figures as a dict
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
 import threading
 import time
-from http.cookies import SimpleCookie
-from urllib.parse import urlencode
 
 from benchmarks import data
+from benchmarks.client import CSRF_RE, Browser, UnexpectedAnswer
 
 PASSWORD = "bench-save-correct-horse-7"  # noqa: S105 (a scratch database's patients)
 USERNAME = "bench-save-{n:04d}"
@@ -55,7 +54,6 @@ MAX_LOOPS = 100_000  # per patient: the run is bounded by time and by this
 SIGN_IN_THREADS = 8
 SAVED = ("Your entry for today is saved", "Your entry for today is updated")
 
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 ACTION_RE = re.compile(r'<form[^>]*action="(/diary/\d{4}-\d{2}-\d{2}/)"')
 
 
@@ -196,22 +194,21 @@ def _verify(expected: dict) -> dict:
     return report
 
 
-# The client --------------------------------------------------------------------------
-
-
-class UnexpectedAnswer(Exception):
-    pass
+# The patients ------------------------------------------------------------------------
 
 
 class Patient:
-    """One simulated patient: her cookies, and what she was told."""
+    """One simulated patient: her browser (benchmarks/client.py), and what she was told."""
 
     def __init__(self, number: int, username: str, port: int) -> None:
         self.number = number
         self.username = username
-        self.port = port
-        self.origin = f"https://127.0.0.1:{port}"
-        self.cookies: dict[str, str] = {}
+        self.browser = Browser(
+            port,
+            behind_https_proxy=True,
+            headers={"Accept-Language": "en", "User-Agent": "bench_save"},
+            timeout=REQUEST_TIMEOUT,
+        )
         self.day: str | None = None
         self.acked = 0
         self.last: dict | None = None
@@ -222,40 +219,8 @@ class Patient:
         self.post_ms: list[float] = []
         self.errors: list[str] = []
 
-    def request(self, method: str, path: str, form: dict | None = None):
-        headers = {
-            "X-Forwarded-Proto": "https",
-            "Connection": "close",
-            "Accept-Language": "en",
-            "User-Agent": "bench_save",
-        }
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["Origin"] = self.origin
-            headers["Referer"] = self.origin + path
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
-        try:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            text = response.read().decode("utf-8", "replace")
-            for header in response.headers.get_all("Set-Cookie") or []:
-                cookie = SimpleCookie()
-                cookie.load(header)
-                for name, morsel in cookie.items():
-                    if morsel["max-age"] == "0" or (morsel["expires"] and not morsel.value):
-                        self.cookies.pop(name, None)
-                    else:
-                        self.cookies[name] = morsel.value
-            return response.status, response.headers, text
-        finally:
-            connection.close()
-
     def sign_in(self) -> None:
-        status, _, page = self.request("GET", "/accounts/login/?next=/diary/")
+        status, _, page = self.browser.request("GET", "/accounts/login/?next=/diary/")
         token = CSRF_RE.search(page)
         if status != 200 or token is None:
             raise UnexpectedAnswer(f"sign-in page: {status}")
@@ -265,8 +230,9 @@ class Patient:
             "password": PASSWORD,
             "next": "/diary/",
         }
-        status, headers, _ = self.request("POST", "/accounts/login/?next=/diary/", form)
-        if status != 302 or headers.get("Location") != "/diary/" or "sessionid" not in self.cookies:
+        status, headers, _ = self.browser.request("POST", "/accounts/login/?next=/diary/", form)
+        signed_in = "sessionid" in self.browser.cookies
+        if status != 302 or headers.get("Location") != "/diary/" or not signed_in:
             raise UnexpectedAnswer(f"sign-in: {status} {headers.get('Location')}")
 
     def values(self, loop: int, treatment: bool) -> tuple[dict, dict]:
@@ -292,7 +258,7 @@ class Patient:
 
     def save_once(self, loop: int) -> None:
         started = time.perf_counter()
-        status, _, page = self.request("GET", "/diary/")
+        status, _, page = self.browser.request("GET", "/diary/")
         token, action = CSRF_RE.search(page), ACTION_RE.search(page)
         if status != 200 or token is None or action is None:
             raise UnexpectedAnswer(f"GET /diary/: {status}, form found: {bool(action)}")
@@ -305,7 +271,7 @@ class Patient:
         posted["csrfmiddlewaretoken"] = token.group(1)
         post_started = time.perf_counter()
         try:
-            status, headers, _ = self.request("POST", path, posted)
+            status, headers, _ = self.browser.request("POST", path, posted)
         except Exception:
             self.uncertain.append(stored)
             self.uncertain_after_last.append(stored)
@@ -322,7 +288,7 @@ class Patient:
             raise UnexpectedAnswer(f"POST {path}: {status}")
         else:
             raise UnexpectedAnswer(f"POST {path}: {status} {location}")
-        status, _, page = self.request("GET", location)
+        status, _, page = self.browser.request("GET", location)
         if status != 200 or not any(message in page for message in SAVED):
             raise UnexpectedAnswer(f"GET {location} after the save: {status}")
         self.saves += 1

@@ -19,33 +19,27 @@ trips through gunicorn on loopback, never a function in isolation:
   against the saves/s measured before it was worked on, and a whole save's 95th
   percentile against 1 s.
 
-Scratch databases are dropped afterwards; nothing touches the real database.
+Scratch databases are dropped afterwards; nothing touches the real database. The rows,
+goals and table are benchmarks/report.py's, the HTTP client benchmarks/client.py's (one
+for the coordinator here and for each patient of bench_save); this module imports the
+benchmarks, and none of them imports it.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.cookiejar
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
-from benchmarks import data
+from benchmarks import bench_imports, bench_save, data
+from benchmarks.client import Browser
+from benchmarks.report import row, table
 
-GOALS = {
-    "summaries": 1.5,
-    "cohort": 1.5,
-    "memory": 1.0,
-    "imports": 10.0,
-    "saves": 2.0,
-    "save_p95": 1.0,
-}
 # The save path before it was worked on: commit 300b02a under benchmarks/bench_save.py on
 # the 2-core machine of the README's table (40 patients, 3 workers): 20.7 saves/s, a whole
 # save's p95 2.1 s. (The issue that asked for the work measured 18 saves/s.)
@@ -170,34 +164,10 @@ def _totp_code() -> str:
     return f"{TOTP(bytes.fromhex(TOTP_KEY)).token():06d}"
 
 
-class Browser:
-    """A signed-in staff member's cookies and CSRF token, over urllib."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
-
-    def get(self, path: str) -> str:
-        with self.opener.open(self.base + path, timeout=60) as response:
-            return response.read().decode()
-
-    def post(self, path: str, fields: dict) -> str:
-        page = self.get(path)
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
-        request = urllib.request.Request(
-            self.base + path, data=body, headers={"Referer": self.base + path}
-        )
-        with self.opener.open(request, timeout=60) as response:
-            return response.read().decode()
-
-
 def cohort_page(url: str, rounds: int, floor_queries: float, study: data.Study) -> dict:
     data.in_django(url, _prepare_coordinator)
     with data.gunicorn(url, workers=2) as server:
-        browser = Browser(server.base)
+        browser = Browser(server.port)
         browser.post("/accounts/login/", {"username": COORDINATOR, "password": PASSWORD})
         browser.post("/accounts/two-factor/", {"otp_token": data.in_django(url, _totp_code)})
         path = f"/physician/cohort/?protocol={data.PROTOCOL}&as_of={study.as_of}"
@@ -221,8 +191,6 @@ def save_path(patients: int = 40, seconds: float = 20) -> list[dict]:
     against the throughput before the save path was worked on, and the 95th percentile
     of a whole save (open the diary, save, land back on it) against 1 s. A figure with
     errors or a save not stored as acknowledged says so."""
-    from benchmarks import bench_save
-
     result = bench_save.measure(patients=patients, seconds=seconds)
     sound = result["errors"] == 0 and result["stored_ok"] and not result["hung_patients"]
     note = "" if sound else f" - {result['errors']} errors, stored as told: {result['stored_ok']}"
@@ -276,40 +244,6 @@ def entries_memory(url: str, study: data.Study, folder: Path) -> dict:
     )
 
 
-# The table ---------------------------------------------------------------------------
-
-
-def row(figure: str, ours: float, floor: float, goal: str, unit: str) -> dict:
-    return {
-        "figure": figure,
-        "ours": ours,
-        "floor": floor,
-        "unit": unit,
-        "ratio": ours / floor if floor else float("inf"),
-        "goal": GOALS.get(goal),
-    }
-
-
-def table(rows: list[dict]) -> str:
-    lines = [
-        "| figure | ours | floor | ratio | goal |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        goal = r["goal"]
-        if r.get("higher_is_better"):
-            verdict = f">= {goal}x" + (" ok" if r["ratio"] >= goal else " MISSED")
-        elif goal is not None:
-            verdict = f"<= {goal}" + (" ok" if r["ratio"] <= goal else " MISSED")
-        else:
-            verdict = ""
-        lines.append(
-            f"| {r['figure']} | {r['ours']:.2f} {r['unit']} | {r['floor']:.2f} {r['unit']} "
-            f"| {r['ratio']:.2f} | {verdict} |"
-        )
-    return "\n".join(lines)
-
-
 def machine() -> str:
     cpus = os.cpu_count()
     with open("/proc/meminfo") as stream:
@@ -358,8 +292,6 @@ def main() -> None:
     if "save" not in skip:
         rows += save_path(seconds=arguments.save_seconds)
     if "imports" not in skip:
-        from benchmarks import bench_imports
-
         # Each import round loads the whole study again: two are enough.
         rows += bench_imports.measure(arguments.patients, rounds=min(arguments.rounds, 2))
     print()
