@@ -21,7 +21,7 @@ from diary.figures.sql import compose, days_between, fetch, value, values_rows
 from diary.trial import blinding
 from diary.trial.dates import date_problem, study_today
 from diary.trial.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
-from diary.trial.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule
+from diary.trial.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule, plan_offsets
 
 # docs/domain.md: compliance below this is flagged on physician pages.
 LOW_COMPLIANCE_PCT = 80
@@ -226,8 +226,7 @@ def span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
     rows = []
     for arm_id, arm_plans in plans_by_arm.items():
         baseline = next((p.order for p in arm_plans if p.kind == PhaseKind.BASELINE), None)
-        offset = 0
-        for plan in arm_plans:
+        for plan, first, last in plan_offsets(arm_plans):
             rows.append(
                 (
                     arm_id,
@@ -238,12 +237,11 @@ def span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
                     int(plan.is_treatment),
                     _rank(plan),
                     plan.days,
-                    offset,
-                    offset + plan.days - 1,
+                    first,
+                    last,
                     baseline,
                 )
             )
-            offset += plan.days
     return values_rows(rows)
 
 

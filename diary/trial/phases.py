@@ -117,14 +117,24 @@ def plans(phases: Iterable) -> list[PhasePlan]:
     return result
 
 
+def plan_offsets(phase_plans: Iterable[PhasePlan]) -> list[tuple[PhasePlan, int, int]]:
+    """Each plan with its first and last day as offsets from the schedule's start (day 1
+    is offset 0): the phases follow each other without gaps. Schedule places them on a
+    calendar from these; the summaries' SQL places entries in them."""
+    result, first = [], 0
+    for plan in phase_plans:
+        result.append((plan, first, first + plan.days - 1))
+        first += plan.days
+    return result
+
+
 def _treatment_periods(arm_plans: list[PhasePlan]) -> list[tuple[int, int, str]]:
     """(first day offset, days, kind) of each treatment phase."""
-    periods, offset = [], 0
-    for plan in arm_plans:
-        if plan.is_treatment:
-            periods.append((offset, plan.days, plan.kind))
-        offset += plan.days
-    return periods
+    return [
+        (first, plan.days, plan.kind)
+        for plan, first, _last in plan_offsets(arm_plans)
+        if plan.is_treatment
+    ]
 
 
 def periods_can_be_numbered(arms: Mapping[object, list[PhasePlan]]) -> bool:
@@ -269,16 +279,15 @@ class Schedule:
         self.start = start_date
         self.cut_short = False
         spans = []
-        day = start_date
-        for plan in phase_plans:
-            if day is None:
+        room = (LAST_DAY - start_date).days  # the last offset the calendar holds
+        for plan, first, last in plan_offsets(phase_plans):
+            if first > room:  # the phase before ended on the calendar's last day
                 self.cut_short = True
                 break
-            end = add_days(day, plan.days - 1)
-            if (end - day).days != plan.days - 1:
+            start, end = add_days(start_date, first), add_days(start_date, last)
+            if (end - start).days != plan.days - 1:
                 self.cut_short = True
-            spans.append(PhaseSpan(plan, day, end, (day - start_date).days + 1))
-            day = end + dt.timedelta(days=1) if end < LAST_DAY else None
+            spans.append(PhaseSpan(plan, start, end, first + 1))
         self.spans: list[PhaseSpan] = spans
 
     def __iter__(self):
