@@ -6,7 +6,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.figures.summaries import CohortSummary, LdnVsPlacebo, PhaseSummary
+from diary.figures.patient_figures import PhaseSummary
+from diary.figures.summaries import CohortSummary, LdnVsPlacebo
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 SUMMARY_FIELDS = {f.name for cls in (PhaseSummary, CohortSummary) for f in fields(cls)}

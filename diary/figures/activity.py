@@ -21,8 +21,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from diary.figures.models import AlertKind
+from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, span_rows
 from diary.figures.sql import compose, days_between, fetch, value, values_rows
-from diary.figures.summaries import LOW_COMPLIANCE_PCT, span_rows
 from diary.trial import blinding
 from diary.trial.dates import local_today, study_today
 from diary.trial.models import EnrollmentStatus, load_protocols

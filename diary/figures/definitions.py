@@ -8,7 +8,8 @@ fails at import, and a definition without a field cannot exist.
 
 from dataclasses import dataclass, fields
 
-from diary.figures.summaries import CohortSummary, LdnVsPlacebo, PhaseSummary
+from diary.figures.patient_figures import PhaseSummary
+from diary.figures.summaries import CohortSummary, LdnVsPlacebo
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from diary.entries import window
 from diary.entries.models import DiaryEntry
 from diary.figures.activity import Activity
-from diary.figures.summaries import LOW_COMPLIANCE_PCT
+from diary.figures.patient_figures import LOW_COMPLIANCE_PCT
 from diary.trial import blinding
 from diary.trial.models import Enrollment, EnrollmentStatus
 from diary.trial.phases import Schedule, add_days

@@ -1,11 +1,10 @@
-"""Per-phase and cohort summaries of docs/domain.md ("Summary figures"), computed in SQL.
+"""The cohort summaries of docs/domain.md ("Summary figures"), per protocol: each phase
+kind's (or, blinded, each phase label's) figures over its patients, and LDN versus
+placebo.
 
-One query places every counting entry in its phase and works out each patient's phase
-figures (PATIENT_FIGURES_SQL); the patient pages and exports read those rows, and the
-cohort figures are worked out from the same rows here (one row per patient and phase,
-so the query runs once for both). Patients' means and standard deviations come from
-integer sums divided once in double precision, so SQLite and PostgreSQL give the same
-numbers to the last digit, and so do the cohort figures computed from them.
+They are worked out here from the patients' phase rows of diary.figures.patient_figures
+(one query for both): each patient's means weigh the same, and the cohort figures are
+computed from the same double-precision numbers on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,62 +14,20 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.core.exceptions import EmptyResultSet
+from diary.figures.patient_figures import PatientSummary, patient_summary, pct, phase_rows
 
-from diary.figures.sql import compose, days_between, fetch, value, values_rows
+# views.clinic and files.reports still ask it of this module.
+from diary.figures.patient_figures import summarize_enrollment as summarize_enrollment
 from diary.trial import blinding
 from diary.trial.dates import date_problem, study_today
-from diary.trial.models import Enrollment, EnrollmentStatus, Protocol, load_protocols
-from diary.trial.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule, plan_offsets
+from diary.trial.models import EnrollmentStatus, Protocol, load_protocols
+from diary.trial.phases import PhaseKind, Schedule
 
-# docs/domain.md: compliance below this is flagged on physician pages.
-LOW_COMPLIANCE_PCT = 80
 # IMMPACT: >= 30% is a moderately important, >= 50% a substantial reduction of pain.
 RESPONDER_THRESHOLDS = (30, 50)
-# The trial's end point: the mean pain of a phase's last 3 days.
-ENDPOINT_DAYS = 3
 
 
 # Figures --------------------------------------------------------------------------
-
-
-@dataclass
-class PhaseSummary:
-    """Every per-patient, per-phase figure of docs/domain.md."""
-
-    order: int
-    kind: str | None  # None where the reader is blinded to a treatment phase
-    label: str  # as the reader may see it ("Treatment" for a blinded reader's merged phase)
-    start: dt.date
-    end: dt.date
-    elapsed_days: int
-    entries: int
-    compliance_pct: float | None
-    low_compliance: bool
-    pain_mean: float | None
-    pain_sd: float | None
-    pain_reduction_pct: float | None
-    pain_endpoint: float | None
-    pain_endpoint_reduction_pct: float | None
-    fatigue_mean: float | None
-    sleep_quality_mean: float | None
-    tolerability_mean: float | None
-    vivid_dreams_days: int
-    vivid_dreams_pct: float | None
-    headache_days: int
-    headache_pct: float | None
-    late_entries: int
-
-
-@dataclass
-class PatientSummary:
-    enrollment: Enrollment
-    arm: str | None  # None while the reader is blinded
-    phases: list[PhaseSummary]
-
-    @property
-    def study_id(self) -> str:
-        return self.enrollment.study_id
 
 
 @dataclass
@@ -112,214 +69,6 @@ class ProtocolSummary:
     patients: list[PatientSummary] = field(default_factory=list)
     cohort: list[CohortSummary] = field(default_factory=list)
     ldn_vs_placebo: LdnVsPlacebo | None = None
-
-
-# Arithmetic helpers ---------------------------------------------------------------
-
-
-def pct(part, whole) -> float | None:
-    if part is None or not whole:
-        return None
-    return 100 * part / whole
-
-
-# The aggregate queries -------------------------------------------------------------
-
-
-# The per-patient figures of every enrollment and phase, in SQL. `spans` holds each
-# arm's phases as the reader may see them (diary.trial.blinding: a blinded reader's merged
-# "Treatment" is one phase here), with their first and last day as offsets from the
-# enrollment's start (docs/domain.md "Day arithmetic"); an entry joins the phase whose
-# offsets hold its own. Means and SDs come from integer sums divided once in double
-# precision, so both databases give the same figures to the last digit.
-FIGURES_CTES = """
-WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
-            first_offset, last_offset, baseline_order) AS (
-    VALUES {span_rows}
-), members AS (
-    SELECT en.id AS enrollment_id, en.protocol_id, en.arm_id, en.start_date,
-           {as_of_offset} AS as_of_offset,
-           {limit_offset} AS limit_offset
-    FROM diary_enrollment en
-    WHERE en.id IN ({enrollment_ids})
-), sums AS (
-    SELECT e.enrollment_id, s."order", COUNT(*) AS n, SUM(e.pain) AS pain_sum,
-           SUM(e.pain * e.pain) AS pain_squares, SUM(e.fatigue) AS fatigue_sum,
-           SUM(e.sleep_quality) AS sleep_sum, SUM(e.tolerability) AS tolerability_sum,
-           COUNT(e.tolerability) AS tolerability_n,
-           COUNT(*) FILTER (WHERE e.vivid_dreams) AS dreams,
-           COUNT(*) FILTER (WHERE e.headache) AS headaches,
-           COUNT(*) FILTER (WHERE e.late) AS late,
-           SUM(e.pain) FILTER (WHERE {entry_offset} > s.last_offset - {endpoint_days})
-               AS endpoint_sum,
-           COUNT(*) FILTER (WHERE {entry_offset} > s.last_offset - {endpoint_days})
-               AS endpoint_n
-    FROM diary_diaryentry e
-    JOIN diary_enrollment en ON en.id = e.enrollment_id
-    JOIN spans s ON s.arm_id = en.arm_id
-        AND {entry_offset} BETWEEN s.first_offset AND s.last_offset
-    WHERE NOT e.voided AND e.date <= {as_of} AND en.id IN ({enrollment_ids})
-    GROUP BY e.enrollment_id, s."order"
-), phases AS (
-    SELECT m.enrollment_id, m.protocol_id, s."order", s.kind, s.label, s.is_baseline,
-           s.is_treatment, s.rank,
-           CASE WHEN m.limit_offset < s.first_offset THEN 0
-                WHEN m.limit_offset > s.last_offset THEN s.days
-                ELSE m.limit_offset - s.first_offset + 1 END AS elapsed_days,
-           COALESCE(x.n, 0) AS entries,
-           CAST(x.pain_sum AS DOUBLE PRECISION) / x.n AS pain_mean,
-           CASE WHEN x.n >= 2 THEN SQRT(
-               CAST(x.n * x.pain_squares - x.pain_sum * x.pain_sum AS DOUBLE PRECISION)
-               / (x.n * (x.n - 1))) END AS pain_sd,
-           CASE WHEN m.as_of_offset >= s.last_offset AND x.endpoint_n > 0
-                THEN CAST(x.endpoint_sum AS DOUBLE PRECISION) / x.endpoint_n
-           END AS pain_endpoint,
-           CAST(x.fatigue_sum AS DOUBLE PRECISION) / x.n AS fatigue_mean,
-           CAST(x.sleep_sum AS DOUBLE PRECISION) / x.n AS sleep_quality_mean,
-           CASE WHEN x.tolerability_n > 0
-                THEN CAST(x.tolerability_sum AS DOUBLE PRECISION) / x.tolerability_n
-           END AS tolerability_mean,
-           COALESCE(x.dreams, 0) AS vivid_dreams_days,
-           COALESCE(x.headaches, 0) AS headache_days,
-           COALESCE(x.late, 0) AS late_entries,
-           -- The mean pain of the patient's (first) baseline phase.
-           CAST(b.pain_sum AS DOUBLE PRECISION) / b.n AS baseline_mean
-    FROM members m
-    JOIN spans s ON s.arm_id = m.arm_id
-    LEFT JOIN sums x ON x.enrollment_id = m.enrollment_id AND x."order" = s."order"
-    LEFT JOIN sums b ON b.enrollment_id = m.enrollment_id AND b."order" = s.baseline_order
-), figures AS (
-    SELECT p.*,
-           CASE WHEN p.is_baseline = 0 AND p.baseline_mean <> 0
-                THEN 100 * (p.baseline_mean - p.pain_mean) / p.baseline_mean
-           END AS pain_reduction_pct,
-           CASE WHEN p.is_baseline = 0 AND p.baseline_mean <> 0
-                THEN 100 * (p.baseline_mean - p.pain_endpoint) / p.baseline_mean
-           END AS pain_endpoint_reduction_pct
-    FROM phases p
-)
-"""
-
-PATIENT_FIGURES_SQL = (
-    FIGURES_CTES
-    + """
-SELECT * FROM figures ORDER BY enrollment_id, "order"
-"""
-)
-
-KIND_ORDER = [kind.value for kind in PhaseKind]
-
-
-def _rank(plan: PhasePlan) -> int:
-    """Where a phase's cohort row goes: baseline first, then a blinded reader's
-    treatment phases in their order, then the other kinds in their natural order."""
-    if plan.kind == PhaseKind.BASELINE:
-        return 0
-    if plan.kind is None:
-        return 10 + (plan.number or 0)
-    return 100 + KIND_ORDER.index(plan.kind)
-
-
-def span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:
-    """The VALUES rows of the `spans` CTE (each arm's phases with their offsets from
-    the start, as the reader sees them), with their parameters."""
-    rows = []
-    for arm_id, arm_plans in plans_by_arm.items():
-        baseline = next((p.order for p in arm_plans if p.kind == PhaseKind.BASELINE), None)
-        for plan, first, last in plan_offsets(arm_plans):
-            rows.append(
-                (
-                    arm_id,
-                    plan.order,
-                    plan.kind,
-                    plan.label,
-                    int(plan.kind == PhaseKind.BASELINE),
-                    int(plan.is_treatment),
-                    _rank(plan),
-                    plan.days,
-                    first,
-                    last,
-                    baseline,
-                )
-            )
-    return values_rows(rows)
-
-
-def _run(template: str, enrollment_ids, plans_by_arm, as_of: dt.date, **extra) -> list[dict]:
-    """Run one of the queries above over `enrollment_ids` (a queryset of ids, which
-    goes in as a subquery, so the query has the same size for any number of patients)
-    with each arm's phases as the reader sees them, and return its rows as dicts."""
-    try:
-        enrollments = enrollment_ids.query.sql_with_params()
-    except EmptyResultSet:  # e.g. .none(): no enrollment, nothing to sum
-        return []
-    spans = span_rows(plans_by_arm)
-    if not spans[0]:  # no arm has phases: nothing to place entries in
-        return []
-    days = days_between()
-    # The last day that elapses: the as-of date, or the withdrawal if that is earlier.
-    limit = "(CASE WHEN en.withdrawn_on < %s THEN en.withdrawn_on ELSE %s END)"
-    sql, params = compose(
-        template,
-        span_rows=spans,
-        as_of=value(as_of),
-        as_of_offset=(days.format(later="%s", earlier="en.start_date"), [as_of]),
-        limit_offset=(days.format(later=limit, earlier="en.start_date"), [as_of, as_of]),
-        entry_offset=days.format(later="e.date", earlier="en.start_date"),
-        enrollment_ids=enrollments,
-        endpoint_days=value(ENDPOINT_DAYS),
-        **extra,
-    )
-    return fetch(sql, params)
-
-
-def _phase_summary(span: PhaseSpan, row: dict) -> PhaseSummary:
-    elapsed, entries = row["elapsed_days"], row["entries"]
-    compliance = pct(entries, elapsed)
-    return PhaseSummary(
-        order=span.order,
-        kind=span.kind,
-        label=span.label,
-        start=span.start,
-        end=span.end,
-        elapsed_days=elapsed,
-        entries=entries,
-        compliance_pct=compliance,
-        low_compliance=elapsed > 0 and compliance < LOW_COMPLIANCE_PCT,
-        pain_mean=row["pain_mean"],
-        pain_sd=row["pain_sd"],
-        pain_reduction_pct=row["pain_reduction_pct"],
-        pain_endpoint=row["pain_endpoint"],
-        pain_endpoint_reduction_pct=row["pain_endpoint_reduction_pct"],
-        fatigue_mean=row["fatigue_mean"],
-        sleep_quality_mean=row["sleep_quality_mean"],
-        tolerability_mean=row["tolerability_mean"],
-        vivid_dreams_days=row["vivid_dreams_days"],
-        vivid_dreams_pct=pct(row["vivid_dreams_days"], entries),
-        headache_days=row["headache_days"],
-        headache_pct=pct(row["headache_days"], entries),
-        late_entries=row["late_entries"],
-    )
-
-
-def _patient_summary(enrollment, schedule: Schedule, figures: dict, reader) -> PatientSummary:
-    phases = [_phase_summary(span, figures[(enrollment.pk, span.order)]) for span in schedule]
-    return PatientSummary(
-        enrollment=enrollment, arm=blinding.arm_for(enrollment, reader), phases=phases
-    )
-
-
-def summarize_enrollment(enrollment: Enrollment, as_of: dt.date, reader) -> PatientSummary:
-    """The per-phase summary of one patient as `reader` may see it (one aggregate query)."""
-    schedule = blinding.schedule_for(enrollment, reader)
-    rows = _run(
-        PATIENT_FIGURES_SQL,
-        Enrollment.objects.filter(pk=enrollment.pk).values("pk"),
-        {enrollment.arm_id: [span.plan for span in schedule]},
-        as_of,
-    )
-    figures = {(row["enrollment_id"], row["order"]): row for row in rows}
-    return _patient_summary(enrollment, schedule, figures, reader)
 
 
 # Cohort ---------------------------------------------------------------------------
@@ -462,7 +211,7 @@ def cohort_summaries(enrollments, as_of: dt.date, reader) -> list[ProtocolSummar
     enrollments = enrollments.exclude(status=EnrollmentStatus.SCREENING)
     protocols, _arms = load_protocols(enrollments.values("protocol_id"))
     plans = blinding.plans_by_arm(protocols.values(), reader)
-    rows = _run(PATIENT_FIGURES_SQL, enrollments.values("pk"), plans, as_of)
+    rows = phase_rows(enrollments.values("pk"), plans, as_of)
     return _add_cohorts(_summaries(protocols.values(), reader), rows)
 
 
@@ -501,7 +250,7 @@ def summarize(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
     )
     protocols = {enrollment.protocol.pk: enrollment.protocol for enrollment in loaded}
     plans = blinding.plans_by_arm(protocols.values(), reader)
-    rows = _run(PATIENT_FIGURES_SQL, enrollments.values("pk"), plans, as_of)
+    rows = phase_rows(enrollments.values("pk"), plans, as_of)
     figures = {(row["enrollment_id"], row["order"]): row for row in rows}
     by_protocol = _summaries(protocols.values(), reader)
     for enrollment in loaded:
@@ -509,5 +258,5 @@ def summarize(enrollments, as_of: dt.date, reader) -> list[ProtocolSummary]:
         if any((enrollment.pk, span.order) not in figures for span in schedule):
             continue  # changed while the summary was being read; left for the next one
         summary = by_protocol[enrollment.protocol.pk]
-        summary.patients.append(_patient_summary(enrollment, schedule, figures, reader))
+        summary.patients.append(patient_summary(enrollment, schedule, figures, reader))
     return _add_cohorts(by_protocol, rows)

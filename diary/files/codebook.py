@@ -15,7 +15,8 @@ from typing import get_type_hints
 from diary.entries import items
 from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, EntrySource
 from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.figures.summaries import CohortSummary, LdnVsPlacebo, PhaseSummary
+from diary.figures.patient_figures import PhaseSummary
+from diary.figures.summaries import CohortSummary, LdnVsPlacebo
 from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
 from diary.trial.models import Blinding, EnrollmentStatus
 from diary.trial.phases import PhaseKind
