@@ -8,7 +8,7 @@ fails at import, and a definition without a field cannot exist.
 
 from dataclasses import dataclass, fields
 
-from diary.figures.patient_figures import PhaseSummary
+from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, PhaseSummary
 from diary.figures.summaries import CohortSummary, LdnVsPlacebo
 
 
@@ -50,7 +50,7 @@ PATIENT_FIGURES = figures_of(
         ),
         "compliance_pct": (
             "Compliance",
-            "Entries as a share of elapsed days; below 80% is flagged.",
+            f"Entries as a share of elapsed days; below {LOW_COMPLIANCE_PCT}% is flagged.",
             "%",
         ),
         "pain_mean": (

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from diary.figures.patient_figures import LOW_COMPLIANCE_PCT
 from diary.trial.models import Enrollment
 
 logger = logging.getLogger(__name__)
@@ -18,7 +19,10 @@ class AlertKind(models.TextChoices):
     """The rules that tell a physician a patient needs attention (docs/domain.md)."""
 
     MISSED_DAYS = "missed_days", "No entry on the last 3 diary days"
-    LOW_COMPLIANCE = "low_compliance", "Compliance under 80% over the last 14 diary days"
+    LOW_COMPLIANCE = (
+        "low_compliance",
+        f"Compliance under {LOW_COMPLIANCE_PCT}% over the last 14 diary days",
+    )
     LOW_TOLERABILITY = "low_tolerability", "Tolerability of 50 or less in one of the last 3 entries"
     SIDE_EFFECTS = "side_effects", "Headache on 3 recorded days in a row"
 

@@ -15,7 +15,7 @@ from typing import get_type_hints
 from diary.entries import items
 from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, EntrySource
 from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
-from diary.figures.patient_figures import PhaseSummary
+from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, PhaseSummary
 from diary.figures.summaries import CohortSummary, LdnVsPlacebo
 from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
 from diary.trial.models import Blinding, EnrollmentStatus
@@ -299,7 +299,7 @@ def summary_columns() -> list[Column]:
         "low_compliance": Column(
             SUMMARIES,
             "low_compliance",
-            "Compliance below 80% (flagged on physician pages)",
+            f"Compliance below {LOW_COMPLIANCE_PCT}% (flagged on physician pages)",
             "yes/no",
             YES_NO,
             "",

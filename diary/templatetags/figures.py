@@ -5,6 +5,8 @@ import json
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
 
+from diary.figures.patient_figures import LOW_COMPLIANCE_PCT
+
 register = template.Library()
 
 DASH = "—"
@@ -20,6 +22,13 @@ def figure(value, suffix=""):
     if isinstance(value, int):
         return f"{value}{suffix}"
     return f"{value:.1f}{suffix}"
+
+
+@register.simple_tag
+def low_compliance_pct():
+    """The compliance (in %) below which a phase or a patient is flagged, for the pages
+    that state the rule."""
+    return LOW_COMPLIANCE_PCT
 
 
 @register.filter
