@@ -7,7 +7,7 @@ fast in a scratch PostgreSQL database (a development tool, never the real databa
 
 Entries are COPYed in (no history rows: the benchmarks read them, they do not audit
 them); about 1 day in 10 is missed, as in the trials. The same seed gives the same rows.
-`rows_csv` writes the same study as the import files (`import_enrollments`,
+`import_files` writes the same study as the import files (`import_enrollments`,
 `import_entries`), for the import benchmark.
 """
 
