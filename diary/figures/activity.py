@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from diary.figures.models import AlertKind
 from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, span_rows
-from diary.figures.sql import compose, days_between, fetch, value, values_rows
+from diary.figures.sql import compose, dataclass_from_row, days_between, fetch, value, values_rows
 from diary.trial import blinding
 from diary.trial.dates import local_today, study_today
 from diary.trial.models import EnrollmentStatus, load_protocols
@@ -189,27 +189,8 @@ def _as_date(value) -> dt.date | None:
 
 
 def _activity(row: dict) -> Activity:
-    windows = {}
-    for days in WINDOWS:
-        windows[f"days_{days}"] = row[f"days_{days}"]
-        windows[f"recorded_{days}"] = row[f"recorded_{days}"]
-    return Activity(
-        enrollment_id=row["enrollment_id"],
-        study_id=row["study_id"],
-        status=row["status"],
-        today=_as_date(row["today"]),
-        today_offset=row["today_offset"],
-        last_entry=_as_date(row["last_entry"]),
-        latest_n=row["latest_n"],
-        latest_min_tolerability=row["latest_min_tolerability"],
-        latest_headaches=row["latest_headaches"],
-        latest_span=row["latest_span"],
-        phase_rank=row["phase_rank"],
-        phase_order=row["phase_order"],
-        phase_label=row["phase_label"],
-        phase_day=row["phase_day"],
-        open_alerts=row["open_alerts"],
-        **windows,
+    return dataclass_from_row(
+        Activity, row, today=_as_date(row["today"]), last_entry=_as_date(row["last_entry"])
     )
 
 

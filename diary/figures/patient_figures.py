@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import EmptyResultSet
 
-from diary.figures.sql import compose, days_between, fetch, value, values_rows
+from diary.figures.sql import compose, dataclass_from_row, days_between, fetch, value, values_rows
 from diary.trial import blinding
 from diary.trial.models import Enrollment
 from diary.trial.phases import PhaseKind, PhasePlan, PhaseSpan, Schedule, plan_offsets
@@ -230,29 +230,18 @@ def phase_rows(enrollment_ids, plans_by_arm, as_of: dt.date) -> list[dict]:
 def _phase_summary(span: PhaseSpan, row: dict) -> PhaseSummary:
     elapsed, entries = row["elapsed_days"], row["entries"]
     compliance = pct(entries, elapsed)
-    return PhaseSummary(
+    return dataclass_from_row(
+        PhaseSummary,
+        row,
         order=span.order,
         kind=span.kind,
         label=span.label,
         start=span.start,
         end=span.end,
-        elapsed_days=elapsed,
-        entries=entries,
         compliance_pct=compliance,
         low_compliance=elapsed > 0 and compliance < LOW_COMPLIANCE_PCT,
-        pain_mean=row["pain_mean"],
-        pain_sd=row["pain_sd"],
-        pain_reduction_pct=row["pain_reduction_pct"],
-        pain_endpoint=row["pain_endpoint"],
-        pain_endpoint_reduction_pct=row["pain_endpoint_reduction_pct"],
-        fatigue_mean=row["fatigue_mean"],
-        sleep_quality_mean=row["sleep_quality_mean"],
-        tolerability_mean=row["tolerability_mean"],
-        vivid_dreams_days=row["vivid_dreams_days"],
         vivid_dreams_pct=pct(row["vivid_dreams_days"], entries),
-        headache_days=row["headache_days"],
         headache_pct=pct(row["headache_days"], entries),
-        late_entries=row["late_entries"],
     )
 
 

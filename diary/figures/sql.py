@@ -4,6 +4,7 @@ the few expressions that differ between SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 
 from django.db import connection
 
@@ -50,3 +51,10 @@ def fetch(sql: str, params: list) -> list[dict]:
         cursor.execute(sql, params)
         columns = [column[0] for column in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def dataclass_from_row(cls, row: dict, **given):
+    """An instance of the dataclass `cls` whose fields are the `row`'s columns of the same
+    names, except the fields `given` (worked out from the row or from elsewhere)."""
+    columns = {f.name: row[f.name] for f in fields(cls) if f.name not in given}
+    return cls(**columns, **given)
