@@ -13,15 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from diary.entries import window
+from diary.entries import daily_mail, window
 from diary.entries.models import DiaryEntry, Reminder
 from diary.links import public_url
 from diary.people.languages import language_of
@@ -31,10 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class RunResult:
-    sent: int = 0
-    failed: int = 0
-    already_claimed: int = 0
+class RunResult(daily_mail.MailCounts):
+    """What one run of send_reminders did."""
 
 
 REMINDER_LINK_SALT = "diary.reminders"
@@ -93,13 +91,8 @@ def due_reminders(now: dt.datetime) -> list[tuple[Enrollment, dt.date]]:
 
 
 def claim(enrollment: Enrollment, day: dt.date) -> Reminder | None:
-    """Insert the day's mark, or None if another run already did. On PostgreSQL a
-    concurrent insert waits for the first one's commit and then fails."""
-    try:
-        with transaction.atomic():
-            return Reminder.objects.create(enrollment=enrollment, date=day)
-    except IntegrityError:
-        return None
+    """Insert the day's mark, or None if another run already did (daily_mail.claim)."""
+    return daily_mail.claim(Reminder, enrollment=enrollment, date=day)
 
 
 def reminder_message(enrollment: Enrollment, day: dt.date) -> EmailMessage:
@@ -141,12 +134,9 @@ def send_due_reminders(now: dt.datetime | None = None) -> RunResult:
         # She may have saved the day between the query above and the claim.
         if DiaryEntry.objects.counting().filter(enrollment=enrollment, date=day).exists():
             continue
-        try:
-            reminder_message(enrollment, day).send()
-        except Exception:
-            # Not sent: free the day so the next run tries again.
-            logger.exception("Reminder for %s on %s could not be sent", enrollment, day)
-            mark.delete()
+        message = partial(reminder_message, enrollment, day)
+        failure = "Reminder for %s on %s could not be sent"
+        if not daily_mail.send_or_give_back(mark, message, logger, failure, enrollment, day):
             result.failed += 1
             continue
         Reminder.objects.filter(pk=mark.pk).update(sent_at=timezone.now())

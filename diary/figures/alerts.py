@@ -22,13 +22,15 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from diary.audit.models import AuditAction, AuditEvent
+from diary.entries import daily_mail
 from diary.figures.activity import recent_activity
 from diary.figures.models import Alert, AlertDigest
 from diary.links import public_url
@@ -39,12 +41,11 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class RunResult:
+class RunResult(daily_mail.MailCounts):
+    """What one run of send_alerts did: the alerts raised and closed, and the digests."""
+
     raised: int = 0
     closed: int = 0
-    sent: int = 0
-    failed: int = 0
-    already_claimed: int = 0
 
 
 def refresh(now: dt.datetime, result: RunResult) -> None:
@@ -82,12 +83,8 @@ def digest_message(physician, alerts: list[Alert]) -> EmailMessage:
 
 
 def claim(physician, day: dt.date) -> AlertDigest | None:
-    """The day's digest mark, or None if another run already took it."""
-    try:
-        with transaction.atomic():
-            return AlertDigest.objects.create(physician=physician, day=day)
-    except IntegrityError:
-        return None
+    """The day's digest mark, or None if another run already took it (daily_mail.claim)."""
+    return daily_mail.claim(AlertDigest, physician=physician, day=day)
 
 
 def send_digests(now: dt.datetime, result: RunResult) -> None:
@@ -108,11 +105,9 @@ def send_digests(now: dt.datetime, result: RunResult) -> None:
         if mark is None:
             result.already_claimed += 1
             continue
-        try:
-            digest_message(physician, alerts).send()
-        except Exception:
-            logger.exception("Alert digest for %s on %s could not be sent", physician, day)
-            mark.delete()
+        message = partial(digest_message, physician, alerts)
+        failure = "Alert digest for %s on %s could not be sent"
+        if not daily_mail.send_or_give_back(mark, message, logger, failure, physician, day):
             result.failed += 1
             continue
         sent_at = timezone.now()
