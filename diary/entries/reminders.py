@@ -25,6 +25,7 @@ from diary.entries import daily_mail, window
 from diary.entries.models import DiaryEntry, Reminder
 from diary.links import public_url
 from diary.people.languages import language_of
+from diary.trial.dates import local_today
 from diary.trial.models import Enrollment
 
 logger = logging.getLogger(__name__)
@@ -54,9 +55,8 @@ def is_due(enrollment: Enrollment, now: dt.datetime, recorded: bool, reminded: b
     """Whether her reminder for the current diary day should go out at `now`."""
     if enrollment.reminder_time is None or recorded or reminded:
         return False
-    local = now.astimezone(enrollment.zoneinfo)
-    day = local.date()
-    if local.time() < enrollment.reminder_time:
+    day = enrollment.local_today(now)
+    if now.astimezone(enrollment.zoneinfo).time() < enrollment.reminder_time:
         return False
     paused = enrollment.reminders_paused_until
     if paused and day <= paused:
@@ -73,7 +73,7 @@ def due_reminders(now: dt.datetime) -> list[tuple[Enrollment, dt.date]]:
         .with_schedule()
     )
     # Every time zone's "today" is within a day of UTC's.
-    utc_today = now.astimezone(dt.UTC).date()
+    utc_today = local_today("UTC", now)
     days = (utc_today - dt.timedelta(days=1), utc_today + dt.timedelta(days=1))
     recorded = set(
         DiaryEntry.objects.counting()
