@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
+from functools import cache
 
 from django.db import connection
 
@@ -53,8 +54,13 @@ def fetch(sql: str, params: list) -> list[dict]:
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+@cache
+def _columns_of(cls, given: frozenset[str]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.name not in given)
+
+
 def dataclass_from_row(cls, row: dict, **given):
     """An instance of the dataclass `cls` whose fields are the `row`'s columns of the same
     names, except the fields `given` (worked out from the row or from elsewhere)."""
-    columns = {f.name: row[f.name] for f in fields(cls) if f.name not in given}
+    columns = {name: row[name] for name in _columns_of(cls, frozenset(given))}
     return cls(**columns, **given)
