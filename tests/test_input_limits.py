@@ -12,8 +12,8 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from diary import models
 from diary.entries.models import DiaryEntry
+from diary.trial import dates
 from diary.trial.models import Enrollment
 from tests.factories import (
     CoordinatorFactory,
@@ -56,18 +56,18 @@ SORTS = [
     ],
 )
 def test_the_start_date_rule_says_what_to_fix(day, message):
-    assert models.start_date_problem(day) == message
+    assert dates.start_date_problem(day) == message
 
 
 def test_the_start_date_rule_accepts_its_limits():
-    assert models.start_date_problem(dt.date(2000, 1, 1)) is None
-    assert models.start_date_problem(dt.date(2027, 3, 10)) is None
+    assert dates.start_date_problem(dt.date(2000, 1, 1)) is None
+    assert dates.start_date_problem(dt.date(2027, 3, 10)) is None
 
 
 def test_a_schedule_past_9999_12_31_is_refused():
     late = dt.date(9999, 12, 1)
-    assert models.start_date_problem(late, ahead=None, schedule_days=31) is None
-    assert models.start_date_problem(late, ahead=None, schedule_days=32) == (
+    assert dates.start_date_problem(late, ahead=None, schedule_days=31) is None
+    assert dates.start_date_problem(late, ahead=None, schedule_days=32) == (
         "Start date 9999-12-01 is too late: its schedule would end after 9999-12-31"
     )
 
