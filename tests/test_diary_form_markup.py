@@ -1,4 +1,4 @@
-"""The diary form's questions are written by diary.views.patient._questions_html (crispy-forms'
+"""The diary form's questions are written by diary/_question.html (crispy-forms'
 templates took a third of the diary page's time). They must stay the markup crispy-forms'
 Bootstrap 5 pack gives the same form: ids, classes, ARIA, errors, escaping. Compared
 after normalising what does not matter (white space, attribute order) and the two
@@ -11,7 +11,6 @@ import pytest
 from django.template import engines
 
 from diary.entries.forms import DiaryEntryForm
-from diary.views.patient import _questions_html
 from tests.factories import EnrollmentFactory, EntryFactory
 
 PAST_DAY = dt.date(2026, 3, 9)
@@ -37,7 +36,7 @@ def by_crispy(form) -> str:
 
 def by_us(form) -> str:
     template = engines["django"].get_template("diary/_entry_fields.html")
-    return template.render({"form": form, "questions": _questions_html(form)})
+    return template.render({"form": form})
 
 
 CASES = {

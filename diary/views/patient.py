@@ -13,15 +13,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format, time_format
-from django.utils.html import conditional_escape
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from diary import access
 from diary.entries import reminders, window
-from diary.entries.forms import DiaryEntryForm, ReminderSettingsForm, ScaleField
+from diary.entries.forms import DiaryEntryForm, ReminderSettingsForm
 from diary.entries.models import EntryRefused
 from diary.figures import charts
 from diary.figures.overview import current_span, days_recorded, history_days, last_week
@@ -128,7 +126,6 @@ def _entry_page(request, enrollment, day: dt.date):
     if saving:
         messages.error(request, _("Nothing was saved yet: please fix the answers marked below."))
     context["form"] = form
-    context["questions"] = _questions_html(form)
     return render_page(status=400 if form.errors else 200)
 
 
@@ -152,95 +149,6 @@ def _saved_message(day, today, changed: bool, existed: bool) -> tuple[int, str]:
         else _("Thank you. Your entry for %(day)s is saved.")
     )
     return messages.SUCCESS, text % {"day": date_format(day, "DIARY_DAY_FORMAT")}
-
-
-def _questions_html(form) -> str:
-    """The questions of the diary form (forms.DiaryEntryForm) as HTML, for
-    diary/_entry_fields.html: the markup crispy-forms' Bootstrap 5 pack gave them (ids,
-    classes, ARIA, each error next to its question). Built here, not in a template: the
-    template engine took longer over the 39 radio buttons than over the rest of the page."""
-    return mark_safe("".join(_question_html(field) for field in form))  # every part escaped
-
-
-def _question_html(field) -> str:
-    e = conditional_escape
-    widget = field.field.widget
-    required = field.field.required
-    auto_id = e(field.auto_id)
-    errors = field.errors
-    invalid = " is-invalid" if errors else ""
-    aria_invalid = ' aria-invalid="true"' if errors else ""
-    described = field.aria_describedby
-    described = f' aria-describedby="{e(described)}"' if described else ""
-    label = e(field.label) + ('<span class="asteriskField">*</span>' if required else "")
-    label_class = "form-label requiredField" if required else "form-label"
-    help_text = (
-        f'<div id="{auto_id}_helptext" class="form-text">{field.help_text}</div>'
-        if field.help_text
-        else ""
-    )
-    if getattr(widget, "input_type", None) == "radio":
-        name = e(field.html_name)
-        options = []
-        for option in field.subwidgets:
-            data = option.data
-            option_id = e(data["attrs"]["id"])
-            options.append(
-                f'<div class="form-check form-check-inline"><input type="radio" '
-                f'class="form-check-input{invalid}" name="{name}" value="{e(data["value"])}" '
-                f'id="{option_id}"{" required" if data["attrs"].get("required") else ""}'
-                f"{aria_invalid}{' checked' if data['selected'] else ''}> "
-                f'<label for="{option_id}" class="form-check-label">{e(data["label"])}</label>'
-                "</div>"
-            )
-        error_list = "".join(
-            f'<p id="error_{n}_{auto_id}"><strong>{e(error)}</strong></p>'
-            for n, error in enumerate(errors, start=1)
-        )
-        kind = "item-scale" if isinstance(field.field, ScaleField) else "item-yesno"
-        return (
-            f'<div id="div_{auto_id}" class="mb-3 {kind}"><fieldset{described}>'
-            f'<legend class="fs-6 {label_class}">{label}</legend>'
-            f"<div>{''.join(options)}</div>"
-            + (
-                f'<div id="{auto_id}_error" class="invalid-feedback">{error_list}</div>'
-                if errors
-                else ""
-            )
-            + f"{help_text}</fieldset></div>"
-        )
-    # A number (tolerability) or a text area (notes), with the widget's own attributes.
-    value = field.value()
-    attrs = "".join(
-        f' {e(name)}="{e(attr)}"' for name, attr in widget.attrs.items() if name != "class"
-    )
-    input_type = getattr(widget, "input_type", None)
-    # As crispy-forms did: the widget's classes, then its kind (numberinput, textarea).
-    classes = " ".join(filter(None, (widget.attrs.get("class"), type(widget).__name__.lower())))
-    common = (
-        f'{attrs} class="{e(classes)} form-control{invalid}"'
-        f'{" required" if required else ""}{aria_invalid}{described} id="{auto_id}"'
-    )
-    if input_type:
-        shown = "" if value is None or value == "" else f' value="{e(value)}"'
-        control = f'<input type="{e(input_type)}" name="{e(field.html_name)}"{shown}{common}>'
-    else:
-        text = e(value) if value else ""
-        control = f'<textarea name="{e(field.html_name)}"{common}>\n{text}</textarea>'
-    error_list = "".join(
-        f'<span id="error_{n}_{auto_id}"><strong>{e(error)}</strong></span>'
-        for n, error in enumerate(errors, start=1)
-    )
-    return (
-        f'<div id="div_{auto_id}" class="mb-3"><label for="{e(field.id_for_label)}" '
-        f'class="{label_class}">{label}</label>{control}'
-        + (
-            f'<div id="{auto_id}_error" class="invalid-feedback">{error_list}</div>'
-            if errors
-            else ""
-        )
-        + f"{help_text}</div>"
-    )
 
 
 @never_cache
