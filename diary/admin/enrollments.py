@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -38,6 +38,7 @@ from diary.files.exports import csv_lines
 from diary.people import accounts
 from diary.trial import blinding, dates, enrolment, invitations, unblinding
 from diary.trial.models import Enrollment
+from diary.views.downloads import download_response
 
 
 @admin.action(description="Resend the invitation e-mail")
@@ -388,9 +389,6 @@ class EnrollmentAdmin(ReasonAdmin):
             history.TRAIL_COLUMNS,
             *(row.as_list() for row in history.trail(enrollment, request.user)),
         ]
-        response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
         stamp = dates.study_today().isoformat()
-        response["Content-Disposition"] = (
-            f'attachment; filename="audit-{enrollment.study_id}-{stamp}.csv"'
-        )
-        return response
+        name = f"audit-{enrollment.study_id}-{stamp}.csv"
+        return download_response(csv_lines(rows), name, "text/csv; charset=utf-8")

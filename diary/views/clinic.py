@@ -8,7 +8,6 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -34,6 +33,7 @@ from diary.figures.overview import (
 from diary.files import reports
 from diary.trial import blinding, dates
 from diary.trial.models import Enrollment
+from diary.views.downloads import download_response
 
 
 @never_cache
@@ -231,10 +231,8 @@ def patient_report(request, study_id: str):
     except reports.ReportUnavailable as problem:
         messages.error(request, str(problem))
         return redirect("diary:patient_detail", enrollment.study_id)
-    response = HttpResponse(pdf, content_type="application/pdf")
     name = reports.report_filename(enrollment, dates.study_today())
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return download_response(pdf, name, "application/pdf")
 
 
 @never_cache

@@ -4,7 +4,6 @@ and the codebook."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -14,6 +13,7 @@ from diary.files.codebook import codebook_rows
 from diary.files.exports import csv_lines, run_export
 from diary.files.forms import ExportForm, UnblindedExportForm
 from diary.trial import blinding, dates
+from diary.views.downloads import download_response
 
 
 @never_cache
@@ -45,9 +45,7 @@ def exports(request):
 def codebook(request):
     """The codebook of the CSV files (no patient data in it)."""
     access.require_coordinator(request.user)
-    response = StreamingHttpResponse(csv_lines(codebook_rows()), content_type="text/csv")
-    response["Content-Disposition"] = 'attachment; filename="codebook.csv"'
-    return response
+    return download_response(csv_lines(codebook_rows()), "codebook.csv", "text/csv")
 
 
 def _exports_page(request, form, unblinded_form, status=200):
@@ -72,7 +70,4 @@ def _export(request, choice: dict, reader):
         as_of=choice["as_of"] or dates.study_today(),
         reason=choice.get("reason", ""),
     )
-    response = StreamingHttpResponse(export.lines)
-    response["Content-Type"] = f"{export.content_type}; charset=utf-8"
-    response["Content-Disposition"] = f'attachment; filename="{export.name}"'
-    return response
+    return download_response(export.lines, export.name, f"{export.content_type}; charset=utf-8")
