@@ -1,6 +1,6 @@
 import datetime as dt
 
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 
 from diary.views import clinic, exports, patient
 
@@ -20,26 +20,30 @@ class IsoDateConverter:
 register_converter(IsoDateConverter, "isodate")
 
 app_name = "diary"
+
+# Each part of the site, with the views module that serves it.
+patient_urls = [
+    path("", patient.today, name="today"),
+    path("history/", patient.history, name="history"),
+    path("settings/", patient.reminder_settings, name="settings"),
+    path("<isodate:day>/", patient.day, name="day"),
+]
+clinic_urls = [
+    path("", clinic.physician_home, name="physician_home"),
+    path("calendar/", clinic.calendar, name="calendar"),
+    path("alerts/", clinic.alerts, name="alerts"),
+    path("alerts/<int:pk>/acknowledge/", clinic.acknowledge_alert, name="acknowledge_alert"),
+    path("cohort/", clinic.cohort, name="cohort"),
+    path("patients/<str:study_id>/", clinic.patient_detail, name="patient_detail"),
+    path("patients/<str:study_id>/report.pdf", clinic.patient_report, name="patient_report"),
+]
+export_urls = [
+    path("", exports.exports, name="exports"),
+    path("codebook.csv", exports.codebook, name="codebook"),
+]
+
 urlpatterns = [
-    path("diary/", patient.today, name="today"),
-    path("diary/history/", patient.history, name="history"),
-    path("diary/settings/", patient.reminder_settings, name="settings"),
-    path("diary/<isodate:day>/", patient.day, name="day"),
-    path("physician/", clinic.physician_home, name="physician_home"),
-    path("physician/calendar/", clinic.calendar, name="calendar"),
-    path("physician/alerts/", clinic.alerts, name="alerts"),
-    path(
-        "physician/alerts/<int:pk>/acknowledge/",
-        clinic.acknowledge_alert,
-        name="acknowledge_alert",
-    ),
-    path("physician/cohort/", clinic.cohort, name="cohort"),
-    path("exports/", exports.exports, name="exports"),
-    path("exports/codebook.csv", exports.codebook, name="codebook"),
-    path("physician/patients/<str:study_id>/", clinic.patient_detail, name="patient_detail"),
-    path(
-        "physician/patients/<str:study_id>/report.pdf",
-        clinic.patient_report,
-        name="patient_report",
-    ),
+    path("diary/", include(patient_urls)),
+    path("physician/", include(clinic_urls)),
+    path("exports/", include(export_urls)),
 ]
