@@ -15,24 +15,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from diary import access
-from diary.admin.base import (
-    ReasonAdmin,
-    Wording,
-    allocation_view,
-    reader_displays,
-    reason_page,
-)
+from diary.admin.base import ReasonAdmin, Wording, allocation_view, reader_displays, reason_page
 from diary.admin.filters import (
     CURRENT_PHASE_CHOICES,
     ArmFilter,
     CurrentPhaseFilter,
     current_phase_key,
 )
-from diary.admin.forms import (
-    EnrollmentAddForm,
-    EnrollmentChangeForm,
-    TellPatientForm,
-)
+from diary.admin.forms import EnrollmentAddForm, EnrollmentChangeForm, TellPatientForm
 from diary.entries import history
 from diary.files.exports import csv_lines
 from diary.people import accounts

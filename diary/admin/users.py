@@ -14,15 +14,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from diary.admin.base import (
-    HistoryAdmin,
-    Wording,
-    reason_page,
-)
-from diary.admin.forms import (
-    AccountAddForm,
-    AccountForm,
-)
+from diary.admin.base import HistoryAdmin, Wording, reason_page
+from diary.admin.forms import AccountAddForm, AccountForm
 from diary.people import accounts, signin, twofactor
 from diary.people.models import Role, User
 from diary.trial import invitations
