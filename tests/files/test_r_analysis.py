@@ -18,7 +18,7 @@ from tests.factories import EnrollmentFactory, EntryFactory, PhysicianFactory, b
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "analysis/phase_summary.R"
 # ldn-fm-2013: baseline Jan 1-14; arm A then LDN from Jan 15, arm B placebo Jan 15 -
 # Feb 11 and LDN from Feb 12.

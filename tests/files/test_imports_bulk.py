@@ -1,6 +1,6 @@
 """The imports' less trodden paths: the entries written a chunk at a time, the PostgreSQL
 writer against the portable one, without history, and a history model it does not know;
-the rows and files that only these tests bring (tests/test_imports.py has the rest)."""
+the rows and files that only these tests bring (tests/files/test_imports.py has the rest)."""
 
 import csv
 import datetime as dt
@@ -26,7 +26,7 @@ from tests.factories import (
     builtin_arm,
     make_arm,
 )
-from tests.test_imports import (
+from tests.files.test_imports import (
     ENROLLMENT_HEADER,
     ENTRY_HEADER,
     NOW,

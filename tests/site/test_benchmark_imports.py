@@ -5,7 +5,7 @@ with `ast` (also the imports inside functions), so nothing here runs a benchmark
 import ast
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def benchmark_imports() -> dict[str, set[str]]:

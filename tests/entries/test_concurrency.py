@@ -16,7 +16,7 @@ from diary.entries.models import DiaryEntry
 from diary.trial.models import Enrollment
 from tests.factories import EnrollmentFactory, make_arm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 VALUES = {
     "pain": 4,

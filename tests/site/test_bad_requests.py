@@ -27,14 +27,14 @@ from diary.entries.models import DiaryEntry
 from diary.files import imports
 from diary.people.signin import RationedPasswordResetForm
 from diary.trial.models import Protocol, RandomizationSlot
+from tests.entries.test_diary_views import TREATMENT
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,
     PatientFactory,
     make_arm,
 )
-from tests.test_admin import entry_form
-from tests.test_diary_views import TREATMENT
+from tests.site.test_admin import entry_form
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 

@@ -16,7 +16,7 @@ from diary.people import accounts, twofactor
 from diary.people.models import User
 from diary.trial import invitations
 from tests.factories import CoordinatorFactory, EnrollmentFactory, PhysicianFactory
-from tests.test_accounts import account_form
+from tests.people.test_accounts import account_form
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@ parameter a model's fields allow, requested as each role.
 
 Nothing here lists pages or fields by hand: the URLs come from the resolver and the
 parameters from the models registered on the admin site, so a new page, model or field
-is covered the day it is added. Two patients of ldn-fm-2013 (tests.test_blinding's
+is covered the day it is added. Two patients of ldn-fm-2013 (tests.trial.test_blinding's
 `pair`: same start, physician and entries, one in arm A and one in arm B) are the
 data. For each role:
 - no request answers with a server error;
@@ -33,9 +33,9 @@ from diary.entries.models import DiaryEntry
 from diary.figures.models import Alert
 from diary.trial import dates
 from diary.trial.models import Enrollment
-from tests import test_blinding
 from tests.factories import CoordinatorFactory, PatientFactory, PhysicianFactory
-from tests.test_blinding import TODAY, swap_arms, without_csrf
+from tests.trial import test_blinding
+from tests.trial.test_blinding import TODAY, swap_arms, without_csrf
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 

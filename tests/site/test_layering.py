@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-DIARY = Path(__file__).resolve().parent.parent / "diary"
+DIARY = Path(__file__).resolve().parents[2] / "diary"
 
 # Lowest first. A module belongs to the first prefix it starts with.
 LAYERS = [
@@ -82,7 +82,7 @@ def problems_of(name: str, source: str, is_package: bool = False) -> list[str]:
     """The imports of module `name` that go up the layers or out of them."""
     own = layer_of(name)
     if own is None:
-        return [f"{name} is in no layer of tests/test_layering.py"]
+        return [f"{name} is in no layer of tests/site/test_layering.py"]
     problems = []
     for imported in sorted(imported_modules(name, source, is_package)):
         theirs = layer_of(imported)

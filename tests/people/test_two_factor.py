@@ -165,7 +165,7 @@ def test_a_coordinator_removes_a_lost_second_factor(client):
 
 
 def test_the_second_factor_can_be_off_only_while_debug_is_on():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "x" * 50, "STAFF_2FA": "0"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(

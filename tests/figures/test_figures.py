@@ -9,7 +9,7 @@ from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PA
 from diary.figures.patient_figures import PhaseSummary
 from diary.figures.summaries import CohortSummary, LdnVsPlacebo
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 SUMMARY_FIELDS = {f.name for cls in (PhaseSummary, CohortSummary) for f in fields(cls)}
 
 

@@ -17,7 +17,7 @@ from diary.trial.models import Enrollment
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_no_pending_migrations():
@@ -147,7 +147,7 @@ def test_a_yes_no_setting_that_is_not_understood_stops_the_start():
     env = {**os.environ, "DEBUG": "flase"}
     result = subprocess.run(
         [sys.executable, "-c", "import config.settings"],
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
         text=True,
@@ -163,7 +163,7 @@ def test_the_repository_stands_on_its_own():
     import subprocess
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#\s]+)", page.read_text(encoding="utf-8")):
             if "://" in target or target.startswith("mailto:"):
