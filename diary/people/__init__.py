@@ -1,0 +1,2 @@
+"""Everyone who signs in: accounts and their rights, sign-in protection, the second
+factor, languages."""
