@@ -12,11 +12,12 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection
 
 from diary.entries import reminders
 from diary.entries.models import Reminder
 from diary.trial.models import Enrollment
+from tests.concurrent import run_at_once
 from tests.factories import EnrollmentFactory, EntryFactory, make_arm
 
 pytestmark = pytest.mark.django_db
@@ -215,28 +216,14 @@ def test_two_runs_at_once_send_each_reminder_once():
     now = at(LA, 2026, 1, 10, 21, 0)
     barrier = threading.Barrier(2)
     real_due = reminders.due_reminders
-    results, errors = [], []
 
     def both_see_everything_due(when):
         due = real_due(when)
         barrier.wait()  # both runs hold the same list before either claims
         return due
 
-    def one_run():
-        try:
-            results.append(reminders.send_due_reminders(now))
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
     with mock.patch.object(reminders, "due_reminders", both_see_everything_due):
-        threads = [threading.Thread(target=one_run) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert errors == []
+        results = run_at_once(lambda: reminders.send_due_reminders(now))
     assert sum(r.sent for r in results) == 5
     assert sum(r.already_claimed for r in results) == 5
     assert len(mail.outbox) == 5

@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection
 
 from diary.audit.models import AuditAction, AuditEvent
 from diary.figures import alerts
 from diary.figures.activity import recent_activity
 from diary.figures.models import Alert, AlertDigest
 from diary.trial.models import Enrollment
+from tests.concurrent import run_at_once
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,
@@ -374,28 +375,14 @@ def test_two_runs_at_once_raise_each_alert_once_and_send_each_digest_once():
             enroll(arm, physician=physician)
     barrier = threading.Barrier(2)
     real_refresh = alerts.refresh
-    results, errors = [], []
 
     def refresh_together(now, result):
         barrier.wait()  # both runs test the rules at the same moment
         real_refresh(now, result)
         barrier.wait()  # and both hold the same unreported alerts before either sends
 
-    def one_run():
-        try:
-            results.append(alerts.run(NOW))
-        except Exception as error:  # pragma: no cover - reported below
-            errors.append(error)
-        finally:
-            connections.close_all()
-
     with mock.patch.object(alerts, "refresh", refresh_together):
-        threads = [threading.Thread(target=one_run) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    assert errors == []
+        results = run_at_once(lambda: alerts.run(NOW))
     # missed_days and low_compliance for each of the 6 patients, once
     assert Alert.objects.count() == 12
     assert sum(r.sent for r in results) == 3

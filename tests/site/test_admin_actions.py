@@ -31,6 +31,7 @@ from tests.factories import (
     PhysicianFactory,
     builtin_arm,
 )
+from tests.site.test_admin import enrollment_form
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -155,22 +156,6 @@ def test_opening_the_invite_address_without_posting_sends_nothing(coordinator):
 
 
 # Enrolling ----------------------------------------------------------------------------
-
-
-def enrollment_form(protocol, **values):
-    return {
-        "study_id": "FM-100",
-        "email": "Ann.Patient@example.org",
-        "first_name": "Ann",
-        "last_name": "Patient",
-        "physician": PhysicianFactory().pk,
-        "protocol": protocol.pk,
-        "arm": "",
-        "start_date": "2026-03-01",
-        "timezone": "America/Chicago",
-        "status": "active",
-        **values,
-    }
 
 
 def test_an_enrolment_refused_after_the_form_was_checked_saves_nothing_and_says_why(
