@@ -91,7 +91,7 @@ class PatientListForm(ClinicianFilterForm):
     """The patient list and the compliance calendar: search, filters and order."""
 
     q = forms.CharField(
-        label="Study ID starts with",
+        label="Study ID contains",
         required=False,
         max_length=40,
         error_messages={"max_length": "A study ID has at most 40 characters."},
@@ -123,7 +123,7 @@ class PatientListForm(ClinicianFilterForm):
     def filter(self, enrollments):
         enrollments = super().filter(enrollments)
         if self.cleaned_data.get("q"):
-            enrollments = enrollments.filter(study_id__istartswith=self.cleaned_data["q"])
+            enrollments = enrollments.filter(study_id__icontains=self.cleaned_data["q"])
         if self.cleaned_data.get("status"):
             enrollments = enrollments.filter(status=self.cleaned_data["status"])
         return enrollments

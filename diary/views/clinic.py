@@ -144,7 +144,7 @@ def _alerts_page(request, status: int = 200):
     else:
         listed = open_alerts(request.user).order_by("-raised_on", "enrollment__study_id", "kind")
     if search:
-        listed = listed.filter(enrollment__study_id__istartswith=search)
+        listed = listed.filter(enrollment__study_id__icontains=search)
     query = {"show": "acknowledged"} if acknowledged else {}
     if search:
         query["q"] = search

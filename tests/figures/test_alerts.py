@@ -414,6 +414,8 @@ def test_the_alert_page_lists_open_alerts_of_her_own_patients(client, arm, alice
     assert "FM-001" in coordinator_page and "FM-900" in coordinator_page
     searched = client.get("/physician/alerts/", {"q": "fm-9"}).content.decode()
     assert "FM-900" in searched and "FM-001" not in searched
+    searched = client.get("/physician/alerts/", {"q": "900"}).content.decode()
+    assert "FM-900" in searched and "FM-001" not in searched
 
 
 def test_acknowledging_needs_a_note(client, arm, alice):

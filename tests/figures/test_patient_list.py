@@ -99,12 +99,17 @@ def test_fifty_patients_a_page_with_a_count_and_page_links(client, alice):
     assert listed(client.get("/physician/", {"page": "abc"})) == listed(first)
 
 
-def test_search_is_a_case_insensitive_prefix_of_the_study_id(client, alice, arm):
-    for study_id in ("FM-010", "FM-011", "fm-120", "XFM-010"):
+def test_search_finds_any_part_of_the_study_id_in_any_case(client, alice, arm):
+    for study_id in ("FM-010", "FM-011", "fm-120", "XFM-010", "FM_200"):
         enroll(arm, alice, study_id)
     client.force_login(alice)
-    assert listed(client.get("/physician/", {"q": "fm-01"})) == ["FM-010", "FM-011"]
+    assert listed(client.get("/physician/", {"q": "fm-01"})) == ["FM-010", "FM-011", "XFM-010"]
+    assert listed(client.get("/physician/", {"q": "010"})) == ["FM-010", "XFM-010"]
     assert listed(client.get("/physician/", {"q": "FM-1"})) == ["fm-120"]
+    # "_" and "%" are letters of the search, not wildcards.
+    assert listed(client.get("/physician/", {"q": "M_2"})) == ["FM_200"]
+    assert listed(client.get("/physician/", {"q": "%"})) == []
+    assert listed(client.get("/physician/calendar/", {"q": "011"})) == ["FM-011"]
     response = client.get("/physician/", {"q": "zzz"})
     assert listed(response) == []
     assert "No patient matches" in response.content.decode()
