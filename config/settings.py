@@ -84,12 +84,15 @@ MIDDLEWARE = [
     # 400 with a message, before anything reads the form (the CSRF check does).
     "diary.security.RequestInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # The language: the switch's cookie, else the browser's Accept-Language.
+    # The language from the switch's cookie, else the browser's Accept-Language;
+    # PageLanguageMiddleware below has the last word.
     "django.middleware.locale.LocaleMiddleware",
-    "diary.people.languages.StaffPagesInEnglishMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The language of each page, once the user is known: staff pages in English, her
+    # pages in the language saved on her account (diary.people.languages.page_language).
+    "diary.people.languages.PageLanguageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Staff give a code from their authenticator app before anything else.
     "django_otp.middleware.OTPMiddleware",
@@ -246,6 +249,13 @@ STAFF_2FA = envbool("STAFF_2FA", "True")
 if not STAFF_2FA and not DEBUG:
     raise ImproperlyConfigured("STAFF_2FA can be turned off only while DEBUG is on.")
 OTP_TOTP_ISSUER = "Pain Diary"
+# Wrong second-factor codes (diary.people.twofactor.wait_until): the first
+# OTP_THROTTLE_FREE_FAILURES in a row (ours, not django-otp's) cost no wait; after each
+# further one django-otp's back-off applies, counted from the first failure beyond the
+# free ones: 1 s after the 4th, 2 s after the 5th, 4 s, 8 s, ... (256 s after the 12th).
+OTP_THROTTLE_FREE_FAILURES = 3
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 # Sign-in protection (diary.people.signin, django-axes): 5 failures for one user name from one
 # address lock that pair for 15 minutes; 20 failures for one user name from anywhere

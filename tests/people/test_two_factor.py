@@ -1,6 +1,7 @@
 """Staff sign in with a second factor (TOTP); patients never are asked for one."""
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -21,6 +22,7 @@ from tests.factories import PASSWORD, CoordinatorFactory, EnrollmentFactory, Phy
 pytestmark = pytest.mark.django_db
 
 SECRET = "JBSWY3DPEHPK3PXP"
+NOW = dt.datetime(2026, 3, 2, 9, 0, 5, tzinfo=dt.UTC)  # for the tests that take frozen_clock
 
 
 @pytest.fixture(autouse=True)
@@ -116,12 +118,96 @@ def test_a_wrong_or_replayed_code_is_refused(client):
     response = client.post("/accounts/two-factor/", {"otp_token": "000000"})
     assert response.status_code == 400
     assert "That code is not right" in response.content.decode()
-    time.sleep(1.1)  # django-otp slows guessing down: 1 s after a wrong code, then 2, 4...
-    now = code(SECRET)
+    now = code(SECRET)  # straight after one wrong code: no wait
     assert client.post("/accounts/two-factor/", {"otp_token": now}).status_code == 302
     client.logout()
     sign_in(client, doctor)
     assert client.post("/accounts/two-factor/", {"otp_token": now}).status_code == 400
+
+
+def wrong(client, url="/accounts/two-factor/"):
+    response = client.post(url, {"otp_token": "000000"})
+    assert response.status_code == 400
+    return response.content.decode()
+
+
+def test_the_right_code_straight_after_wrong_ones_signs_her_in(client, frozen_clock):
+    doctor = with_app(PhysicianFactory())
+    sign_in(client, doctor)
+    for _ in range(3):  # the free failures: at the same instant, no wait
+        assert "Wait" not in wrong(client)
+    response = client.post("/accounts/two-factor/", {"otp_token": code(SECRET)})
+    assert response.status_code == 302
+    assert TOTPDevice.objects.get(user=doctor).throttling_failure_count == 0
+    # The streak ended: the next sign-in has its free failures again.
+    client.logout()
+    frozen_clock.shift(30)  # the next code (a code is taken once)
+    sign_in(client, doctor)
+    assert "Wait" not in wrong(client)
+    assert client.post("/accounts/two-factor/", {"otp_token": code(SECRET)}).status_code == 302
+
+
+def test_after_repeated_wrong_codes_she_waits_and_is_told_how_long(client, frozen_clock):
+    doctor = with_app(PhysicianFactory())
+    sign_in(client, doctor)
+    for _ in range(3):
+        wrong(client)
+    assert "Wait 1 second, then enter the code" in wrong(client)  # the 4th
+    # The right code during the wait is refused with the wait, and does not count.
+    response = client.post("/accounts/two-factor/", {"otp_token": code(SECRET)})
+    assert response.status_code == 429 and response["Retry-After"] == "1"
+    page = response.content.decode()
+    assert "Too many wrong codes in a row. Wait 1 second" in page
+    assert TOTPDevice.objects.get(user=doctor).throttling_failure_count == 4
+    frozen_clock.shift(1)
+    assert "Wait 2 seconds" in wrong(client)  # the 5th
+    frozen_clock.shift(2)
+    assert "Wait 4 seconds" in wrong(client)  # the 6th
+    frozen_clock.shift(3)
+    response = client.post("/accounts/two-factor/", {"otp_token": code(SECRET)})
+    assert response.status_code == 429 and "Wait 1 second," in response.content.decode()
+    assert client.get("/physician/").status_code == 302  # still not signed in
+    frozen_clock.shift(1)  # the wait is over
+    response = client.post(
+        "/accounts/two-factor/", {"otp_token": code(SECRET), "next": "/physician/"}
+    )
+    assert response["Location"] == "/physician/"
+    assert client.get("/physician/").status_code == 200
+
+
+def test_a_long_wait_is_given_in_minutes_and_a_recovery_code_waits_too(client, frozen_clock):
+    from django.utils import timezone
+
+    doctor = with_app(PhysicianFactory())
+    static = doctor.staticdevice_set.create(name="Recovery codes")
+    static.token_set.create(token="abcdefgh")
+    sign_in(client, doctor)
+    # 12 wrong codes in a row, the last just now: 2^(12-3-1) = 256 s to wait.
+    for device in (TOTPDevice.objects.get(user=doctor), static):
+        device.throttling_failure_count = 12
+        device.throttling_failure_timestamp = timezone.now()
+        device.save()
+    for token in (code(SECRET), "abcdefgh"):
+        response = client.post("/accounts/two-factor/", {"otp_token": token})
+        assert response.status_code == 429 and "Wait 5 minutes" in response.content.decode()
+    frozen_clock.shift(256)
+    assert client.post("/accounts/two-factor/", {"otp_token": "abcdefgh"}).status_code == 302
+    assert TOTPDevice.objects.get(user=doctor).throttling_failure_count == 0
+
+
+def test_enrolment_allows_a_wrong_code_then_waits_after_repeated_ones(client, frozen_clock):
+    sign_in(client, PhysicianFactory())
+    page = client.get("/accounts/two-factor/setup/").content.decode()
+    secret = re.search(r'<code class="user-select-all">([A-Z2-7=]+)</code>', page).group(1)
+    url = "/accounts/two-factor/setup/"
+    for _ in range(3):
+        assert "Wait" not in wrong(client, url)
+    assert "Wait 1 second" in wrong(client, url)
+    response = client.post(url, {"otp_token": code(secret)})
+    assert response.status_code == 429 and "Wait 1 second" in response.content.decode()
+    frozen_clock.shift(1)
+    response = client.post(url, {"otp_token": code(secret)})
+    assert len(re.findall(r"<li>([a-z2-7]{8})</li>", response.content.decode())) == 10
 
 
 def test_staff_without_a_second_factor_enrol_and_get_recovery_codes(client):
@@ -133,7 +219,6 @@ def test_staff_without_a_second_factor_enrol_and_get_recovery_codes(client):
     assert "<svg" in page  # the QR code
     secret = re.search(r'<code class="user-select-all">([A-Z2-7=]+)</code>', page).group(1)
     assert client.post("/accounts/two-factor/setup/", {"otp_token": "123456"}).status_code == 400
-    time.sleep(1.1)  # the wait after a wrong code
     response = client.post(
         "/accounts/two-factor/setup/", {"otp_token": code(secret), "next": "/physician/"}
     )
