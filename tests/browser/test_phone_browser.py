@@ -112,7 +112,7 @@ def test_patient_fills_and_saves_a_day_by_taps_on_a_phone(
     assert (entry.pain, entry.fatigue, entry.sleep_quality) == (4, 6, 3)
     assert (entry.vivid_dreams, entry.headache, entry.dose_taken) == (True, False, True)
     assert entry.tolerability == 85
-    expect(page.locator(".week-day").nth(6)).to_have_class("week-day state-done today")
+    expect(page.locator(".week-day").nth(6)).to_have_class("week-day state-done week-today")
 
 
 def test_patient_fills_and_saves_a_day_by_keyboard_only(phone, expect, live_server, enrollment):

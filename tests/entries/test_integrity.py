@@ -60,7 +60,7 @@ def test_a_voided_day_is_missing_for_the_patient_and_counts_again_once_she_saves
     page = client.get("/diary/").content.decode()
     assert "You already saved this day" not in page
     assert 'value="9" checked' not in page and "wrong patient" not in page
-    assert "state-open today" in page  # her strip: not recorded yet
+    assert "state-open week-today" in page  # her strip: not recorded yet
     history = client.get("/diary/history/").content.decode()
     assert "wrong patient" not in history
 
