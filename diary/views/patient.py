@@ -85,6 +85,15 @@ def _entry_page(request, enrollment, day: dt.date):
             context["trend"] = charts.pain_trend(enrollment, days, today, schedule)
         return render(request, "diary/entry_form.html", context, status=status)
 
+    def refused_page(why: str):
+        # A save the window refuses throws nothing away: the page says once why, shows
+        # her answers again and, when today is open and is another day, offers to save
+        # them for today (never saved there without her asking).
+        context["refusal"] = why
+        context["refused_message"] = _("Nothing was saved. %(why)s") % {"why": why}
+        context.update(_kept_answers(request.POST, enrollment, schedule, day, today, span))
+        return render_page(status=403)
+
     if saving and request.FILES:
         # Diary posts carry no files: a file sent with the form is refused, never
         # dropped silently, and nothing of the post is saved.
@@ -93,10 +102,7 @@ def _entry_page(request, enrollment, day: dt.date):
             content_type="text/plain; charset=utf-8",
         )
     if refusal:
-        if saving:
-            messages.error(request, _("Nothing was saved. %(why)s") % {"why": refusal})
-            return render_page(status=403)
-        return render_page()
+        return refused_page(refusal) if saving else render_page()
 
     if is_today:
         label = _("Save today's entry")
@@ -119,14 +125,44 @@ def _entry_page(request, enrollment, day: dt.date):
         try:
             _entry, changed = window.record_patient_entry(enrollment, day, values, request.user)
         except EntryRefused as refused:
-            messages.error(request, _("Nothing was saved. %(why)s") % {"why": refused})
-            return redirect("diary:day", day)
+            # The window closed between opening the page and this save.
+            return refused_page(str(refused))
         messages.add_message(request, *_saved_message(day, today, changed, entry is not None))
         return redirect("diary:day", day) if not is_today else redirect("diary:today")
     if saving:
         messages.error(request, _("Nothing was saved yet: please fix the answers marked below."))
     context["form"] = form
     return render_page(status=400 if form.errors else 200)
+
+
+def _kept_answers(data, enrollment, schedule, day: dt.date, today: dt.date, span) -> dict:
+    """Her refused answers, shown again as the form she sent: for today, when today is
+    open and is not the refused day (the form then posts to today, with today's
+    questions), or else read only, with no button."""
+    answers = {name: data[name] for name in ENTRY_FIELDS if data.get(name, "") != ""}
+    if day != today and window.patient_refusal(enrollment, today, today) is None:
+        today_span = current_span(enrollment, schedule, today)
+        form = DiaryEntryForm(
+            initial=answers,
+            treatment_phase=today_span.is_treatment,
+            submit_label=_("Save these answers for today"),
+            action=reverse("diary:day", args=[today]),
+        )
+        replaces = enrollment.entries.counting().filter(date=today).exists()
+        return {"form": form, "offer_today": True, "offer_replaces": replaces}
+    treatment = (
+        span.is_treatment
+        if span
+        else any(name in answers for name in ("dose_taken", "tolerability"))
+    )
+    form = DiaryEntryForm(
+        initial=answers,
+        treatment_phase=treatment,
+        action=reverse("diary:day", args=[day]),
+        past_day=None if day == today else day,
+    )
+    form.helper.inputs = []  # nothing to save to: her answers are shown, not sent
+    return {"form": form, "offer_today": False}
 
 
 def _saved_message(day, today, changed: bool, existed: bool) -> tuple[int, str]:
