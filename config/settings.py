@@ -84,12 +84,15 @@ MIDDLEWARE = [
     # 400 with a message, before anything reads the form (the CSRF check does).
     "diary.security.RequestInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # The language: the switch's cookie, else the browser's Accept-Language.
+    # The language from the switch's cookie, else the browser's Accept-Language;
+    # PageLanguageMiddleware below has the last word.
     "django.middleware.locale.LocaleMiddleware",
-    "diary.people.languages.StaffPagesInEnglishMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The language of each page, once the user is known: staff pages in English, her
+    # pages in the language saved on her account (diary.people.languages.page_language).
+    "diary.people.languages.PageLanguageMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     # Staff give a code from their authenticator app before anything else.
     "django_otp.middleware.OTPMiddleware",

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from diary.people.languages import is_supported
+from diary.people.languages import is_supported, use_page_language
 from diary.security import RETRY_AFTER_SECONDS
 
 
@@ -116,12 +116,25 @@ def _save_account_language(user, language: str) -> None:
 class InvitationView(auth_views.PasswordResetConfirmView):
     """The link of an invitation e-mail (diary.trial.invitations.send_invitation): the new user
     chooses her password once and is signed in. Django's token makes the link one-time
-    (it no longer matches once a password is set) and expire (PASSWORD_RESET_TIMEOUT)."""
+    (it no longer matches once a password is set) and expire (PASSWORD_RESET_TIMEOUT).
+
+    A link that works shows its page in the invited account's language, the one her
+    invitation e-mail was written in (page_language); one that no longer works proves
+    nothing about who opens it, and follows her browser."""
 
     template_name = "registration/invitation.html"
     post_reset_login = True
     post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
     success_url = reverse_lazy("home")
+
+    # Django calls get and post only for a link that works (self.user is its account).
+    def get(self, request, *args, **kwargs):
+        use_page_language(request, self.user)
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        use_page_language(request, self.user)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)
