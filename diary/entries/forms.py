@@ -253,6 +253,13 @@ class ReminderSettingsForm(forms.Form):
 
     def __init__(self, *args, enrollment, **kwargs):
         super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("save", _("Save settings"), css_class="btn-lg w-100"))
+        if enrollment.has_ended:
+            # Reminders go to active enrollments only (entries.reminders): once the
+            # study has ended for her, none is offered, and none can be turned on.
+            del self.fields["reminder_time"]
+            return
         times = [dt.time(hour, minute) for hour in range(5, 24) for minute in (0, 30)]
         current = enrollment.reminder_time
         if current and current not in times:
@@ -265,5 +272,3 @@ class ReminderSettingsForm(forms.Form):
             "Sent at this time in your time zone (%(zone)s), only on days you have not "
             "filled in yet."
         ) % {"zone": enrollment.timezone}
-        self.helper = FormHelper()
-        self.helper.add_input(Submit("save", _("Save settings"), css_class="btn-lg w-100"))

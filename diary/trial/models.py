@@ -362,6 +362,11 @@ class Enrollment(models.Model):
     def end_date(self) -> dt.date | None:
         return self.schedule.end
 
+    @property
+    def has_ended(self) -> bool:
+        """Completed or withdrawn: her diary is read only and no reminder is sent."""
+        return self.status in (EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN)
+
     def local_today(self, now: dt.datetime | None = None) -> dt.date:
         """Today's diary day in the patient's own time zone (docs/domain.md)."""
         return local_today(self.timezone, now)

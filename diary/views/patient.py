@@ -24,7 +24,7 @@ from diary.entries.models import EntryRefused
 from diary.figures import charts
 from diary.figures.overview import current_span, days_recorded, history_days, last_week
 from diary.trial import blinding
-from diary.trial.models import EnrollmentStatus, default_reminder_time
+from diary.trial.models import default_reminder_time
 from diary.views.site import remember_language
 
 ENTRY_FIELDS = DiaryEntryForm.Meta.fields
@@ -70,7 +70,7 @@ def _entry_page(request, enrollment, day: dt.date):
         "study_day": schedule.study_day(day) if span else None,
         "entry": entry,
         "refusal": refusal,
-        "ended": enrollment.status in (EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN),
+        "ended": enrollment.has_ended,
         "form": None,
     }
 
@@ -216,9 +216,11 @@ def reminder_settings(request, enrollment):
         request.POST if request.method == "POST" else None, initial=initial, enrollment=enrollment
     )
     if request.method == "POST" and form.is_valid():
-        time = form.cleaned_data["reminder_time"]
-        if time != enrollment.reminder_time or enrollment.reminders_paused_until:
-            reminders.set_time(enrollment, time, how="diary settings")
+        # A read-only enrollment's form has no reminder time: nothing turns them on.
+        if "reminder_time" in form.cleaned_data:
+            time = form.cleaned_data["reminder_time"]
+            if time != enrollment.reminder_time or enrollment.reminders_paused_until:
+                reminders.set_time(enrollment, time, how="diary settings")
         language = form.cleaned_data["language"]
         response = redirect("diary:settings")
         remember_language(request, response, language)

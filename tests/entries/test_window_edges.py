@@ -201,3 +201,87 @@ def test_the_kept_answers_page_is_translated(patient_client, enrollment):
     enrollment.save()
     pages = both(patient_client, "post", "/diary/", ANSWERS)
     assert untranslated(*pages, allowed=own) == set()
+
+
+# A read-only patient is told only what is true ----------------------------------
+
+
+def end(enrollment, status):
+    enrollment.status = status
+    enrollment.withdrawn_on = TODAY - dt.timedelta(days=2) if status == "withdrawn" else None
+    enrollment.save()
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        ("completed", "You have completed the study; the diary is closed."),
+        ("withdrawn", "You have left the study; the diary is closed."),
+    ],
+)
+def test_a_read_only_history_does_not_offer_corrections(patient_client, enrollment, status, said):
+    EntryFactory(enrollment=enrollment, date=YESTERDAY)
+    end(enrollment, status)
+    page = patient_client.get("/diary/history/").content.decode()
+    assert said in page
+    assert "correct a day" not in page
+    assert ">Correct<" not in page and ">Fill in<" not in page
+
+
+def test_an_active_history_says_how_long_a_day_stays_open(patient_client, enrollment):
+    EntryFactory(enrollment=enrollment, date=YESTERDAY)
+    page = patient_client.get("/diary/history/").content.decode()
+    assert "You can fill in or correct a day until the end of the next day." in page
+    assert ">Correct<" in page
+
+
+@pytest.mark.parametrize("status", ["completed", "withdrawn"])
+def test_read_only_settings_offer_no_reminders_and_keep_the_language(
+    patient_client, enrollment, status
+):
+    enrollment.reminder_time = None
+    enrollment.save()
+    end(enrollment, status)
+    page = patient_client.get("/diary/settings/").content.decode()
+    assert "Reminder e-mails are off: the study has ended for you" in page
+    assert 'name="reminder_time"' not in page
+    assert 'name="language"' in page
+    response = patient_client.post("/diary/settings/", {"reminder_time": "21:00", "language": "es"})
+    assert response.status_code == 302  # the language is saved
+    enrollment.refresh_from_db()
+    assert enrollment.reminder_time is None  # and no reminder is turned on
+    assert enrollment.reminders_paused_until is None
+
+
+def test_read_only_settings_leave_a_stored_time_alone_and_send_nothing(patient_client, enrollment):
+    from diary.entries import reminders
+
+    enrollment.reminder_time = dt.time(20, 0)
+    enrollment.save()
+    end(enrollment, "completed")
+    patient_client.post("/diary/settings/", {"reminder_time": "", "language": "en"})
+    patient_client.post("/diary/settings/", {"reminder_time": "06:00", "language": "en"})
+    enrollment.refresh_from_db()
+    assert enrollment.reminder_time == dt.time(20, 0)  # untouched, and never used:
+    late = dt.datetime(2026, 3, 10, 21, 0, tzinfo=LA)
+    assert reminders.due_reminders(late) == []
+
+
+def test_active_settings_still_offer_reminders(patient_client, enrollment):
+    page = patient_client.get("/diary/settings/").content.decode()
+    assert 'name="reminder_time"' in page
+    assert "the study has ended for you" not in page
+    patient_client.post("/diary/settings/", {"reminder_time": "21:00", "language": "en"})
+    enrollment.refresh_from_db()
+    assert enrollment.reminder_time == dt.time(21, 0)
+
+
+@pytest.mark.parametrize("status", ["completed", "withdrawn"])
+def test_read_only_history_and_settings_are_translated(patient_client, enrollment, status):
+    from tests.people.test_translations import both, untranslated
+
+    EntryFactory(enrollment=enrollment, date=YESTERDAY)
+    end(enrollment, status)
+    own = {enrollment.study_id, enrollment.patient.username}
+    for url in ("/diary/history/", "/diary/settings/"):
+        assert untranslated(*both(patient_client, "get", url), allowed=own) == set(), url
