@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.urls import reverse
 
 from diary.entries.models import DiaryEntry, EntryRefused
-from tests.factories import EnrollmentFactory, EntryFactory, make_arm
+from tests.entries.test_diary_views import day_url
+from tests.factories import EntryFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -33,23 +33,6 @@ ANSWERS = {
     "tolerability": "90",
     "notes": "Typed at 23:59, sent too late.",
 }
-
-
-@pytest.fixture
-def enrollment():
-    """Open label: baseline 2026-02-20..03-05, LDN 03-06..04-02 (all of these days)."""
-    arm = make_arm([("baseline", 14), ("ldn", 28), ("followup", 14)])
-    return EnrollmentFactory(arm=arm, protocol=arm.protocol, start_date=dt.date(2026, 2, 20))
-
-
-@pytest.fixture
-def patient_client(client, enrollment):
-    client.force_login(enrollment.patient)
-    return client
-
-
-def day_url(day):
-    return reverse("diary:day", args=[day])
 
 
 def checked(page: str, name: str) -> str | None:
