@@ -165,13 +165,12 @@ KIND_ORDER = [kind.value for kind in PhaseKind]
 
 
 def _rank(plan: PhasePlan) -> int:
-    """Where a phase's cohort row goes: baseline first, then a blinded reader's
-    treatment phases in their order, then the other kinds in their natural order."""
-    if plan.kind == PhaseKind.BASELINE:
-        return 0
-    if plan.kind is None:
-        return 10 + (plan.number or 0)
-    return 100 + KIND_ORDER.index(plan.kind)
+    """Where a phase's cohort row goes: its place in the schedule as the reader sees it
+    (the pilot: Baseline, Placebo, LDN, Washout). Phases of one kind pool across arms
+    and take the earliest place any arm gives them; two kinds at the same place in
+    different arms (ldn-fm-2013's LDN and placebo) follow the kinds' natural order. A
+    blinded reader's plans have the same places in every arm, so this reveals no arm."""
+    return 10 * plan.order + (KIND_ORDER.index(plan.kind) if plan.kind is not None else 0)
 
 
 def span_rows(plans_by_arm: dict[int, list[PhasePlan]]) -> tuple[str, list]:

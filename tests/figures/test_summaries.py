@@ -245,6 +245,22 @@ def test_cohort_figures_per_phase_kind_pool_both_arms(cohort):
     assert (placebo.responders_50, placebo.responders_50_pct) == (1, approx(100 / 3))
 
 
+def test_cohort_columns_follow_the_schedule_not_the_kinds(physician):
+    """The pilot's order (baseline, placebo, LDN, washout) is the order of its cohort
+    rows, for a reader who sees kinds and for one who does not."""
+    protocol = ProtocolFactory(slug="pilot-like", blinding="double")
+    arm = make_arm(
+        [("baseline", 2), ("placebo", 2), ("ldn", 3), ("washout", 2)], code="P", protocol=protocol
+    )
+    patient = EnrollmentFactory(protocol=protocol, arm=arm, physician=physician, start_date=START)
+    for n in range(1, 10):
+        add(patient, n, 5)
+    unblinded = only(summaries.summarize(protocol.enrollments.all(), AS_OF, UNBLINDED))
+    assert [c.label for c in unblinded.cohort] == ["Baseline", "Placebo", "LDN", "Washout"]
+    blinded = only(summaries.cohort_summaries(protocol.enrollments.all(), AS_OF, physician))
+    assert [c.label for c in blinded.cohort] == ["Baseline", "Treatment", "Washout"]
+
+
 def test_ldn_versus_placebo_uses_patients_with_both(cohort):
     result = only(summaries.summarize(cohort.enrollments.all(), AS_OF, UNBLINDED))
     comparison = result.ldn_vs_placebo
