@@ -126,6 +126,9 @@ class DayRow:
     phase_label: str | None = None
     study_day: int | None = None
     editable: bool = False
+    # Her history: the day's entry was voided by a coordinator (`entry` is then None: it
+    # counts as not recorded); she is told so, without the reason, which is for staff.
+    voided: bool = False
 
 
 def history_days(
@@ -133,8 +136,9 @@ def history_days(
 ) -> list[DayRow]:
     """Every day of the enrollment up to today, newest first, with its entry or a gap
     (the patient's history, labels in her language, phases as she may see them). A
-    voided entry is a gap."""
+    voided entry is a gap, marked `voided` so that she is told why the day is empty."""
     by_date = {entry.date: entry for entry in entries if not entry.voided}
+    voided = {entry.date for entry in entries if entry.voided}
     last = enrollment.last_data_day()
     if last is None:
         return []
@@ -150,6 +154,7 @@ def history_days(
                 phase_label=span.patient_label() if span else None,
                 study_day=schedule.study_day(day),
                 editable=window.patient_refusal(enrollment, day, today) is None,
+                voided=day in voided and day not in by_date,
             )
         )
     return rows
@@ -168,6 +173,11 @@ class PhaseDays:
     @property
     def missed(self) -> int:
         return self.elapsed_days - self.entries
+
+    @property
+    def voided(self) -> int:
+        """Elapsed days whose entry was voided (among the missed: they do not count)."""
+        return sum(1 for row in self.rows if row.entry and row.entry.voided)
 
 
 def phase_days(

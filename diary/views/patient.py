@@ -59,6 +59,7 @@ def _entry_page(request, enrollment, day: dt.date):
     entries = list(enrollment.entries.all() if whole_page else enrollment.entries.filter(date=day))
     # A voided entry is missing for her: the day shows, and saves, as not recorded.
     entry = next((e for e in entries if e.date == day and not e.voided), None)
+    voided = entry is None and any(e.date == day and e.voided for e in entries)
     context = {
         "enrollment": enrollment,
         "day": day,
@@ -69,6 +70,7 @@ def _entry_page(request, enrollment, day: dt.date):
         "phase_day": span.day_number(day) if span else None,
         "study_day": schedule.study_day(day) if span else None,
         "entry": entry,
+        "voided": voided,
         "refusal": refusal,
         "ended": enrollment.has_ended,
         "form": None,

@@ -81,6 +81,32 @@ def test_a_voided_day_is_missing_for_the_patient_and_counts_again_once_she_saves
     assert DiaryEntry.objects.counting().filter(enrollment=enrollment).count() == 1
 
 
+def test_a_voided_day_says_it_was_voided_to_her_and_to_staff_with_the_reason(client, enrollment):
+    """Not shown as a recorded day nor as a plain missed one: her history and day page say
+    "Voided" (without the reason, which is for staff); the physician's page says it, with
+    the reason, and counts it among the missed days."""
+    yesterday = TODAY - dt.timedelta(days=1)
+    old_day = TODAY - dt.timedelta(days=5)
+    for day in (yesterday, old_day):
+        void(EntryFactory(enrollment=enrollment, date=day, pain=9, notes="wrong patient"))
+    client.force_login(enrollment.patient)
+    history = client.get("/diary/history/").content.decode()
+    assert history.count('class="day-voided"><strong>Voided</strong>') == 2
+    assert "Entered for the wrong patient" not in history and "wrong patient" not in history
+    open_page = client.get(f"/diary/{yesterday:%Y-%m-%d}/").content.decode()
+    assert "<strong>Voided</strong>" in open_page and "fill it in again" in open_page
+    locked_page = client.get(f"/diary/{old_day:%Y-%m-%d}/").content.decode()
+    assert "<strong>Voided</strong>" in locked_page
+    assert "No entry was recorded for this day." not in locked_page
+    assert "Entered for the wrong patient" not in open_page + locked_page
+
+    client.force_login(enrollment.physician)
+    page = client.get(f"/physician/patients/{enrollment.study_id}/").content.decode()
+    assert page.count("<strong>Voided</strong> (not counted): Entered for the wrong patient") == 2
+    assert page.count("missed</span> (1 voided)") == 2  # one in each phase
+    assert page.count('class="day-voided-row"') == 2
+
+
 def test_unvoiding_in_the_admin_clears_the_reason_and_asks_its_own(client, enrollment):
     entry = EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=3))
     void(entry)
