@@ -19,7 +19,7 @@ class AsOfField(forms.DateField):
             input_formats=["%Y-%m-%d"],
             widget=forms.DateInput(attrs={"type": "date"}),
             error_messages={"invalid": "Enter the as-of date as YYYY-MM-DD."},
-            help_text="Blank = today.",
+            help_text="Blank = today (the study's time zone).",
             **kwargs,
         )
 

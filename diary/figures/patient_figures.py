@@ -251,6 +251,17 @@ def patient_summary(enrollment, schedule: Schedule, figures: dict, reader) -> Pa
     )
 
 
+def patient_as_of(enrollment: Enrollment, now: dt.datetime | None = None) -> dt.date:
+    """The one as-of date of a page or file about one patient (docs/domain.md, "Summary
+    figures"): her today, the date of `now` (default: this moment) in her enrollment's
+    time zone. Her summary table, her chart's last day, her "day N" and a file's name all
+    take this date, so they never disagree around midnight (her today is not the
+    study's): day N of a phase is the phase's Nth elapsed day, T itself included. Pages
+    and files about many patients take one date for all, the study's today
+    (diary.trial.dates.study_today), or the as-of a reader picks."""
+    return enrollment.local_today(now)
+
+
 def summarize_enrollment(enrollment: Enrollment, as_of: dt.date, reader) -> PatientSummary:
     """The per-phase summary of one patient as `reader` may see it (one aggregate query)."""
     schedule = blinding.schedule_for(enrollment, reader)

@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from diary.figures import charts, summaries
 from diary.figures.definitions import PATIENT_FIGURES
-from diary.trial import blinding, dates
+from diary.figures.patient_figures import patient_as_of
+from diary.trial import blinding
 from diary.trial.models import Enrollment
 
 REPORT_ALERTS = 10
@@ -38,12 +39,14 @@ def _refuse(url: str, *args, **kwargs):
 
 
 def report_context(enrollment: Enrollment, reader, now: dt.datetime | None = None) -> dict:
+    """What the report shows, all of it as of one day: her today at `now`
+    (patient_as_of), for the table, the chart's last day and the file name alike."""
     now = now or timezone.now()
-    as_of = dates.study_today()
+    as_of = patient_as_of(enrollment, now)
     schedule = blinding.schedule_for(enrollment, reader)
-    entries = list(enrollment.entries.all())
+    entries = list(enrollment.entries.filter(date__lte=as_of))
     summary = summaries.summarize_enrollment(enrollment, as_of, reader)
-    trend = charts.pain_trend(enrollment, entries, enrollment.local_today(now), schedule, **CHART)
+    trend = charts.pain_trend(enrollment, entries, as_of, schedule, **CHART)
     return {
         "enrollment": enrollment,
         "arm": blinding.arm_for(enrollment, reader),
@@ -80,6 +83,7 @@ def patient_report_pdf(enrollment: Enrollment, reader, now: dt.datetime | None =
     return HTML(string=html, url_fetcher=_refuse).write_pdf(stylesheets=[stylesheet])
 
 
-def report_filename(enrollment: Enrollment, as_of: dt.date) -> str:
-    """The same for any arm: the study ID and the day."""
-    return f"report-{enrollment.study_id}-{as_of:%Y-%m-%d}.pdf"
+def report_filename(enrollment: Enrollment, now: dt.datetime | None = None) -> str:
+    """The same for any arm: the study ID and the report's as-of day (the one its
+    table and chart take, for the same `now`)."""
+    return f"report-{enrollment.study_id}-{patient_as_of(enrollment, now):%Y-%m-%d}.pdf"

@@ -3,6 +3,7 @@ compliance calendar, the alerts, a patient's page and PDF report, the cohort."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 
@@ -10,6 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
@@ -30,6 +32,7 @@ from diary.figures.overview import (
     enrollment_status_row,
     phase_days,
 )
+from diary.figures.patient_figures import patient_as_of
 from diary.files import reports
 from diary.trial import blinding, dates
 from diary.trial.models import Enrollment
@@ -198,22 +201,28 @@ def patient_detail(request, study_id: str):
     enrollment = access.enrollment_for(request.user, study_id)
     access.record_access(request.user, "patient page", study_id=enrollment.study_id)
     schedule = blinding.schedule_for(enrollment, request.user)
-    activity = recent_activity(Enrollment.objects.filter(pk=enrollment.pk), request.user)[0]
-    today = activity.today
-    entries = list(enrollment.entries.all())
-    as_of = dates.study_today()
+    # One as-of for the whole page (her today at this one moment): the summary table, the
+    # chart, the entries by phase and "day N" of her status all take it.
+    now = timezone.now()
+    as_of = patient_as_of(enrollment, now)
+    only_her = Enrollment.objects.filter(pk=enrollment.pk)
+    activity = recent_activity(only_her, request.user, now=now)[0]
+    entries = list(enrollment.entries.filter(date__lte=as_of))
     context = {
         "enrollment": enrollment,
         "schedule": schedule,
         "arm": blinding.arm_for(enrollment, request.user),
         "as_of": as_of,
         "summary": summaries.summarize_enrollment(enrollment, as_of, request.user),
-        "summary_caption": f"Figures as of {as_of:%Y-%m-%d}. Hover or focus a figure's "
-        "name for its definition.",
+        "summary_caption": f"Figures as of {as_of:%Y-%m-%d}, her today in her time zone "
+        f"({enrollment.timezone}). Hover or focus a figure's name for its definition.",
         "figures": PATIENT_FIGURES,
         "chart": charts.daily_pain(entries, schedule),
-        "status_row": enrollment_status_row(enrollment, request.user, activity),
-        "phases": phase_days(enrollment, entries, today, schedule),
+        # Her status ("LDN, day N") on the page's day too, whatever her activity read.
+        "status_row": enrollment_status_row(
+            enrollment, request.user, dataclasses.replace(activity, today=as_of)
+        ),
+        "phases": phase_days(enrollment, entries, as_of, schedule),
         "admin_url": reverse("admin:diary_enrollment_by_study_id", args=[enrollment.study_id]),
     }
     return render(request, "diary/patient_detail.html", context)
@@ -226,12 +235,13 @@ def patient_report(request, study_id: str):
     access.require_clinician(request.user)
     enrollment = access.enrollment_for(request.user, study_id)
     access.record_access(request.user, "PDF report", study_id=enrollment.study_id)
+    now = timezone.now()  # one moment, so one as-of day for the report and its name
     try:
-        pdf = reports.patient_report_pdf(enrollment, request.user)
+        pdf = reports.patient_report_pdf(enrollment, request.user, now)
     except reports.ReportUnavailable as problem:
         messages.error(request, str(problem))
         return redirect("diary:patient_detail", enrollment.study_id)
-    name = reports.report_filename(enrollment, dates.study_today())
+    name = reports.report_filename(enrollment, now)
     return download_response(pdf, name, "application/pdf")
 
 

@@ -33,19 +33,22 @@ ENTRY_FIELDS = DiaryEntryForm.Meta.fields
 @never_cache
 @access.own_diary
 def today(request, enrollment):
-    return _entry_page(request, enrollment, enrollment.local_today())
+    today = enrollment.local_today()
+    return _entry_page(request, enrollment, today, today)
 
 
 @never_cache
 @access.own_diary
 def day(request, enrollment, day: dt.date):
-    if request.method == "GET" and day == enrollment.local_today():
-        return redirect("diary:today")
-    return _entry_page(request, enrollment, day)
-
-
-def _entry_page(request, enrollment, day: dt.date):
     today = enrollment.local_today()
+    if request.method == "GET" and day == today:
+        return redirect("diary:today")
+    return _entry_page(request, enrollment, day, today)
+
+
+def _entry_page(request, enrollment, day: dt.date, today: dt.date):
+    # `today` is read once per request: her "day N", strip, trend and entry window all
+    # take the same day, even across her midnight.
     is_today = day == today
     schedule = blinding.schedule_for(enrollment, request.user)
     # No phase outside her schedule or after she left the study.
