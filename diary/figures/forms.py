@@ -30,11 +30,20 @@ class AsOfField(forms.DateField):
             raise forms.ValidationError(problem)
 
 
+class ProtocolChoiceField(forms.ModelChoiceField):
+    """A protocol picked by its slug (the address keeps it) and shown by its name, as
+    every page shows a protocol to people (a protocol's name is the same for all its
+    arms, so it tells no arm)."""
+
+    def label_from_instance(self, obj):
+        return obj.name
+
+
 class ClinicianFilterForm(forms.Form):
     """Which enrollments a physician page shows: by protocol and, for coordinators, by
     physician (physicians only ever see their own patients)."""
 
-    protocol = forms.ModelChoiceField(
+    protocol = ProtocolChoiceField(
         queryset=Protocol.objects.all(),
         to_field_name="slug",
         required=False,

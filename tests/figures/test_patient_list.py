@@ -213,6 +213,27 @@ def test_filters_by_protocol_status_and_for_coordinators_physician(client, alice
     assert listed(client.get("/physician/", {"physician": "alice", "status": "active"})) == ["FM-1"]
 
 
+def test_a_protocol_is_shown_by_its_name_never_its_slug(client, alice):
+    enrollment = enroll(builtin_arm("ldn-fm-2013", "A"), alice, "FM-1")
+    name = "Fibromyalgia, double-blind crossover (Younger et al. 2013)"
+    client.force_login(alice)
+    pages = {
+        url: client.get(url).content.decode()
+        for url in (
+            "/physician/",
+            "/physician/cohort/",
+            f"/physician/patients/{enrollment.study_id}/",
+        )
+    }
+    for url, page in pages.items():
+        assert name in page, url
+        # The slug stays only in addresses and form values, never as text people read.
+        shown = re.sub(r'(value|href|id|aria-labelledby|data-[a-z-]+)="[^"]*"', "", page)
+        assert "ldn-fm-2013" not in shown.lower(), url
+    option = re.search(r'<option value="ldn-fm-2013"[^>]*>([^<]*)</option>', pages["/physician/"])
+    assert option.group(1) == name
+
+
 # Size and queries -------------------------------------------------------------------
 
 
