@@ -26,7 +26,7 @@ from diary.admin.forms import EnrollmentAddForm, EnrollmentChangeForm, TellPatie
 from diary.entries import history
 from diary.files.exports import csv_lines
 from diary.people import accounts
-from diary.trial import blinding, dates, enrolment, invitations, unblinding
+from diary.trial import blinding, dates, enrolment, invitations, travel, unblinding
 from diary.trial.models import Enrollment
 from diary.views.downloads import download_response
 
@@ -231,7 +231,23 @@ class EnrollmentAdmin(ReasonAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            old_zone = form.initial["timezone"]
+            if obj.timezone == old_zone:
+                return super().save_model(request, obj, form, change)
+            # A new time zone counts from her next diary day, by the patient's own
+            # rule (diary.trial.travel); the other changes are saved first.
+            zone, obj.timezone = obj.timezone, old_zone
+            if set(form.changed_data) - {"timezone", "change_reason"}:
+                super().save_model(request, obj, form, change)
+            rule = travel.change_zone(
+                obj, zone, by=request.user, reason=form.cleaned_data.get("change_reason") or ""
+            )
+            self.message_user(
+                request,
+                f"{obj.study_id}'s diary follows {zone} from her day {rule.starts_day} on "
+                f"(from {rule.starts_at:%Y-%m-%d %H:%M} UTC); earlier days keep their zone.",
+            )
+            return None
         enrolment.enroll(
             obj,
             email=form.cleaned_data["email"],

@@ -260,6 +260,12 @@ class EnrollmentChangeForm(ReasonForm):
         super().__init__(*args, **kwargs)
         if "physician" in self.fields:
             self.fields["physician"].queryset = User.objects.filter(role=Role.PHYSICIAN)
+        if "timezone" in self.fields:
+            self.fields["timezone"].help_text = (
+                "IANA name, e.g. America/Los_Angeles. A change counts from her next diary "
+                "day (today keeps its zone), as when she changes it in her settings "
+                '(docs/domain.md, "Time zone changes").'
+            )
 
     def clean(self):
         cleaned = super().clean()
@@ -270,6 +276,21 @@ class EnrollmentChangeForm(ReasonForm):
                 self.add_error("status", problem)
         if new is None:
             return cleaned
+        # (changed_data is no guide: the field's callable default adds a hidden initial.)
+        zone = cleaned.get("timezone")
+        if (
+            zone
+            and zone != self.instance.timezone
+            and (
+                self.instance.has_ended
+                or new in (EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN)
+            )
+        ):
+            self.add_error(
+                "timezone",
+                "The study has ended (or ends with this change) for her: her diary is "
+                "closed, and its days keep their time zone.",
+            )
         start = self.instance.start_date
         messages = {
             enrolment.WithdrawalProblem.DATE_MISSING: "Give the date of the withdrawal.",

@@ -12,10 +12,11 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.formats import date_format, time_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from diary.entries.models import DIARY_ITEMS, DiaryEntry
+from diary.trial.dates import validate_timezone, zone_names
 
 YES_NO = [("yes", _("Yes")), ("no", _("No"))]
 
@@ -234,9 +235,32 @@ class DiaryEntryForm(forms.ModelForm):
             self.instance.tolerability = None
 
 
+class ZoneNameInput(forms.TextInput):
+    """A text box that suggests the IANA time zone names as she types (a datalist)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{name}-names"
+        attrs = {**(attrs or {}), "list": list_id, "autocomplete": "off", "spellcheck": "false"}
+        options = format_html_join("", '<option value="{}">', ((zone,) for zone in zone_names()))
+        return super().render(name, value, attrs, renderer) + format_html(
+            '<datalist id="{}">{}</datalist>', list_id, options
+        )
+
+
 class ReminderSettingsForm(forms.Form):
-    """The patient's own settings: her daily reminder time (in her time zone) and the
-    language of her diary and e-mails."""
+    """The patient's own settings: her time zone, her daily reminder time (in her time
+    zone) and the language of her diary and e-mails."""
+
+    timezone = forms.CharField(
+        label=_("Time zone"),
+        max_length=64,
+        required=False,  # blank: unchanged
+        widget=ZoneNameInput,
+        help_text=_(
+            "Your diary day follows this time zone. When you travel, change it: the new "
+            "zone counts from your next diary day, and today and earlier days keep theirs."
+        ),
+    )
 
     reminder_time = forms.TypedChoiceField(
         label=_("Daily reminder e-mail"),
@@ -258,7 +282,9 @@ class ReminderSettingsForm(forms.Form):
         if enrollment.has_ended:
             # Reminders go to active enrollments only (entries.reminders): once the
             # study has ended for her, none is offered, and none can be turned on.
+            # Her days are closed too: they keep their time zone.
             del self.fields["reminder_time"]
+            del self.fields["timezone"]
             return
         times = [dt.time(hour, minute) for hour in range(5, 24) for minute in (0, 30)]
         current = enrollment.reminder_time
@@ -271,4 +297,21 @@ class ReminderSettingsForm(forms.Form):
         self.fields["reminder_time"].help_text = _(
             "Sent at this time in your time zone (%(zone)s), only on days you have not "
             "filled in yet."
-        ) % {"zone": enrollment.timezone}
+        ) % {"zone": enrollment.zone_at()}
+
+    def clean_timezone(self):
+        zone = self.cleaned_data["timezone"].strip()
+        if not zone:
+            return zone
+        try:
+            validate_timezone(zone)
+        except ValidationError:
+            raise ValidationError(
+                _(
+                    "“%(zone)s” is not a time zone name we know. Pick one from the list, "
+                    "e.g. America/Los_Angeles or Asia/Tokyo."
+                ),
+                code="unknown_zone",
+                params={"zone": zone},
+            ) from None
+        return zone

@@ -69,7 +69,7 @@ class DayProblem(models.TextChoices):
             ),
             DayProblem.IN_FUTURE: (
                 f"{day} is in the future (today is {today} in {study_id}'s time zone, "
-                f"{enrollment.timezone})"
+                f"{enrollment.zone_at()})"
             ),
         }[self]
 

@@ -25,7 +25,7 @@ from diary.entries import daily_mail, window
 from diary.entries.models import DiaryEntry, Reminder
 from diary.links import public_url
 from diary.people.languages import language_of
-from diary.trial.dates import local_today
+from diary.trial.dates import local_today, zone_named
 from diary.trial.models import Enrollment
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,9 @@ def is_due(enrollment: Enrollment, now: dt.datetime, recorded: bool, reminded: b
     if enrollment.reminder_time is None or recorded or reminded:
         return False
     day = enrollment.local_today(now)
-    if now.astimezone(enrollment.zoneinfo).time() < enrollment.reminder_time:
+    # A time of day in the zone her diary follows at `now` (after a change, from
+    # her first day in the new zone).
+    if now.astimezone(zone_named(enrollment.zone_at(now))).time() < enrollment.reminder_time:
         return False
     paused = enrollment.reminders_paused_until
     if paused and day <= paused:
@@ -72,7 +74,8 @@ def due_reminders(now: dt.datetime) -> list[tuple[Enrollment, dt.date]]:
         .filter(reminder_time__isnull=False, patient__is_active=True)
         .with_schedule()
     )
-    # Every time zone's "today" is within a day of UTC's.
+    # Every diary day is within a day of UTC's date, after zone changes too (the
+    # lag of docs/domain.md, "Time zone changes", keeps it so).
     utc_today = local_today("UTC", now)
     days = (utc_today - dt.timedelta(days=1), utc_today + dt.timedelta(days=1))
     recorded = set(

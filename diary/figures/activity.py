@@ -17,14 +17,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.core.exceptions import EmptyResultSet
-from django.db.models import QuerySet
+from django.db.models import Case, F, QuerySet, When
 from django.utils import timezone
 
 from diary.figures.models import AlertKind
 from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, span_rows
 from diary.figures.sql import compose, dataclass_from_row, days_between, fetch, value, values_rows
 from diary.trial import blinding
-from diary.trial.dates import local_today, study_today
+from diary.trial.dates import diary_day, local_today, study_today, zone_rules
 from diary.trial.models import EnrollmentStatus, load_protocols
 
 # The windows, in diary days before today.
@@ -42,6 +42,8 @@ LATEST_ENTRIES = 3  # low_tolerability and side_effects look at her last 3 entri
 ACTIVITY_SQL = """
 WITH zones (tz, today) AS (
     VALUES {zone_rows}
+), moved (enrollment_id, today) AS (
+    VALUES {moved_rows}
 ), lengths AS (
     SELECT arm_id, SUM(days) AS days FROM diary_phase GROUP BY arm_id
 ), spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
@@ -49,13 +51,14 @@ WITH zones (tz, today) AS (
     VALUES {span_rows}
 ), timed AS (
     SELECT en.id AS enrollment_id, en.study_id, en.status, en.arm_id, en.start_date,
-           COALESCE(z.today, {fallback_today}) AS today,
+           COALESCE(m.today, z.today, {fallback_today}) AS today,
            {today_offset} AS t,
            CASE WHEN en.withdrawn_on IS NOT NULL
                      AND {withdrawn_offset} < COALESCE(l.days, 0) - 1
                 THEN {withdrawn_offset}
                 ELSE COALESCE(l.days, 0) - 1 END AS last_offset
     FROM diary_enrollment en
+    LEFT JOIN moved m ON m.enrollment_id = en.id
     LEFT JOIN zones z ON z.tz = en.timezone
     LEFT JOIN lengths l ON l.arm_id = en.arm_id
     WHERE en.id IN ({enrollment_ids})
@@ -251,16 +254,30 @@ def recent_activity(
     """The recent activity of `enrollments` (a queryset), phases as `reader` sees them
     (per protocol, like the summaries; None: as a blinded file), in `sort` order
     (a key of SORTS, "-" for descending) and, with `limit`, only that many from
-    `offset`. Three queries: the time zones, the protocols' phases, the activity."""
+    `offset`. Three queries: the time zones (and zone changes), the protocols' phases,
+    the activity."""
     now = now or timezone.now()
     try:
         ids_sql = enrollments.values("pk").query.sql_with_params()
     except EmptyResultSet:
         return []
-    zones = sorted(set(enrollments.order_by().values_list("timezone", flat=True).distinct()))
-    if not zones:
+    # One row per time zone of the enrollments that never changed theirs; one per
+    # enrollment that did (her today follows the rule of her changes).
+    zone_rows = list(
+        enrollments.order_by()
+        .annotate(moved=Case(When(zone_changes=[], then=None), default=F("pk")))
+        .values_list("timezone", "moved", "zone_changes")
+        .distinct()
+    )
+    if not zone_rows:
         return []
-    todays = {name: local_today(name, now) for name in zones}
+    todays = {name: local_today(name, now) for name, moved, _ in zone_rows if moved is None}
+    moved_todays = {
+        moved: diary_day(zone_rules(name, changes), now)
+        for name, moved, changes in zone_rows
+        if moved is not None
+    }
+    earliest_today = min([*todays.values(), *moved_todays.values()])
     protocols, _arms = load_protocols(enrollments.order_by().values("protocol_id"))
     plans = blinding.plans_by_arm(protocols.values(), reader or blinding.BLINDED_FILE)
     spans = span_rows(plans)
@@ -275,16 +292,17 @@ def recent_activity(
             template += " LIMIT {limit} OFFSET {offset}"
     sql, params = compose(
         template,
-        zone_rows=values_rows(sorted(todays.items())),
+        zone_rows=values_rows(sorted(todays.items()) or [("", today)]),
+        moved_rows=values_rows(sorted(moved_todays.items()) or [(0, today)]),
         span_rows=spans,
         fallback_today=value(today),
         today_offset=(
-            days.format(later="COALESCE(z.today, %s)", earlier="en.start_date"),
+            days.format(later="COALESCE(m.today, z.today, %s)", earlier="en.start_date"),
             [today],
         ),
         withdrawn_offset=days.format(later="en.withdrawn_on", earlier="en.start_date"),
         enrollment_ids=ids_sql,
-        earliest=value(min(todays.values()) - dt.timedelta(days=max(WINDOWS))),
+        earliest=value(earliest_today - dt.timedelta(days=max(WINDOWS))),
         latest_skip=value(LATEST_ENTRIES - 1),
         latest_span=days.format(later="MAX(e.date)", earlier="MIN(e.date)"),
         order_by=_order_by(sort) if sort else "",

@@ -227,6 +227,7 @@ SUMMARY_FIELDS = (
     "start_date",
     "withdrawn_on",
     "timezone",
+    "zone_changes",
     "care_team_unblinded_at",
     "patient_unblinded_at",
     "randomization_number",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
@@ -27,6 +29,15 @@ def validate_timezone(value: str) -> None:
         )
 
 
+@cache
+def zone_names() -> list[str]:
+    """The IANA names to offer: Area/Location names and UTC, in order."""
+    names = available_timezones()
+    return sorted(
+        name for name in names if ("/" in name and not name.startswith(("posix", "right")))
+    ) + ["UTC"] * ("UTC" in names)
+
+
 def zone_named(name: str) -> ZoneInfo:
     """The time zone of an enrollment's `timezone`. Saved forms validate the name; a bad
     value from elsewhere must not break pages, so the study's default zone stands in and
@@ -39,9 +50,107 @@ def zone_named(name: str) -> ZoneInfo:
 
 
 def local_today(zone: str, now: dt.datetime | None = None) -> dt.date:
-    """Today's diary day in the time zone named `zone` (a patient's "today",
-    docs/domain.md): the calendar date of `now` (default: this moment) there."""
+    """The calendar date of `now` (default: this moment) in the time zone named `zone`.
+    A patient's "today" is ZoneRule.day / diary_day (docs/domain.md, "Time zone
+    changes"): her zone's date, as her zone changes allow."""
     return (now or timezone.now()).astimezone(zone_named(zone)).date()
+
+
+# Time zone changes (docs/domain.md, "Time zone changes") --------------------------
+
+
+@dataclass(frozen=True)
+class ZoneRule:
+    """From `starts_at` on (None: from the start), her diary day is the date in `zone`,
+    never before `starts_day`; when the zone's date was already past starts_day at
+    starts_at (a jump east by a day or more), the days in between each get a share of
+    that date's rest: day starts_day + i starts at splits[i - 1]."""
+
+    zone: str
+    starts_at: dt.datetime | None = None
+    starts_day: dt.date | None = None
+    splits: tuple[dt.datetime, ...] = ()
+
+    def day(self, now: dt.datetime) -> dt.date:
+        if self.splits and now < self.splits[-1]:
+            steps = sum(1 for split in self.splits if split <= now)
+            return self.starts_day + dt.timedelta(days=steps)
+        day = local_today(self.zone, now)
+        if self.starts_day is None:
+            return day
+        return max(day, self.starts_day + dt.timedelta(days=len(self.splits)))
+
+    def start_of(self, day: dt.date) -> dt.datetime:
+        """The first instant whose diary day is `day`, a day after starts_day."""
+        steps = (day - self.starts_day).days if self.starts_day else 0
+        if 0 < steps <= len(self.splits):
+            return self.splits[steps - 1]
+        return midnight(self.zone, day)
+
+
+def midnight(zone: str, day: dt.date) -> dt.datetime:
+    """The first instant of `day` in `zone`. Where midnight falls in a clock change's
+    gap, fold=0 maps it to the moment the clocks jump, the first instant of that date."""
+    local = dt.datetime.combine(day, dt.time(0)).replace(tzinfo=zone_named(zone))
+    return local.astimezone(dt.UTC)
+
+
+def zone_rules(timezone_name: str, changes: list[dict] | None) -> list[ZoneRule]:
+    """The rules of an enrollment: its zone from the start (the first change's
+    from_zone, else `timezone_name`), then one per change (Enrollment.zone_changes)."""
+    changes = changes or []
+    rules = [ZoneRule(changes[0]["from_zone"] if changes else timezone_name)]
+    for change in changes:
+        rules.append(
+            ZoneRule(
+                change["zone"],
+                dt.datetime.fromisoformat(change["starts_at"]),
+                dt.date.fromisoformat(change["starts_day"]),
+                tuple(dt.datetime.fromisoformat(split) for split in change["splits"]),
+            )
+        )
+    return rules
+
+
+def rule_at(rules: list[ZoneRule], now: dt.datetime | None = None) -> ZoneRule:
+    """The rule in force at `now` (default: this moment): the last one that has
+    started (rules are in order of starts_at; the first has none)."""
+    now = now or timezone.now()
+    in_force = rules[0]
+    for rule in rules[1:]:
+        if rule.starts_at <= now:
+            in_force = rule
+    return in_force
+
+
+def diary_day(rules: list[ZoneRule], now: dt.datetime | None = None) -> dt.date:
+    """Her diary day at `now` (default: this moment): the one home of a patient's
+    "today" (Enrollment.local_today)."""
+    now = now or timezone.now()
+    return rule_at(rules, now).day(now)
+
+
+def next_rule(rules: list[ZoneRule], zone: str, now: dt.datetime) -> ZoneRule:
+    """The rule a change to `zone` made at `now` adds (docs/domain.md, "Time zone
+    changes"): while her diary day is D, the new zone counts from day F = D + 1, which
+    starts when D ends by the rule in force (E). From E her day is the date in `zone`,
+    never before F. If that date is already past F at E (F + j, a jump east by a day or
+    more), the rest of that date (E to its midnight) is shared equally by F .. F + j, so
+    no day is skipped. Rules not yet in force at `now` are replaced: left out."""
+    in_force = rule_at(rules, now)
+    first = in_force.day(now) + dt.timedelta(days=1)
+    starts_at = in_force.start_of(first)
+    ahead = (local_today(zone, starts_at) - first).days
+    splits: tuple[dt.datetime, ...] = ()
+    if ahead > 0:
+        rest = midnight(zone, first + dt.timedelta(days=ahead + 1)) - starts_at
+        share = rest / (ahead + 1)
+        # Whole seconds, at least one apart.
+        splits = tuple(
+            starts_at + dt.timedelta(seconds=max(i, int((share * i).total_seconds())))
+            for i in range(1, ahead + 1)
+        )
+    return ZoneRule(zone, starts_at, first, splits)
 
 
 def study_today(now: dt.datetime | None = None) -> dt.date:

@@ -18,13 +18,16 @@ from simple_history.models import HistoricalRecords
 from diary.people.models import Role
 from diary.trial import phases
 from diary.trial.dates import (
+    ZoneRule,
     default_timezone,
-    local_today,
+    diary_day,
+    rule_at,
     start_date_problem,
     validate_date,
     validate_start_date,
     validate_timezone,
     zone_named,
+    zone_rules,
 )
 from diary.trial.phases import TREATMENT_KINDS, PhaseKind
 
@@ -240,8 +243,13 @@ class Enrollment(models.Model):
         max_length=64,
         default=default_timezone,
         validators=[validate_timezone],
-        help_text="IANA time zone of the patient; her diary day follows it.",
+        help_text="IANA time zone of the patient; her diary day follows it (a change "
+        'counts from her next diary day: docs/domain.md, "Time zone changes").',
     )
+    # The rule's record of each change of `timezone` (dates.ZoneRule, written only by
+    # diary.trial.travel.change_zone): zone, from_zone, starts_at, starts_day, splits. Who,
+    # when and why are in the history row of the same save.
+    zone_changes = models.JSONField(default=list, blank=True, editable=False)
     randomization_number = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -368,12 +376,25 @@ class Enrollment(models.Model):
         return self.status in (EnrollmentStatus.COMPLETED, EnrollmentStatus.WITHDRAWN)
 
     def local_today(self, now: dt.datetime | None = None) -> dt.date:
-        """Today's diary day in the patient's own time zone (docs/domain.md)."""
-        return local_today(self.timezone, now)
+        """Her diary day at `now` (default: this moment), in her time zone as her
+        changes of it allow (docs/domain.md, "Time zone changes"): every "today" of
+        a patient comes from here."""
+        return diary_day(self.zone_rules, now)
+
+    @property
+    def zone_rules(self) -> list[ZoneRule]:
+        """Her zone from the start, then one rule per change, in order."""
+        return zone_rules(self.timezone, self.zone_changes)
+
+    def zone_at(self, now: dt.datetime | None = None) -> str:
+        """The name of the zone her diary day follows at `now` (default: this moment);
+        `timezone` is the zone she chose last, which may count from tomorrow."""
+        return rule_at(self.zone_rules, now).zone
 
     @property
     def zoneinfo(self) -> ZoneInfo:
-        return zone_named(self.timezone)
+        """The zone her diary follows now (her reminder time is a time of day there)."""
+        return zone_named(self.zone_at())
 
     def last_data_day(self) -> dt.date | None:
         """The last day that can hold data: the schedule's end, or the withdrawal date."""

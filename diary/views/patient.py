@@ -23,7 +23,7 @@ from diary.entries.forms import DiaryEntryForm, ReminderSettingsForm
 from diary.entries.models import EntryRefused
 from diary.figures import charts
 from diary.figures.overview import current_span, days_recorded, history_days, last_week
-from diary.trial import blinding
+from diary.trial import blinding, travel
 from diary.trial.models import default_reminder_time
 from diary.views.site import remember_language
 
@@ -212,8 +212,9 @@ def history(request, enrollment):
 @never_cache
 @access.own_diary
 def reminder_settings(request, enrollment):
-    """Her reminder time and language, changed by herself."""
+    """Her time zone, reminder time and language, changed by herself."""
     initial = {
+        "timezone": enrollment.timezone,
         "reminder_time": enrollment.reminder_time and enrollment.reminder_time.isoformat("minutes"),
         "language": translation.get_language(),
     }
@@ -221,7 +222,17 @@ def reminder_settings(request, enrollment):
         request.POST if request.method == "POST" else None, initial=initial, enrollment=enrollment
     )
     if request.method == "POST" and form.is_valid():
-        # A read-only enrollment's form has no reminder time: nothing turns them on.
+        # A read-only enrollment's form has no time zone and no reminder time: her
+        # days keep their zone, and nothing turns reminders on.
+        zone = form.cleaned_data.get("timezone")
+        zone_change = None
+        if zone and zone != enrollment.timezone:
+            zone_change = travel.change_zone(
+                enrollment,
+                zone,
+                by=request.user,
+                reason="Time zone changed by the patient (diary settings)",
+            )
         if "reminder_time" in form.cleaned_data:
             time = form.cleaned_data["reminder_time"]
             if time != enrollment.reminder_time or enrollment.reminders_paused_until:
@@ -231,9 +242,32 @@ def reminder_settings(request, enrollment):
         remember_language(request, response, language)
         with translation.override(language):
             messages.success(request, _("Your settings are saved."))
+            if zone_change is not None:
+                messages.info(request, _zone_message(enrollment, zone_change.starts_day))
         return response
-    context = {"enrollment": enrollment, "form": form, "today": enrollment.local_today()}
+    context = {
+        "enrollment": enrollment,
+        "form": form,
+        "today": enrollment.local_today(),
+        "zone_now": enrollment.zone_at(),
+        "zone_from": _pending_zone_day(enrollment),
+    }
     return render(request, "diary/settings.html", context, status=400 if form.errors else 200)
+
+
+def _zone_message(enrollment, first_day: dt.date) -> str:
+    return _("Your diary follows %(zone)s from %(day)s on; today keeps its time zone.") % {
+        "zone": enrollment.timezone,
+        "day": date_format(first_day, "DIARY_DAY_FORMAT"),
+    }
+
+
+def _pending_zone_day(enrollment) -> dt.date | None:
+    """The first day of the zone she chose, while it is still to come."""
+    changes = enrollment.zone_changes
+    if changes and enrollment.zone_at() != enrollment.timezone:
+        return dt.date.fromisoformat(changes[-1]["starts_day"])
+    return None
 
 
 @login_not_required
