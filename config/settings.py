@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # Background jobs: the queue and the schedules in the database (docs/jobs.md).
+    "django_q",
     "diary",
 ]
 
@@ -236,6 +238,41 @@ if os.getenv("EMAIL_HOST"):
     EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "True")
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+# Background jobs (docs/jobs.md): django-q2 with its queue in this database, so any
+# number of workers (`manage.py qcluster`) on any number of servers share it. A job is
+# stopped after JOB_TIMEOUT seconds; one whose worker died is handed out again after
+# JOB_RETRY seconds (must exceed the timeout, or a slow job would run twice at once).
+JOB_TIMEOUT = envint("JOB_TIMEOUT", 1800)
+JOB_RETRY = envint("JOB_RETRY", JOB_TIMEOUT + 120)
+Q_CLUSTER = {
+    "name": "ldn-diary",
+    "orm": "default",
+    # Processes per worker (cluster); SQLite takes one writer at a time.
+    "workers": envint(
+        "JOB_WORKERS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2
+    ),
+    "timeout": JOB_TIMEOUT,
+    "retry": JOB_RETRY,
+    # Take one job at a time, so a worker that dies holds back only that one.
+    "bulk": 1,
+    "poll": 1,
+    # A schedule missed while no worker ran runs once, not once per missed period.
+    "catch_up": False,
+    # Our jobs record their own failures (diary.jobs.runner.run); the library's own
+    # records of periodic runs are kept for the last few hundred.
+    "save_limit": 500,
+    "ack_failures": True,
+    "max_attempts": 3,
+    "recycle": 200,
+    "label": "Background jobs",
+}
+# Run a started job in the request instead of queueing it (tests only).
+JOBS_RUN_INLINE = envbool("JOBS_RUN_INLINE", "False")
+# Output files of jobs (whole-study exports) are kept this long, then removed.
+JOB_FILES_KEPT = dt.timedelta(hours=envint("JOB_FILES_KEPT_HOURS", 48))
+# Job files are stored in the database in pieces of this size (bytes).
+JOB_CHUNK_BYTES = 1024 * 1024
 
 # Reminder e-mails: how long "Pause reminders" in an e-mail pauses them.
 REMINDER_SNOOZE_DAYS = envint("REMINDER_SNOOZE_DAYS", 7)

@@ -8,6 +8,7 @@ defaults and validators the migrations name as diary.models.<name>."""
 from diary.audit.models import AuditEvent, DataAccess
 from diary.entries.models import DiaryEntry, Reminder
 from diary.figures.models import Alert, AlertDigest
+from diary.jobs.models import Job, JobChunk
 from diary.people.models import User
 from diary.trial.dates import (
     default_timezone,

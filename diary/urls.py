@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.urls import include, path, register_converter
 
-from diary.views import clinic, exports, patient
+from diary.views import clinic, exports, jobs, patient
 
 
 class IsoDateConverter:
@@ -41,9 +41,16 @@ export_urls = [
     path("", exports.exports, name="exports"),
     path("codebook.csv", exports.codebook, name="codebook"),
 ]
+job_urls = [
+    path("", jobs.job_list, name="job_list"),
+    path("<uuid:job_id>/", jobs.job_page, name="job"),
+    path("<uuid:job_id>/status/", jobs.job_status, name="job_status"),
+    path("<uuid:job_id>/download/", jobs.job_download, name="job_download"),
+]
 
 urlpatterns = [
     path("diary/", include(patient_urls)),
     path("physician/", include(clinic_urls)),
     path("exports/", include(export_urls)),
+    path("jobs/", include(job_urls)),
 ]
