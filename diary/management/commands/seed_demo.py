@@ -123,7 +123,7 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             created = self.seed()
-        # The physicians' alert lists start filled; the e-mails wait for send_alerts.
+        # The physicians' alert lists start filled; the job worker sends the e-mails.
         result = alerts.RunResult()
         alerts.refresh(timezone.now(), result)
         open_alerts = Alert.objects.open().count()

@@ -1,19 +1,21 @@
 """Raise and close physicians' alerts, and send the day's digest e-mails (diary/alerts.py).
 
-Run it every 15 minutes (cron or a systemd timer, see README); several copies may run at
-once on different servers: each alert is raised once per episode and each digest is
-sent once.
+The job workers run the same every 5 minutes (diary/tasks.py, docs/jobs.md); this command
+does it by hand. Several copies may run at once on different servers: each alert is
+raised once per episode and each digest is sent once.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
 from diary.figures import alerts
+from diary.links import links_note
 
 
 class Command(BaseCommand):
-    help = "Raise and close alerts for physicians and send the daily digests (every 15 minutes)."
+    help = "Raise and close alerts for physicians and send the daily digests (by hand)."
 
     def handle(self, *args, **options):
+        self.stdout.write(links_note())
         result = alerts.run()
         self.stdout.write(
             f"Raised {result.raised} alert{'s' if result.raised != 1 else ''}"
