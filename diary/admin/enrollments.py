@@ -102,6 +102,15 @@ class EnrollmentAdmin(ReasonAdmin):
         # Every protocol's arms and phases in two queries, for the "current phase" column.
         return super().get_queryset(request).prefetch_related("protocol__arms__phases")
 
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if getattr(request.resolver_match, "view_name", None) == "admin:autocomplete":
+            # A picker (a staff entry's enrollment) offers only the enrollments this
+            # reader may read, each by its study ID (Enrollment.__str__), never its arm.
+            visible = access.visible_enrollments(request.user)
+            queryset = queryset.filter(pk__in=visible.values("pk"))
+        return queryset, may_have_duplicates
+
     def _shown(self, request) -> SimpleNamespace:
         def build(reader):
             sees_allocation = blinding.sees_allocation(reader)

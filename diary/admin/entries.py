@@ -24,7 +24,16 @@ class DiaryEntryAdmin(ReasonAdmin):
     list_select_related = ["enrollment"]
     search_fields = ["enrollment__study_id"]
     date_hierarchy = "date"
-    raw_id_fields = ["enrollment"]
+    # Picked by study ID as typed from a paper page ("DEMO-003", "003"): the search is
+    # EnrollmentAdmin's, limited to the enrollments the reader may read.
+    autocomplete_fields = ["enrollment"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "enrollment":
+            # A posted enrollment the reader may not read is refused like one that
+            # does not exist.
+            kwargs["queryset"] = access.visible_enrollments(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
         return [

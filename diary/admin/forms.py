@@ -14,8 +14,8 @@ from diary.admin.base import (
     ActionReasonForm,
     ReasonForm,
 )
-from diary.entries import window
-from diary.entries.forms import DigitsIntegerField
+from diary.entries import items, window
+from diary.entries.forms import DigitsIntegerField, YesNoField
 from diary.entries.models import DIARY_ITEMS, DiaryEntry
 from diary.files.imports import LIST_ROWS_MAX
 from diary.people import accounts
@@ -317,6 +317,30 @@ class EnrollmentChangeForm(ReasonForm):
 
 ITEM_FIELDS = DIARY_ITEMS
 SCORE_RANGES = {"pain": 10, "fatigue": 10, "sleep_quality": 10, "tolerability": 100}
+YES_NO_ITEMS = [name for name in ITEM_FIELDS if items.kind(name) == items.YES_NO]
+NOT_ANSWERED = "Not answered"
+
+
+class PaperAnswerField(YesNoField):
+    """A yes/no item as a paper page has it: yes, no, or not answered (None). An item
+    asked every diary day (items.always_asked) is refused when not answered."""
+
+    def __init__(self, name: str):
+        label = DiaryEntry._meta.get_field(name).verbose_name.capitalize()
+        super().__init__(
+            label=label,
+            required=items.always_asked(name),
+            required_message=f"{label} is asked every diary day: choose Yes or No. It "
+            "cannot be saved as not answered.",
+        )
+        self.choices = [*self.choices, ("", NOT_ANSWERED)]
+
+    def prepare_value(self, value):
+        # The stored True/False/None shown as its choice.
+        return {True: "yes", False: "no", None: ""}.get(value, value)
+
+    def has_changed(self, initial, data):
+        return super().has_changed(self.prepare_value(initial), data)
 
 
 class StaffEntryForm(ReasonForm):
@@ -338,6 +362,12 @@ class StaffEntryForm(ReasonForm):
             "date": "The diary day in the patient's time zone. Past days of her schedule "
             "only; the patient's entry window does not apply.",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in YES_NO_ITEMS:  # not a checkbox: a blank on paper is not a "no"
+            if name in self.fields:
+                self.fields[name] = PaperAnswerField(name)
 
     def clean(self):
         cleaned = super().clean()
