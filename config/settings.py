@@ -271,6 +271,9 @@ Q_CLUSTER = {
 JOBS_RUN_INLINE = envbool("JOBS_RUN_INLINE", "False")
 # Output files of jobs (whole-study exports) are kept this long, then removed.
 JOB_FILES_KEPT = dt.timedelta(hours=envint("JOB_FILES_KEPT_HOURS", 48))
+# A download from the export page made from more diary entries than this is prepared
+# as a background job instead of being sent while the person waits (docs/jobs.md).
+EXPORT_DIRECT_MAX_ROWS = envint("EXPORT_DIRECT_MAX_ROWS", 50000)
 # Job files are stored in the database in pieces of this size (bytes).
 JOB_CHUNK_BYTES = 1024 * 1024
 

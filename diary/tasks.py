@@ -22,6 +22,10 @@ SCHEDULES = {
 }
 
 
+# A whole study's export from the Downloads page (diary/files/export_jobs.py).
+runner.register("export", "diary.files.export_jobs.run")
+
+
 def refresh_alerts() -> str:
     from diary.figures import alerts
 

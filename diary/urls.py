@@ -40,6 +40,7 @@ clinic_urls = [
 export_urls = [
     path("", exports.exports, name="exports"),
     path("codebook.csv", exports.codebook, name="codebook"),
+    path("job/", exports.export_job, name="export_job"),
 ]
 job_urls = [
     path("", jobs.job_list, name="job_list"),

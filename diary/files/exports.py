@@ -293,7 +293,17 @@ def unblinded_path(path: str) -> str:
 def record_unblinded_export(
     what: str, *, reason: str, user=None, protocol=None, details=None
 ) -> None:
-    """An unblinded file is recorded in the audit trail with who, when, what and why."""
+    """An unblinded file is recorded in the audit trail with who, when, what and why;
+    once for a background job's file (`details["job"]`), even if the job is handed out
+    again after its worker died."""
+    job = (details or {}).get("job")
+    if (
+        job
+        and AuditEvent.objects.filter(
+            action=AuditAction.UNBLINDED_EXPORT, details__job=job
+        ).exists()
+    ):
+        return
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_EXPORT,
         actor=user,

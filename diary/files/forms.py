@@ -29,12 +29,28 @@ class ExportForm(forms.Form):
     as_of = AsOfField(label="Summaries as of")
     method = "get"
     button = "Download"
+    # A second button preparing the same file as a background job (None: no button).
+    job_button = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.helper = FormHelper()
         self.helper.form_method = self.method
         self.helper.add_input(Submit("", self.button))
+        if self.job_button:
+            self.helper.add_input(Submit("background", self.job_button, css_class="btn-secondary"))
+
+
+class ExportJobForm(ExportForm):
+    """The same choices as ExportForm, posted to prepare the file as a background job."""
+
+    method = "post"
+    button = "Prepare as a background job"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper.form_id = "export-job"
+        self.helper.form_action = "diary:export_job"
 
 
 class UnblindedExportForm(ExportForm):
@@ -50,6 +66,7 @@ class UnblindedExportForm(ExportForm):
     )
     method = "post"
     button = "Download unblinded file"
+    job_button = "Prepare as a background job"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
