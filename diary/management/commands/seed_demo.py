@@ -22,6 +22,7 @@ from diary.figures import alerts
 from diary.figures.models import Alert
 from diary.people.models import Role, User
 from diary.trial.models import Enrollment, Protocol
+from diary.trial.travel import change_zone
 
 PASSWORD = "ldn-demo-2026"
 # The demo staff accounts' second factor (RFC 6238 defaults: SHA-1, 6 digits, 30 s). Add
@@ -99,6 +100,9 @@ DEMO_ENROLLMENTS = [
     ),
     ("DEMO-006", "patient6", "physician2", "ldn-fm-2009", "P", 5, "active", None, "America/Denver"),
 ]
+
+# A patient who travelled: her diary follows this zone since a change made N days ago.
+TRAVELS = {"DEMO-002": ("Europe/Madrid", 6)}
 
 # Patients who have not written for a few days before today.
 STOPPED_WRITING = {"DEMO-003": 3}
@@ -205,6 +209,15 @@ class Command(BaseCommand):
             enrollment.save()
             created += 1
             created += self.seed_entries(enrollment, today, study_id)
+            if study_id in TRAVELS:
+                zone, days_before = TRAVELS[study_id]
+                change_zone(
+                    enrollment,
+                    zone,
+                    by=users[patient],
+                    reason="Demo data: she travels",
+                    now=timezone.now() - dt.timedelta(days=days_before),
+                )
         return created
 
     def seed_entries(self, enrollment: Enrollment, today: dt.date, seed: str) -> int:
