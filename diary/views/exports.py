@@ -82,6 +82,19 @@ def _export(request, form, reader):
     if "background" in request.POST:
         return _start_job(request, choice, reader)
     if export_jobs.too_large_to_send_directly(request.user, choice):
+        if request.method != "POST":
+            # A link never starts work on the server: she confirms with the job's button.
+            messages.info(
+                request,
+                _(
+                    "This file is made from more than %(count)s diary entries, too many to "
+                    "send at once: prepare it as a background job with the button under "
+                    "“Large files”, and download it when it is ready."
+                )
+                % {"count": settings.EXPORT_DIRECT_MAX_ROWS},
+            )
+            job_form = ExportJobForm(initial=request.GET.dict())
+            return _exports_page(request, ExportForm(request.GET), UnblindedExportForm(), job_form)
         return _start_job(request, choice, reader, too_large=True)
     export = export_jobs.export_file(request.user, choice, reader)
     return download_response(export.lines, export.name, f"{export.content_type}; charset=utf-8")

@@ -162,14 +162,18 @@ def test_a_large_file_is_prepared_as_a_job(
 ):
     settings.EXPORT_DIRECT_MAX_ROWS = 2
     client.force_login(CoordinatorFactory())
+    # A link (GET) starts nothing: the page offers the job, with the choices filled in.
+    page = client.get("/exports/", {"what": "entries.csv"})
+    assert page.status_code == 200 and not Job.objects.exists()
+    text = page.content.decode()
+    assert "more than 2 diary entries, too many to send at once" in text
+    assert 'id="export-job"' in text
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.get("/exports/", {"what": "entries.csv"})
+        response = client.post("/exports/job/", {"what": "entries.csv"})
     job = Job.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse(
         "diary:job", args=[job.pk]
     )
-    page = client.get(response["Location"]).content.decode()
-    assert "more than 2 diary entries" in page
     assert job.file_name.startswith("entries-all-") and job.status == JobStatus.DONE
     settings.EXPORT_DIRECT_MAX_ROWS = 3
     assert client.get("/exports/", {"what": "entries.csv"}).status_code == 200
