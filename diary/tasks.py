@@ -14,6 +14,10 @@ from diary.jobs import runner
 
 logger = logging.getLogger(__name__)
 
+# Imports on the web (diary.files.imports.jobs): the check of an upload, then its import.
+runner.register("import-check", "diary.files.imports.jobs.run_check")
+runner.register("import-load", "diary.files.imports.jobs.run_import")
+
 # name -> (function, every N minutes)
 SCHEDULES = {
     "Alerts and digests": ("diary.tasks.refresh_alerts", 5),

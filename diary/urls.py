@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.urls import include, path, register_converter
 
-from diary.views import clinic, exports, jobs, patient
+from diary.views import clinic, exports, imports, jobs, patient
 
 
 class IsoDateConverter:
@@ -42,6 +42,12 @@ export_urls = [
     path("codebook.csv", exports.codebook, name="codebook"),
     path("job/", exports.export_job, name="export_job"),
 ]
+import_urls = [
+    path("", imports.imports, name="imports"),
+    path("<slug:kind>/", imports.upload, name="import_upload"),
+    path("check/<uuid:job_id>/", imports.check, name="import_check"),
+    path("check/<uuid:job_id>/import/", imports.start, name="import_start"),
+]
 job_urls = [
     path("", jobs.job_list, name="job_list"),
     path("<uuid:job_id>/", jobs.job_page, name="job"),
@@ -53,5 +59,6 @@ urlpatterns = [
     path("diary/", include(patient_urls)),
     path("physician/", include(clinic_urls)),
     path("exports/", include(export_urls)),
+    path("imports/", include(import_urls)),
     path("jobs/", include(job_urls)),
 ]

@@ -175,13 +175,15 @@ class Context:
     @contextmanager
     def finish_in(self, message_if_committed: str, result: dict | None = None):
         """A transaction whose writes and the job's "done" commit together: handed out
-        twice, the job applies them once."""
+        twice, the job applies them once. It gives a dict of the message and result the
+        job finishes with, which the writes may change (an import's counts)."""
         with transaction.atomic():
             job = Job.objects.select_for_update().get(pk=self.job.pk)
             if job.is_over:
                 raise JobRefused(job.message)
-            yield
-            self.finish(message_if_committed, result)
+            ending = {"message": message_if_committed, "result": result}
+            yield ending
+            self.finish(ending["message"], ending["result"])
 
     def finish(self, message: str, result: dict | None = None) -> None:
         self._end(JobStatus.DONE, message, result)

@@ -22,13 +22,21 @@ ENROLLMENT_COLUMNS = ["study_id", "username", "email", "physician", "protocol", 
 ENROLLMENT_OPTIONAL = ["arm", "timezone", "status", "withdrawn_on"]
 
 
-def import_enrollments(path, *, unblinded_reason: str = "") -> Outcome:
+def import_enrollments(
+    path,
+    *,
+    unblinded_reason: str = "",
+    by=None,
+    file_name: str = "",
+    check_only: bool = False,
+) -> Outcome:
     """Enrollments, with patient accounts created for unknown usernames; a blank arm
     is randomized (diary.trial.randomization) in file order. An arm is given only on an
     open-label protocol (study.arm_pick_problem), except with `unblinded_reason`: a
     study's existing allocations moved in from another system (import_enrollments
     --unblinded --reason), recorded as one audit event with the file, the count of
-    arms given on blinded protocols and the reason."""
+    arms given on blinded protocols and the reason. `check_only`, `by`, `file_name`:
+    as import_users."""
     rows = CsvRows(path, ENROLLMENT_COLUMNS, ENROLLMENT_OPTIONAL)
     usernames, study_ids = set(), set()
     for _, row in rows:
@@ -46,16 +54,23 @@ def import_enrollments(path, *, unblinded_reason: str = "") -> Outcome:
         elif not errors:
             outcome.unchanged += 1
     _fail_if_any(rows, problems)
-    reason, stamped = _change_reason(path), timezone.now()
+    if check_only:
+        outcome.created = len(planned)
+        return outcome
+    reason, stamped = _change_reason(path, by, file_name), timezone.now()
     with _all_or_nothing():
         patients = check.users
         new_patients: dict[str, User] = {}
         for plan in planned:
             key = plan.username.lower()
             if key not in patients and key not in new_patients:
-                new_patients[key] = _new_patient(plan.username, plan.email)
+                new_patients[key] = _new_patient(plan.username, plan.email, by)
         bulk_create_with_history(
-            list(new_patients.values()), User, default_change_reason=reason, default_date=stamped
+            list(new_patients.values()),
+            User,
+            default_user=by,
+            default_change_reason=reason,
+            default_date=stamped,
         )
         patients.update(new_patients)
         given, randomized = [], []
@@ -63,21 +78,22 @@ def import_enrollments(path, *, unblinded_reason: str = "") -> Outcome:
             enrollment = Enrollment(patient=patients[plan.username.lower()], **plan.values)
             (given if enrollment.arm_id is not None else randomized).append(enrollment)
         bulk_create_with_history(
-            given, Enrollment, default_change_reason=reason, default_date=stamped
+            given, Enrollment, default_user=by, default_change_reason=reason, default_date=stamped
         )
         for enrollment in randomized:
             # docs/domain.md: a blank arm is randomized; each enrollment is saved before
             # the next is randomized, so they take consecutive slots in file order.
             assign_arm(enrollment)
             enrollment._change_reason = reason
+            enrollment._history_user = by
             enrollment.save()
         if unblinded_reason:
-            _record_allocations_moved_in(path, given, unblinded_reason)
+            _record_allocations_moved_in(file_name or path, given, unblinded_reason, by)
     outcome.created = len(planned)
     return outcome
 
 
-def _record_allocations_moved_in(path, given: list[Enrollment], reason: str) -> None:
+def _record_allocations_moved_in(path, given: list[Enrollment], reason: str, by=None) -> None:
     """The audit event of import_enrollments --unblinded: the file, how many arms it
     gave on blinded protocols, and why. Counts only: the trail is read by blinded staff."""
     blinded = [e for e in given if blinding.protocol_blinds_patients(e.protocol)]
@@ -85,7 +101,8 @@ def _record_allocations_moved_in(path, given: list[Enrollment], reason: str) -> 
     protocols = {e.protocol_id: e.protocol for e in blinded}
     AuditEvent.objects.create(
         action=AuditAction.UNBLINDED_IMPORT,
-        actor_name=shell_actor(),
+        actor=by,
+        actor_name="" if by is not None else shell_actor(),
         # The protocol's trail shows it; a file of several protocols is the study's.
         protocol=next(iter(protocols.values())) if len(protocols) == 1 else None,
         reason=reason,
@@ -93,7 +110,7 @@ def _record_allocations_moved_in(path, given: list[Enrollment], reason: str) -> 
     )
 
 
-def _new_patient(username: str, email: str) -> User:
+def _new_patient(username: str, email: str, by=None) -> User:
     """The account diary.people.accounts.new_account would create for a new patient, not saved
     yet (it is created in bulk, with its history row): no usable password, checked with
     full_clean. The username is known to be new: the check looked it up ignoring case,
@@ -101,5 +118,5 @@ def _new_patient(username: str, email: str) -> User:
     user = User(username=username, email=User.objects.normalize_email(email), role=Role.PATIENT)
     user.set_unusable_password()
     user.full_clean(exclude=["password"], validate_unique=False)
-    user._history_user = None  # as new_account(by=None): no signed-in user made it
+    user._history_user = by  # as new_account(by=...): None for a command in a shell
     return user

@@ -11,8 +11,9 @@ from diary.files.imports.reading import CsvRows, Outcome, _fail_if_any
 from diary.files.imports.writing import _all_or_nothing, _change_reason, _NewEntries
 
 
-def import_entries(path) -> Outcome:
-    """Diary entries with source `import`, each with a history row."""
+def import_entries(path, *, by=None, file_name: str = "", check_only: bool = False) -> Outcome:
+    """Diary entries with source `import`, each with a history row. `check_only`, `by`,
+    `file_name`: as import_users (the person is named in the history rows' reason)."""
     rows = CsvRows(path, ENTRY_COLUMNS, ENTRY_OPTIONAL)
     check = _EntryCheck({study_id.lower() for study_id in rows.column("study_id")})
     problems: list[tuple[int, str]] = []
@@ -24,11 +25,15 @@ def import_entries(path) -> Outcome:
             problems.extend((line, error) for error in errors)
         elif entry is None:
             outcome.unchanged += 1
+        elif check_only:
+            outcome.created += 1
         elif not problems:  # once there is a problem nothing is loaded: stop keeping rows
             new.add(entry)
     _fail_if_any(rows, problems)
+    if check_only:
+        return outcome
     check.restart()  # the whole file is checked: what the check remembers is not needed
-    reason, stamped = _change_reason(path), timezone.now()
+    reason, stamped = _change_reason(path, by, file_name), timezone.now()
     with _all_or_nothing():
         outcome.created = new.save(reason, stamped)
     return outcome

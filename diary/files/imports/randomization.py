@@ -19,13 +19,20 @@ LIST_ROWS_MAX = 100_000
 
 
 def import_randomization_list(
-    path, protocol: Protocol, *, by=None, replace=False, file_name: str = ""
+    path,
+    protocol: Protocol,
+    *,
+    by=None,
+    replace=False,
+    file_name: str = "",
+    check_only: bool = False,
 ) -> Outcome:
     """A randomization list (CSV `sequence,arm`) for `protocol`: its rows are added to
     the protocol's list (rows already there with the same arm are left as they are).
     With `replace`, the rows uploaded before are dropped first, which is allowed only
     while none of them has been used. Refused when the protocol has already randomized
-    someone from its seed: a sequence does not change in the middle."""
+    someone from its seed: a sequence does not change in the middle. `check_only`: as
+    import_users."""
     rows = CsvRows(path, LIST_COLUMNS, max_rows=LIST_ROWS_MAX, what="a randomization list")
     arms = {arm.code.lower(): arm for arm in protocol.arms.all()}
     stored = {slot.sequence: slot for slot in protocol.randomization_slots.select_related("arm")}
@@ -75,6 +82,9 @@ def import_randomization_list(
     if not problems and not rows.problems and not new and not outcome.unchanged:
         problems.append((2, "the file has no rows; give one row per sequence number"))
     _fail_if_any(rows, problems)
+    if check_only:
+        outcome.created = len(new)
+        return outcome
     with _all_or_nothing():
         if replace:
             protocol.randomization_slots.all().delete()

@@ -57,9 +57,11 @@ def _users_by_name(usernames: Iterable[str]) -> dict[str, User]:
 USER_COLUMNS = ["username", "email", "role"]
 
 
-def import_users(path) -> Outcome:
+def import_users(path, *, by=None, file_name: str = "", check_only: bool = False) -> Outcome:
     """Accounts with no usable password (they are invited later); coordinators get
-    is_staff from User.save."""
+    is_staff from User.save. `check_only`: check the whole file (ImportFailed) and say
+    what would be created, writing nothing; `by`, `file_name`: who imports it on the
+    web, and the name it was uploaded under (_change_reason)."""
     rows = CsvRows(path, USER_COLUMNS)
     existing = _users_by_name(row["username"] for _, row in rows)
     problems: list[tuple[int, str]] = []
@@ -97,9 +99,11 @@ def import_users(path) -> Outcome:
                 outcome.unchanged += 1
         problems.extend((line, error) for error in errors)
     _fail_if_any(rows, problems)
-    reason = _change_reason(path)
+    outcome.created = len(new)
+    if check_only:
+        return outcome
+    reason = _change_reason(path, by, file_name)
     with _all_or_nothing():
         for account in new:
-            new_account(**account, reason=reason)
-    outcome.created = len(new)
+            new_account(**account, reason=reason, by=by)
     return outcome

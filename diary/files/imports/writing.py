@@ -41,9 +41,12 @@ def _all_or_nothing():
         ) from None
 
 
-def _change_reason(path) -> str:
-    """Why and by whom, for the history of every imported row."""
-    return f"Imported from {Path(path).name} by {shell_actor()}"
+def _change_reason(path, by=None, file_name: str = "") -> str:
+    """Why and by whom, for the history of every imported row: `by` is the person who
+    imported the file on the web (None: a command run in a shell), `file_name` the name
+    it was uploaded under (the file read is then a temporary copy)."""
+    who = by.get_username() if by is not None else shell_actor()
+    return f"Imported from {file_name or Path(path).name} by {who}"
 
 
 class _NewEntries:
