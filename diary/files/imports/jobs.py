@@ -155,7 +155,7 @@ def run_check(context) -> str:
         except imports.FileUnreadable as error:
             raise runner.JobRefused(str(error)) from None
         except imports.ImportFailed as failed:
-            problems = failed.problems
+            problems = _storable(failed.problems)
             context.finish(
                 _summary(rows, len(problems))
                 + " "
@@ -210,7 +210,7 @@ def run_import(context) -> str:
                 % {"count": count}
                 + " "
                 + _("The data may have changed since the check; fix the file and upload it again."),
-                {"problems": failed.problems},
+                {"problems": _storable(failed.problems)},
             )
             return context.job.message
     return context.job.message
@@ -256,6 +256,12 @@ def _data_rows(path) -> int:
             if "".join(row).strip():
                 count += 1
     return count
+
+
+def _storable(problems: list[str]) -> list[str]:
+    """The problems as the job's result can keep them: PostgreSQL's JSON takes no NUL
+    character, which a message quoting a binary file's cell may hold."""
+    return [problem.replace("\x00", "\\x00") for problem in problems]
 
 
 def _summary(rows: int, problems: int) -> str:
