@@ -45,13 +45,13 @@ class DayProblem(models.TextChoices):
         if self == DayProblem.BEFORE_START:
             return gettext(
                 "This day is before your study started (%(start)s), so it has no diary entry."
-            ) % {"start": date_format(enrollment.start_date)}
+            ) % {"start": date_format(enrollment.start_date, "DIARY_DAY_FORMAT")}
         if self == DayProblem.AFTER_WITHDRAWAL:
             return gettext("This day is after you left the study, so it has no diary entry.")
         if self == DayProblem.AFTER_SCHEDULE:
             return gettext(
                 "Your study schedule ended on %(end)s, so this day has no diary entry."
-            ) % {"end": date_format(enrollment.end_date)}
+            ) % {"end": date_format(enrollment.end_date, "DIARY_DAY_FORMAT")}
         return gettext("This day has not started yet; you can fill it in on the day itself.")
 
     def for_staff(self, enrollment, day: dt.date, today: dt.date) -> str:
