@@ -217,7 +217,6 @@ def patient_detail(request, study_id: str):
         "summary_caption": f"Figures as of {as_of:%Y-%m-%d}, her today in her time zone "
         f"({enrollment.timezone}). Hover or focus a figure's name for its definition.",
         "figures": PATIENT_FIGURES,
-        "chart": charts.daily_pain(entries, schedule),
         # Her status ("LDN, day N") on the page's day too, whatever her activity read.
         "status_row": enrollment_status_row(
             enrollment, request.user, dataclasses.replace(activity, today=as_of)
@@ -225,6 +224,7 @@ def patient_detail(request, study_id: str):
         "phases": phase_days(enrollment, entries, as_of, schedule),
         "admin_url": reverse("admin:diary_enrollment_by_study_id", args=[enrollment.study_id]),
     }
+    context.update(charts.patient_charts(enrollment, entries, schedule, as_of, context["summary"]))
     return render(request, "diary/patient_detail.html", context)
 
 

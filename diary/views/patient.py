@@ -23,6 +23,7 @@ from diary.entries.forms import DiaryEntryForm, ReminderSettingsForm
 from diary.entries.models import EntryRefused
 from diary.figures import charts
 from diary.figures.overview import current_span, days_recorded, history_days, last_week
+from diary.figures.patient_figures import summarize_enrollment
 from diary.trial import blinding, travel
 from diary.trial.models import default_reminder_time
 from diary.views.site import remember_language
@@ -88,6 +89,8 @@ def _entry_page(request, enrollment, day: dt.date, today: dt.date):
             else:
                 context["week"] = last_week(enrollment, days, today)
             context["trend"] = charts.pain_trend(enrollment, days, today, schedule)
+            summary = summarize_enrollment(enrollment, today, request.user)
+            context["measures"] = charts.measure_trends(enrollment, days, today, schedule, summary)
         return render(request, "diary/entry_form.html", context, status=status)
 
     def refused_page(why: str):

@@ -166,11 +166,13 @@ def test_patient_page_shows_the_summary_table_and_chart_data(client, alice):
     page = response.content.decode()
     assert "7.1%" in page and ">low<" in page
     assert "50.0%" in page
+    # The chart spans the days so far (day 1 to the page's as-of day, day 20), not the
+    # whole 154-day schedule: the phases begun by then, the last one cut at that day.
     chart = response.context["chart"]
-    assert len(chart["labels"]) == 154
+    assert len(chart["labels"]) == 20 and chart["labels"][-1] == "2026-01-20"
     assert chart["pain"][1] == 6 and chart["pain"][15] == 3 and chart["pain"][0] is None
     assert [(p["label"], p["from"], p["to"]) for p in chart["phases"]] == [
         ("Baseline", 0, 13),
-        ("Treatment", 14, 125),
-        ("Follow-up", 126, 153),
+        ("Treatment", 14, 19),
     ]
+    assert "pain-chart-title" in page and "<svg" in page  # drawn without JavaScript too
