@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.test import Client
 from django.urls import reverse
+from django.utils.formats import date_format
 
 from diary.entries.models import DiaryEntry, EntrySource
 from tests.factories import (
@@ -319,7 +320,8 @@ def test_day_after_the_schedule_is_refused(client, enrollment):
     enrollment.save()
     client.force_login(enrollment.patient)
     page = client.get("/diary/").content.decode()
-    assert "Your study schedule ended on Feb. 25, 2026, so this day has no diary entry." in page
+    end = date_format(dt.date(2026, 2, 25), "DIARY_DAY_FORMAT")
+    assert f"Your study schedule ended on {end}, so this day has no diary entry." in page
     assert "Study day" not in page  # no phase after the schedule
     assert client.post("/diary/", VALID).status_code == 403
     assert not DiaryEntry.objects.exists()
@@ -404,13 +406,13 @@ def test_diary_page_query_count_does_not_grow_with_entries(
     patient_client, enrollment, django_assert_num_queries
 ):
     # session, user, her enrollments (with protocol and arm), the phases of its protocol,
-    # her entries
-    with django_assert_num_queries(5):
+    # her entries, her per-phase figures (the means beside her symptom charts)
+    with django_assert_num_queries(6):
         patient_client.get("/diary/")
     for offset in range(1, 18):
         EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=offset))
     EnrollmentFactory.create_batch(3, arm=enrollment.arm, protocol=enrollment.protocol)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         patient_client.get("/diary/")
 
 
