@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from django.utils import translation
 
 from diary.figures import charts
 from diary.figures.patient_figures import summarize_enrollment
@@ -51,6 +52,14 @@ def diary(enrollment, days: int, treatment_from: int = 15, treatment_to: int = 1
 
 def day_number(day: int, enrollment) -> dt.date:
     return enrollment.start_date + dt.timedelta(days=day - 1)
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Phase labels are in the language of the page; these tests read them in English
+    (an earlier test may leave another language active in this thread)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
