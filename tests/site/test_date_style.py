@@ -63,18 +63,11 @@ def text_of(response) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
 
-CHARTS_PENDING = pytest.mark.xfail(
-    strict=False,
-    reason="the patient page's chart partials (_charts.html, _measure_figures.html, shared with "
-    "the patient's own pages) still name days in the patient's words",
-)
-
-
 @pytest.mark.parametrize(
     "name, query",
     [
         ("diary:physician_home", ""),
-        pytest.param("diary:patient_detail", "", marks=CHARTS_PENDING),
+        ("diary:patient_detail", ""),
         ("diary:calendar", ""),
         ("diary:alerts", ""),
         ("diary:cohort", ""),
