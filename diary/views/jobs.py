@@ -6,6 +6,7 @@ because a job's file is what its requester may see (blinded or not)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -14,8 +15,11 @@ from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from diary.files import export_jobs
+from diary.files.imports import jobs as import_jobs
 from diary.jobs.models import Job
 from diary.jobs.runner import pieces
+from diary.trial import blinding
 from diary.views.downloads import download_response
 
 RECENT_JOBS = 20
@@ -23,9 +27,28 @@ RECENT_JOBS = 20
 
 def _own_job(request, job_id) -> Job:
     job = Job.objects.filter(pk=job_id, requested_by=request.user).first()
-    if job is None:
+    if job is None or not may_still_see(request.user, job):
         raise Http404("No such job.")
     return job
+
+
+def may_still_see(user, job: Job) -> bool:
+    """Whether `user` may still see what her job made: the same checks as when it was
+    started and run (she may have lost her role or her allocation access since, and an
+    unblinded file, or a list of arms, must not stay hers for the days it is kept)."""
+    params = job.params
+    try:
+        if job.kind == "export":
+            reader = blinding.UNBLINDED_FILE if params.get("unblinded") else blinding.BLINDED_FILE
+            export_jobs.check_access(user, reader)
+        elif job.kind in ("import-check", "import-load"):
+            kind = import_jobs.kind_for(user, params.get("kind", ""))
+            if kind is None:
+                return False
+            import_jobs.options_allowed(user, kind, dict(params.get("options") or {}))
+    except (Http404, PermissionDenied):
+        return False
+    return True
 
 
 def job_state(job: Job) -> dict:
@@ -85,5 +108,6 @@ def job_download(request, job_id):
 @login_required
 @require_safe
 def job_list(request):
-    jobs = Job.objects.filter(requested_by=request.user)[:RECENT_JOBS]
+    recent = Job.objects.filter(requested_by=request.user)[:RECENT_JOBS]
+    jobs = [job for job in recent if may_still_see(request.user, job)]
     return render(request, "diary/job_list.html", {"jobs": jobs})

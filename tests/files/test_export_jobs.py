@@ -216,3 +216,26 @@ def test_the_job_form_reports_bad_input_and_is_for_coordinators(client, enrollme
     client.force_login(enrollment.physician)
     assert client.post("/exports/job/", {"what": "entries.csv"}).status_code == 404
     assert not Job.objects.exists()
+
+
+def test_an_unblinded_job_file_is_gone_once_its_maker_loses_allocation_access(
+    client, enrollment, django_capture_on_commit_callbacks
+):
+    statistician = CoordinatorFactory(allocation_access=True)
+    client.force_login(statistician)
+    choice = {"what": "entries.csv", "as_of": AS_OF, "reason": "DSMB interim"}
+    job = as_job(
+        client, django_capture_on_commit_callbacks, "/exports/", {**choice, "background": "1"}
+    )
+    assert job.status == JobStatus.DONE
+    urls = [reverse(name, args=[job.pk]) for name in ("diary:job", "diary:job_status")]
+    urls.append(reverse("diary:job_download", args=[job.pk]))
+    assert [client.get(url).status_code for url in urls] == [200, 200, 200]
+    statistician.allocation_access = False
+    statistician.save()
+    assert [client.get(url).status_code for url in urls] == [404, 404, 404]
+    assert "UNBLINDED" not in client.get(reverse("diary:job_list")).content.decode()
+    statistician.allocation_access = True
+    statistician.role = "physician"
+    statistician.save()
+    assert [client.get(url).status_code for url in urls] == [404, 404, 404]
