@@ -81,6 +81,18 @@ def run(job_id: str) -> None:
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_over:
             return
+        # The queue hands a job out at most Q_CLUSTER["max_attempts"] times; a job cut
+        # off (worker killed, or stopped at JOB_TIMEOUT) on all but the last is failed
+        # on the last instead of being left "running" for ever.
+        if job.attempts >= max(1, settings.Q_CLUSTER.get("max_attempts", 3) - 1):
+            Context(job).fail(
+                _(
+                    "The job was cut off %(count)s times (it took too long, or its worker "
+                    "stopped); nothing was changed. Try again later, or with a smaller file."
+                )
+                % {"count": job.attempts}
+            )
+            return
         job.attempts += 1
         job.status = JobStatus.RUNNING
         job.started_at = timezone.now()

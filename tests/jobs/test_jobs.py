@@ -156,3 +156,13 @@ def test_the_periodic_functions_do_what_their_commands_do(coordinator, mailoutbo
     assert tasks.refresh_alerts().startswith("raised 0, closed 0")
     assert tasks.send_reminders().startswith("sent 0")
     assert tasks.remove_expired_files() == "removed 0 expired file(s)"
+
+
+def test_a_job_cut_off_on_every_hand_out_but_the_last_fails_on_the_last(coordinator):
+    job = start("test-slow", coordinator, steps=1, sleep=0)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, attempts=2)
+    runner.run(str(job.pk))
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.attempts == 2
+    assert "cut off 2 times" in job.message
+    assert not AuditEvent.objects.filter(reason=str(job.pk)).exists()
