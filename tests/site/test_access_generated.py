@@ -123,6 +123,10 @@ def site_urls(x: Enrollment) -> list[str]:
         "pk": str(alert.pk if alert else 1),
         "token": reminders.reminder_link_token(x),
         "uidb64": urlsafe_base64_encode(force_bytes(patient.pk)),
+        # Imports on the web and jobs: a real kind, and a job id no reader started
+        # (each reader's own jobs are tested in tests/jobs and tests/files).
+        "kind": "entries",
+        "job_id": "3f2c6d1e-8b7a-4c5d-9e0f-1a2b3c4d5e6f",
     }
     urls = []
     for route, _ in walk(get_resolver().url_patterns):
