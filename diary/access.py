@@ -17,6 +17,7 @@ from diary.audit.models import DataAccess, shell_actor
 from diary.entries.reminders import REMINDER_LINK_SALT
 from diary.figures.models import Alert
 from diary.trial.models import Enrollment, EnrollmentStatus, load_protocols
+from diary.visits.models import Visit
 
 # The patient's diary shows the enrollment she is taking part in now; after it ends,
 # the most recent one (read-only).
@@ -73,6 +74,23 @@ def enrollment_for(user, study_id: str) -> Enrollment:
         return visible_enrollments(user).get(study_id=study_id)
     except Enrollment.DoesNotExist:
         raise Http404("No such patient.") from None
+
+
+def visible_visits(user):
+    """Clinic visits of the enrollments `user` may read (voided ones included)."""
+    return Visit.objects.filter(enrollment__in=visible_enrollments(user).values("pk"))
+
+
+def visit_for(user, enrollment: Enrollment, pk: int) -> Visit:
+    """A visit of `enrollment` (one `user` may read, from enrollment_for)."""
+    if not 0 < pk < 2**63:
+        raise Http404("No such visit.")
+    try:
+        visit = visible_visits(user).get(pk=pk, enrollment=enrollment)
+    except Visit.DoesNotExist:
+        raise Http404("No such visit.") from None
+    visit.enrollment = enrollment
+    return visit
 
 
 def alert_for(user, pk: int) -> Alert:

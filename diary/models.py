@@ -25,3 +25,4 @@ from diary.trial.models import (
     default_reminder_time,
     new_seed,
 )
+from diary.visits.models import Visit

@@ -1,6 +1,7 @@
 """factory-boy factories: the minimum to build each object."""
 
 import datetime as dt
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import factory
@@ -9,6 +10,7 @@ from django.utils import timezone
 from diary.entries.models import DiaryEntry, EntrySource
 from diary.people.models import Role, User
 from diary.trial.models import Arm, Enrollment, Phase, Protocol
+from diary.visits.models import Visit, VisitSource
 
 PASSWORD = "correct-horse-battery"
 
@@ -113,3 +115,15 @@ class EntryFactory(factory.django.DjangoModelFactory):
     vivid_dreams = False
     headache = False
     source = EntrySource.PATIENT
+
+
+class VisitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Visit
+
+    enrollment = factory.SubFactory(EnrollmentFactory)
+    visit_date = factory.LazyAttribute(lambda v: v.enrollment.start_date)
+    esr = 20
+    pressure_threshold = Decimal("3.5")
+    heat_threshold = Decimal("44.0")
+    source = VisitSource.STAFF

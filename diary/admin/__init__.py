@@ -9,4 +9,4 @@ is blinded here as a physician is on her pages. Second factors and sign-in recor
 listed read only (diary.admin.security).
 """
 
-from diary.admin import enrollments, entries, protocols, security, trail, users  # noqa: F401
+from diary.admin import enrollments, entries, protocols, security, trail, users, visits  # noqa: F401

@@ -20,6 +20,7 @@ LAYERS = [
     ("jobs", ["diary.jobs"]),
     ("trial", ["diary.trial"]),
     ("entries", ["diary.entries"]),
+    ("visits", ["diary.visits"]),
     ("figures", ["diary.figures"]),
     ("access", ["diary.access"]),
     ("files", ["diary.files"]),
