@@ -22,7 +22,7 @@ from diary.entries.models import DIARY_ITEMS, DiaryEntry
 from diary.figures import summaries
 from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
 from diary.figures.summaries import ProtocolSummary
-from diary.files import fhir
+from diary.files import fhir, visit_exports
 from diary.trial import blinding
 
 ENTRY_COLUMNS = [
@@ -321,6 +321,7 @@ EXPORTS = {
     "summaries.csv": ("summaries", "csv", "text/csv"),
     "summaries.json": ("summaries", "json", "application/json"),
     "fhir.json": ("fhir", "json", "application/fhir+json"),
+    "visits.csv": ("visits", "csv", "text/csv"),
 }
 
 
@@ -365,6 +366,10 @@ def run_export(
     )
     if what == "entries.csv":
         return ExportFile(name, content_type, csv_lines(entry_rows(enrollments, reader)))
+    if what == "visits.csv":
+        return ExportFile(
+            name, content_type, csv_lines(visit_exports.visit_rows(enrollments, reader))
+        )
     if what == "fhir.json":
         return ExportFile(name, content_type, fhir.bundle_chunks(enrollments, reader))
     results = summaries.summarize(enrollments, as_of, reader)

@@ -16,7 +16,8 @@ class ExportForm(forms.Form):
         ("entries.csv", "Diary entries (CSV, one row per entry)"),
         ("summaries.csv", "Summaries (CSV, one decimal)"),
         ("summaries.json", "Summaries (JSON)"),
-        ("fhir.json", "Diary entries (FHIR R4 Bundle, JSON)"),
+        ("fhir.json", "Diary entries and clinic visits (FHIR R4 Bundle, JSON)"),
+        ("visits.csv", "Clinic visits (CSV, one row per visit)"),
     ]
 
     what = forms.ChoiceField(choices=WHAT, label="File", initial="entries.csv")

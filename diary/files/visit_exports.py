@@ -1,0 +1,82 @@
+"""export_visits: one row per clinic visit (voided ones too, flagged), with the study
+day and the phase as the file's reader may see them (docs/domain.md, "Clinic visits and
+measures")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from diary.trial import blinding
+from diary.visits.measures import MEASURES
+from diary.visits.models import Visit
+
+VISIT_COLUMNS = [
+    "study_id",
+    "visit_date",
+    "study_day",
+    "phase_order",
+    "phase",
+    *(measure.name for measure in MEASURES),
+    "notes",
+    "source",
+    "voided",
+    "created_at",
+    "updated_at",
+]
+
+
+def _moment(value, zone) -> str:
+    """ISO 8601 with the UTC offset, in the enrollment's time zone (as export_entries)."""
+    return value.astimezone(zone).isoformat(timespec="seconds")
+
+
+def visit_rows(enrollments, reader) -> Iterator[list]:
+    """The header, then one row per visit by study ID and date. A visit before day 1
+    has a negative study day (day 0 is the day before the start) and the first phase,
+    where it counts. Three queries whatever the size."""
+    yield VISIT_COLUMNS
+    by_id = {e.pk: e for e in enrollments.load_with_schedules()}
+    if not by_id:
+        return
+    schedule_of = blinding.file_schedules(reader)
+    visits = (
+        Visit.objects.filter(enrollment_id__in=enrollments.values("pk"))
+        .order_by("enrollment__study_id", "visit_date", "pk")
+        .values_list(
+            "enrollment_id",
+            "visit_date",
+            *(measure.name for measure in MEASURES),
+            "notes",
+            "source",
+            "voided",
+            "created_at",
+            "updated_at",
+        )
+        .iterator(chunk_size=5000)
+    )
+    for enrollment_id, day, *values, notes, source, voided, created_at, updated_at in visits:
+        enrollment = by_id[enrollment_id]
+        schedule = schedule_of(enrollment)
+        span = schedule.span_on(day)
+        if span is None and day < enrollment.start_date and len(schedule):
+            span = schedule.spans[0]  # a visit before the start counts for the first phase
+        zone = enrollment.zoneinfo
+        yield [
+            enrollment.study_id,
+            day.isoformat(),
+            study_day(enrollment.start_date, day),
+            span.order if span else "",
+            span.label if span else "",
+            *(measure.shown(value) for measure, value in zip(MEASURES, values, strict=True)),
+            notes,
+            source,
+            "yes" if voided else "no",
+            _moment(created_at, zone),
+            _moment(updated_at, zone),
+        ]
+
+
+def study_day(start, day) -> int:
+    """Day 1 is the start; the day before it is 0, then -1, ... (no gap is skipped, so
+    differences of study days are differences of dates)."""
+    return (day - start).days + 1
