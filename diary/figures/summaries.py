@@ -61,6 +61,28 @@ class LdnVsPlacebo:
     relative_reduction_pct: float | None
 
 
+@dataclass(frozen=True)
+class EsrPoint:
+    """One patient of the ESR-and-response figure: her baseline ESR (mm/h) and her pain
+    reduction on LDN (%)."""
+
+    study_id: str
+    baseline_esr: int
+    pain_reduction_pct: float
+
+
+@dataclass
+class EsrResponse:
+    """Baseline ESR against pain reduction on LDN (the pilot's finding), over the
+    patients with both; rho and r are None below 3 patients or when either is
+    constant. `points` are the patients' pairs (pages plot them; files leave them out)."""
+
+    patients: int
+    spearman_rho: float | None
+    pearson_r: float | None
+    points: list[EsrPoint] = field(default_factory=list)
+
+
 @dataclass
 class ProtocolSummary:
     protocol: Protocol
@@ -69,6 +91,8 @@ class ProtocolSummary:
     patients: list[PatientSummary] = field(default_factory=list)
     cohort: list[CohortSummary] = field(default_factory=list)
     ldn_vs_placebo: LdnVsPlacebo | None = None
+    # Only where the reader may see kinds (None on a protocol still blinded to her).
+    esr_response: EsrResponse | None = None
 
 
 # Cohort ---------------------------------------------------------------------------
