@@ -56,10 +56,7 @@ def visit_rows(enrollments, reader) -> Iterator[list]:
     )
     for enrollment_id, day, *values, notes, source, voided, created_at, updated_at in visits:
         enrollment = by_id[enrollment_id]
-        schedule = schedule_of(enrollment)
-        span = schedule.span_on(day)
-        if span is None and day < enrollment.start_date and len(schedule):
-            span = schedule.spans[0]  # a visit before the start counts for the first phase
+        span = visit_span(schedule_of(enrollment), enrollment, day)
         zone = enrollment.zoneinfo
         yield [
             enrollment.study_id,
@@ -74,6 +71,15 @@ def visit_rows(enrollments, reader) -> Iterator[list]:
             _moment(created_at, zone),
             _moment(updated_at, zone),
         ]
+
+
+def visit_span(schedule, enrollment, day):
+    """The phase (a span of `schedule`, the reader's) a visit on `day` counts for: a
+    visit before the start counts for the first phase; None outside the schedule."""
+    span = schedule.span_on(day)
+    if span is None and day < enrollment.start_date and len(schedule):
+        span = schedule.spans[0]
+    return span
 
 
 def study_day(start, day) -> int:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -9,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 # fhir.resources 8 defaults to R5; R4B (FHIR 4.3.0) is its model closest to R4, and the
-# resources used here (Bundle, Questionnaire, Patient, QuestionnaireResponse) are the
-# same in R4 and R4B.
+# resources used here (Bundle, Questionnaire, Patient, QuestionnaireResponse and
+# Observation) are the same in R4 and R4B.
 from fhir.resources.R4B.bundle import Bundle
 
 from diary.audit.models import AuditEvent, DataAccess
@@ -19,7 +20,14 @@ from diary.files import fhir
 from diary.files.fhir import bundle_chunks
 from diary.trial.blinding import BLINDED_FILE, UNBLINDED_FILE
 from diary.trial.models import Enrollment
-from tests.factories import EnrollmentFactory, EntryFactory, PatientFactory, PhysicianFactory
+from diary.visits.measures import BY_NAME
+from tests.factories import (
+    EnrollmentFactory,
+    EntryFactory,
+    PatientFactory,
+    PhysicianFactory,
+    VisitFactory,
+)
 from tests.factories import builtin_arm as arm_of
 
 pytestmark = pytest.mark.django_db
@@ -415,7 +423,7 @@ def test_protocol_filters_the_patients_and_their_responses(study):
 # Streaming ------------------------------------------------------------------------
 
 
-def test_the_bundle_streams_in_three_queries_for_any_number_of_entries(
+def test_the_bundle_streams_in_four_queries_for_any_number_of_entries(
     django_assert_num_queries,
 ):
     enrollment = EnrollmentFactory(arm=arm_of("ldn-fm-2013", "A"), start_date=START)
@@ -429,12 +437,234 @@ def test_the_bundle_streams_in_three_queries_for_any_number_of_entries(
     assert next(chunks).startswith('{"resourceType": "Bundle"')  # nothing read up front
     add_entries(range(2))
     for reader in (BLINDED_FILE, UNBLINDED_FILE):
-        # enrollments, protocols with their phases, the entries
-        with django_assert_num_queries(3):
+        # enrollments, protocols with their phases, the entries, the visits
+        with django_assert_num_queries(4):
             small = list(bundle_chunks(Enrollment.objects.all(), reader))
     add_entries(range(2, 20))
     for reader in (BLINDED_FILE, UNBLINDED_FILE):
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(4):
             large = list(bundle_chunks(Enrollment.objects.all(), reader))
     assert len(large) == len(small) + 18  # one chunk per resource
     assert len(resources(json.loads("".join(large)), "QuestionnaireResponse")) == 20
+
+
+# Clinic visits as Observations ------------------------------------------------------
+
+
+def add_visits(enrollment):
+    """A pre-start visit with ESR only, a baseline visit with every measure, a voided
+    one, and one in treatment (day 40: LDN in arm A, placebo in arm B)."""
+    VisitFactory(
+        enrollment=enrollment,
+        visit_date=dt.date(2025, 12, 20),
+        esr=31,
+        pressure_threshold=None,
+        heat_threshold=None,
+    )
+    VisitFactory(enrollment=enrollment, visit_date=START, esr=0)
+    VisitFactory(
+        enrollment=enrollment,
+        visit_date=dt.date(2026, 1, 10),
+        esr=99,
+        heat_threshold=None,
+        voided=True,
+        void_reason="Wrong patient",
+    )
+    VisitFactory(
+        enrollment=enrollment,
+        visit_date=dt.date(2026, 2, 9),
+        esr=None,
+        pressure_threshold=Decimal("4.2"),
+        heat_threshold=Decimal("45.5"),
+    )
+
+
+@pytest.fixture
+def clinic(frozen_clock):
+    enrollment = EnrollmentFactory(
+        study_id="FM-010",
+        arm=arm_of("ldn-fm-2013", "A"),
+        start_date=START,
+        timezone="America/Los_Angeles",
+    )
+    frozen_clock.move_to(dt.datetime(2026, 2, 9, 10, 0, tzinfo=LA))
+    add_visits(enrollment)
+    frozen_clock.move_to(EXPORTED_AT)
+    return enrollment
+
+
+def observations(bundle):
+    return resources(bundle, "Observation")
+
+
+def test_every_measure_taken_is_a_valid_observation_and_blank_ones_are_left_out(clinic):
+    for args in ((), ("--unblinded", "--reason", "Final analysis")):
+        text = export(*args)
+        bundle = Bundle.model_validate_json(text)
+        kinds = [type(e.resource).__name__ for e in bundle.entry]
+        # 1 + 3 + 2 + 2 measures taken (a blank one is not done, and not an Observation)
+        assert kinds == ["Questionnaire", "Patient"] + ["Observation"] * 8
+        data = json.loads(text)
+        patient_url = data["entry"][1]["fullUrl"]
+        full_urls = [e["fullUrl"] for e in data["entry"]]
+        assert len(set(full_urls)) == len(full_urls)
+        for entry in data["entry"]:
+            assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
+        for resource in observations(data):
+            assert resource["subject"] == {"reference": patient_url}
+            assert resource["status"] in ("final", "entered-in-error")
+            for key in ("code", "category", "effectiveDateTime", "issued", "valueQuantity"):
+                assert key in resource
+    measures = [
+        (o["effectiveDateTime"], o["code"]["coding"][-1]["code"], o["valueQuantity"]["value"])
+        for o in observations(json.loads(export()))
+    ]
+    assert measures == [
+        ("2025-12-20", "esr", 31),
+        ("2026-01-01", "esr", 0),
+        ("2026-01-01", "pressure_threshold", 3.5),
+        ("2026-01-01", "heat_threshold", 44.0),
+        ("2026-01-10", "esr", 99),
+        ("2026-01-10", "pressure_threshold", 3.5),
+        ("2026-02-09", "pressure_threshold", 4.2),
+        ("2026-02-09", "heat_threshold", 45.5),
+    ]
+
+
+def test_esr_is_coded_loinc_and_a_laboratory_test_in_ucum(clinic):
+    esr = observations(json.loads(export()))[0]
+    assert esr["code"]["coding"][0] == {
+        "system": "http://loinc.org",
+        "code": "4537-7",
+        "display": "Erythrocyte sedimentation rate by Westergren method",
+    }
+    assert esr["code"]["coding"][1]["system"] == fhir.CLINIC_MEASURE_SYSTEM
+    assert esr["category"] == [
+        {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                    "code": "laboratory",
+                    "display": "Laboratory",
+                }
+            ]
+        }
+    ]
+    assert esr["valueQuantity"] == {
+        "value": 31,
+        "unit": "mm/h",
+        "system": "http://unitsofmeasure.org",
+        "code": "mm/h",
+    }
+
+
+def test_thresholds_are_exams_with_the_diarys_own_code_and_ucum_units(clinic):
+    by_code = {
+        o["code"]["coding"][0]["code"]: o
+        for o in observations(json.loads(export()))
+        if o["effectiveDateTime"] == "2026-02-09"
+    }
+    pressure, heat = by_code["pressure_threshold"], by_code["heat_threshold"]
+    for resource, name in ((pressure, "pressure_threshold"), (heat, "heat_threshold")):
+        assert resource["code"]["coding"] == [
+            {
+                "system": f"{fhir.BASE_URL}/CodeSystem/clinic-measure",
+                "code": name,
+                "display": BY_NAME[name].label,
+            }
+        ]
+        assert resource["code"]["text"] == BY_NAME[name].description
+        assert resource["category"][0]["coding"][0]["code"] == "exam"
+    assert pressure["valueQuantity"] == {
+        "value": 4.2,
+        "unit": "kg/cm2",
+        "system": "http://unitsofmeasure.org",
+        "code": "kg/cm2",
+    }
+    assert heat["valueQuantity"]["code"] == "Cel"
+    assert heat["valueQuantity"]["unit"] == "°C"
+
+
+def test_a_voided_visits_observations_are_entered_in_error(clinic):
+    statuses = {(o["effectiveDateTime"], o["status"]) for o in observations(json.loads(export()))}
+    assert statuses == {
+        ("2025-12-20", "final"),
+        ("2026-01-01", "final"),
+        ("2026-01-10", "entered-in-error"),
+        ("2026-02-09", "final"),
+    }
+
+
+def test_issued_is_the_first_save_with_the_offset_of_the_patients_zone(clinic):
+    for resource in observations(json.loads(export())):
+        assert resource["issued"] == "2026-02-09T10:00:00-08:00"
+
+
+def test_observations_carry_the_phase_as_the_reader_sees_it(clinic):
+    def phases(bundle):
+        return [
+            (o["effectiveDateTime"], extension(o, fhir.DIARY_PHASE_URL)["valueString"])
+            for o in observations(bundle)
+            if o["code"]["coding"][-1]["code"] == "pressure_threshold"
+        ]
+
+    blinded = phases(json.loads(export()))
+    assert blinded == [
+        ("2026-01-01", "Baseline"),
+        ("2026-01-10", "Baseline"),
+        ("2026-02-09", "Treatment"),
+    ]
+    pre_start = observations(json.loads(export()))[0]
+    assert extension(pre_start, fhir.DIARY_PHASE_URL)["valueString"] == "Baseline"
+    unblinded = phases(json.loads(export("--unblinded", "--reason", "DSMB")))
+    assert unblinded[-1] == ("2026-02-09", "LDN")
+
+
+def test_twins_visits_in_arms_a_and_b_look_the_same_in_the_blinded_file(frozen_clock):
+    twins = [
+        EnrollmentFactory(arm=arm_of("ldn-fm-2013", code), start_date=START, timezone="UTC")
+        for code in "AB"
+    ]
+    for twin in twins:
+        add_visits(twin)
+
+    def anonymous(bundle, enrollment):
+        url = next(
+            e["fullUrl"]
+            for e in bundle["entry"]
+            if e["resource"].get("identifier")
+            == [{"system": fhir.STUDY_ID_SYSTEM, "value": enrollment.study_id}]
+        )
+        return [
+            {k: v for k, v in o.items() if k not in ("id", "subject")}
+            for o in observations(bundle)
+            if o["subject"]["reference"] == url
+        ]
+
+    blinded = json.loads("".join(bundle_chunks(Enrollment.objects.all(), BLINDED_FILE)))
+    assert anonymous(blinded, twins[0]) == anonymous(blinded, twins[1])
+    assert len(anonymous(blinded, twins[0])) == 8
+    text = json.dumps(observations(blinded))
+    for word in ("LDN", "Placebo", fhir.STUDY_ARM_URL):
+        assert word not in text
+    unblinded = json.loads("".join(bundle_chunks(Enrollment.objects.all(), UNBLINDED_FILE)))
+    assert anonymous(unblinded, twins[0]) != anonymous(unblinded, twins[1])
+
+
+def test_observations_stream_in_the_same_four_queries_for_2_and_20_patients(
+    django_assert_num_queries,
+):
+    def add_patients(count):
+        for n in range(count):
+            patient = EnrollmentFactory(arm=arm_of("ldn-fm-2013", "AB"[n % 2]), start_date=START)
+            VisitFactory(enrollment=patient, visit_date=START)
+            EntryFactory(enrollment=patient, date=START)
+
+    add_patients(2)
+    # enrollments, protocols with their phases, the entries, the visits
+    with django_assert_num_queries(4):
+        small = json.loads("".join(bundle_chunks(Enrollment.objects.all(), BLINDED_FILE)))
+    add_patients(18)
+    with django_assert_num_queries(4):
+        large = json.loads("".join(bundle_chunks(Enrollment.objects.all(), BLINDED_FILE)))
+    assert (len(observations(small)), len(observations(large))) == (6, 60)
