@@ -82,10 +82,17 @@ class VisitAdmin(ReasonAdmin):
         fields = ["source", "created_at", "updated_at"]
         if obj is not None:
             fields.append("enrollment")
-        if obj is not None and obj.voided:
+        if obj is not None and getattr(obj, "stored_voided", obj.voided):
             # A voided visit stays as it was; the right one is recorded as a new visit.
             fields += [*rules.EDITABLE_FIELDS, "voided", "void_reason"]
         return fields
+
+    def get_object(self, request, object_id, from_field=None):
+        visit = super().get_object(request, object_id, from_field)
+        if visit is not None:
+            # As stored: the form being checked changes the object's own `voided`.
+            visit.stored_voided = visit.voided
+        return visit
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         visit = self.get_object(request, object_id)

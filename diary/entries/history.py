@@ -1,10 +1,10 @@
 """An enrollment's audit trail: every recorded change, who, when, what and why.
 
-Rows come from django-simple-history (the enrollment, its diary entries, its protocol)
-and from AuditEvent (unblinding, unblinded exports, randomization lists, invitations
-and changes of her or her physician's account rights), merged by time. Each history
-row is compared with the previous row of the same object in Python, so the trail takes
-a fixed number of queries however long it is. What the reader may not see (diary.
+Rows come from django-simple-history (the enrollment, its diary entries and clinic
+visits, its protocol) and from AuditEvent (unblinding, unblinded exports, randomization
+lists, invitations and changes of her or her physician's account rights), merged by
+time. Each history row is compared with the previous row of the same object in Python,
+so the trail takes a fixed number of queries however long it is. What the reader may not see (diary.
 blinding: the arm and randomization number while she is blinded, the seed without
 allocation access) reads "concealed".
 """
@@ -21,6 +21,7 @@ from diary.audit.models import AuditAction, AuditEvent
 from diary.entries.models import DiaryEntry
 from diary.trial import blinding
 from diary.trial.models import Arm, Enrollment, Phase, Protocol
+from diary.visits.models import Visit
 
 HISTORY_TYPES = {"+": "created", "~": "changed", "-": "deleted"}
 # Bookkeeping columns that change with every save and say nothing to a reader.
@@ -153,6 +154,11 @@ def trail(enrollment: Enrollment, reader) -> list[TrailRow]:
         (
             DiaryEntry.history.filter(enrollment_id=enrollment.pk),
             lambda r: f"Entry {r.date:%Y-%m-%d}",
+            set(),
+        ),
+        (
+            Visit.history.filter(enrollment_id=enrollment.pk),
+            lambda r: f"Visit {r.visit_date:%Y-%m-%d}",
             set(),
         ),
         (Protocol.history.filter(id=protocol_id), lambda r: f"Protocol {r.slug}", hidden_seed),

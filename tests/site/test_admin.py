@@ -25,6 +25,7 @@ from tests.factories import (
     PatientFactory,
     PhysicianFactory,
     ProtocolFactory,
+    VisitFactory,
     builtin_arm,
     make_arm,
 )
@@ -835,13 +836,14 @@ def test_audit_trail_names_accounts_and_takes_fixed_queries(
         r for r in history.trail(enrollment, statistician) if r.object.startswith("Enrollment")
     )
     assert f"arm: {enrollment.arm.code}" in created.changes
-    # history of enrollment, entries, protocol, arms, phases; names of users, arms,
-    # protocols, enrollments; the audit events
-    with django_assert_num_queries(10):
+    # history of enrollment, entries, visits, protocol, arms, phases; names of users,
+    # arms, protocols, enrollments; the audit events
+    with django_assert_num_queries(11):
         history.trail(enrollment, coordinator)
     for offset in range(2, 12):
         EntryFactory(enrollment=enrollment, date=enrollment.start_date + dt.timedelta(offset))
-    with django_assert_num_queries(10):
+        VisitFactory(enrollment=enrollment, visit_date=enrollment.start_date + dt.timedelta(offset))
+    with django_assert_num_queries(11):
         history.trail(enrollment, coordinator)
 
 
