@@ -42,7 +42,7 @@ def test_seed_demo_creates_the_demo_accounts_once(settings):
     counts = (User.objects.count(), Enrollment.objects.count(), DiaryEntry.objects.count())
     call_command("seed_demo", stdout=StringIO())
     assert (User.objects.count(), Enrollment.objects.count(), DiaryEntry.objects.count()) == counts
-    assert counts[0] == 11 and counts[1] == 6 and counts[2] > 100
+    assert counts[0] == 14 and counts[1] == 9 and counts[2] > 100
     assert "ldn-demo-2026" in out.getvalue() and "patient1" in out.getvalue()
     # The coordinator is blinded; the statistician has allocation access; the superuser
     # who grants it is blinded too.

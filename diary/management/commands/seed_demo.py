@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from base64 import b32decode
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -23,6 +24,7 @@ from diary.figures.models import Alert
 from diary.people.models import Role, User
 from diary.trial.models import Enrollment, Protocol
 from diary.trial.travel import change_zone
+from diary.visits.models import Visit, VisitSource
 
 PASSWORD = "ldn-demo-2026"
 # The demo staff accounts' second factor (RFC 6238 defaults: SHA-1, 6 digits, 30 s). Add
@@ -36,7 +38,7 @@ DEMO_ACCOUNTS = [
     ("statistician", Role.COORDINATOR, {"allocation_access": True}),
     ("physician1", Role.PHYSICIAN, {}),
     ("physician2", Role.PHYSICIAN, {}),
-    *((f"patient{n}", Role.PATIENT, {}) for n in range(1, 7)),
+    *((f"patient{n}", Role.PATIENT, {}) for n in range(1, 10)),
 ]
 SPANISH_SPEAKING = {"patient2": "es"}
 
@@ -99,6 +101,41 @@ DEMO_ENROLLMENTS = [
         "Europe/Madrid",
     ),
     ("DEMO-006", "patient6", "physician2", "ldn-fm-2009", "P", 5, "active", None, "America/Denver"),
+    # The pilot's finished patients: with DEMO-003 they put points on the cohort page's
+    # baseline ESR against pain reduction on LDN.
+    (
+        "DEMO-007",
+        "patient7",
+        "physician1",
+        "ldn-fm-2009",
+        "P",
+        112,
+        "completed",
+        None,
+        "America/Los_Angeles",
+    ),
+    (
+        "DEMO-008",
+        "patient8",
+        "physician2",
+        "ldn-fm-2009",
+        "P",
+        126,
+        "completed",
+        None,
+        "America/Los_Angeles",
+    ),
+    (
+        "DEMO-009",
+        "patient9",
+        "physician1",
+        "ldn-fm-2009",
+        "P",
+        140,
+        "completed",
+        None,
+        "America/Chicago",
+    ),
 ]
 
 # A patient who travelled: her diary follows this zone since a change made N days ago.
@@ -109,6 +146,18 @@ STOPPED_WRITING = {"DEMO-003": 3}
 
 # Typical daily pain level by phase kind (0-10): LDN lowers pain more than placebo.
 PAIN_LEVEL = {"baseline": 6.5, "placebo": 6.0, "ldn": 4.5, "washout": 5.8, "followup": 5.5}
+# On LDN, pain falls more the higher her ESR (the pilot's finding): by this much per
+# mm/h above LDN_ESR_PIVOT, around PAIN_LEVEL["ldn"].
+LDN_EFFECT_PER_ESR = 0.06
+LDN_ESR_PIVOT = 20
+# Her screening visit, this many days before day 1.
+SCREENING_DAYS_BEFORE = 7
+# Pain thresholds rise on LDN by about this much (kg/cm2, degrees C).
+THRESHOLD_GAIN_ON_LDN = {"pressure_threshold": 0.5, "heat_threshold": 1.0}
+
+
+def tenths(value: float) -> Decimal:
+    return Decimal(f"{value:.1f}")
 
 
 class Command(BaseCommand):
@@ -208,7 +257,9 @@ class Command(BaseCommand):
             enrollment._change_reason = "Demo data"
             enrollment.save()
             created += 1
-            created += self.seed_entries(enrollment, today, study_id)
+            esr = random.Random(f"{study_id} esr").randint(6, 48)
+            created += self.seed_entries(enrollment, today, study_id, esr)
+            created += self.seed_visits(enrollment, today, study_id, esr)
             if study_id in TRAVELS:
                 zone, days_before = TRAVELS[study_id]
                 change_zone(
@@ -220,7 +271,59 @@ class Command(BaseCommand):
                 )
         return created
 
-    def seed_entries(self, enrollment: Enrollment, today: dt.date, seed: str) -> int:
+    def seed_visits(self, enrollment: Enrollment, today: dt.date, seed: str, esr: int) -> int:
+        """A screening visit a week before day 1 and a visit on the last day of each
+        phase she has finished (or on her withdrawal): ESR, pressure and heat pain
+        thresholds, the thresholds a little higher after LDN; now and then a measure
+        not done. One visit of DEMO-003 was entered twice: the copy is voided."""
+        rng = random.Random(f"{seed} visits")
+        pressure, heat = rng.uniform(2.2, 3.8), rng.uniform(41.5, 44.5)
+        last = min(enrollment.last_data_day(), today - dt.timedelta(days=1))
+        days = [(enrollment.start_date - dt.timedelta(days=SCREENING_DAYS_BEFORE), "baseline")]
+        days += [(span.end, span.kind) for span in enrollment.schedule if span.end <= last]
+        if enrollment.withdrawn_on and enrollment.withdrawn_on <= last:
+            days.append((enrollment.withdrawn_on, enrollment.schedule.span_on(last).kind))
+        visits = []
+        for day, kind in dict(days).items():
+            on_ldn = kind == "ldn"
+            gain = THRESHOLD_GAIN_ON_LDN if on_ldn else dict.fromkeys(THRESHOLD_GAIN_ON_LDN, 0)
+            visits.append(
+                Visit(
+                    enrollment=enrollment,
+                    visit_date=day,
+                    esr=max(0, min(150, esr + rng.randint(-3, 3))),
+                    pressure_threshold=round(
+                        pressure + gain["pressure_threshold"] + rng.gauss(0, 0.2), 1
+                    ),
+                    heat_threshold=(
+                        None
+                        if rng.random() < 0.15
+                        else tenths(heat + gain["heat_threshold"] + rng.gauss(0, 0.4))
+                    ),
+                    source=VisitSource.STAFF,
+                )
+            )
+        if enrollment.study_id == "DEMO-003" and visits:
+            first = visits[0]
+            visits.append(
+                Visit(
+                    enrollment=enrollment,
+                    visit_date=first.visit_date,
+                    esr=first.esr + 10,
+                    pressure_threshold=first.pressure_threshold,
+                    heat_threshold=first.heat_threshold,
+                    source=VisitSource.STAFF,
+                    voided=True,
+                    void_reason="Entered twice; the other record is the lab's.",
+                )
+            )
+        for visit in visits:
+            if visit.heat_threshold is None and not visit.voided:
+                visit.notes = "Heat threshold not done: the thermode was out of service."
+        bulk_create_with_history(visits, Visit, default_change_reason="Demo data")
+        return len(visits)
+
+    def seed_entries(self, enrollment: Enrollment, today: dt.date, seed: str, esr: int) -> int:
         """Entries up to yesterday (today is left for the patient), about 1 day in 8
         missed, a few entered late; one patient stopped writing 3 days ago (her
         physician gets a missed_days alert)."""
@@ -233,6 +336,8 @@ class Command(BaseCommand):
                 if rng.random() < 0.12:
                     continue
                 level = PAIN_LEVEL[span.kind] + rng.gauss(0, 1.0)
+                if span.kind == "ldn":
+                    level -= LDN_EFFECT_PER_ESR * (esr - LDN_ESR_PIVOT)
                 pain = max(0, min(10, round(level)))
                 on_ldn = span.kind == "ldn"
                 entries.append(
