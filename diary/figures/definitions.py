@@ -9,7 +9,8 @@ fails at import, and a definition without a field cannot exist.
 from dataclasses import dataclass, fields
 
 from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, PhaseSummary
-from diary.figures.summaries import CohortSummary, LdnVsPlacebo
+from diary.figures.summaries import CohortSummary, EsrResponse, LdnVsPlacebo
+from diary.visits.measures import MEASURES
 
 
 @dataclass(frozen=True)
@@ -24,16 +25,83 @@ class Figure:
 IDENTITY = {"order", "kind", "label", "start", "end", "low_compliance"}
 
 
-def figures_of(summary_class, definitions: dict) -> list[Figure]:
+def figures_of(summary_class, definitions: dict, leave_out=()) -> list[Figure]:
     """The figures of `summary_class` in its field order, from `definitions` ({field:
-    (label, definition[, suffix])}); every figure field must have one."""
-    names = [f.name for f in fields(summary_class) if f.name not in IDENTITY]
+    (label, definition[, suffix])}); every figure field must have one (but the fields
+    `leave_out`, which are not figures)."""
+    names = [
+        f.name for f in fields(summary_class) if f.name not in IDENTITY and f.name not in leave_out
+    ]
     missing = set(names) ^ set(definitions)
     if missing:
         raise ValueError(
             f"{summary_class.__name__}: figures without a field or definition: {missing}"
         )
     return [Figure(name, *definitions[name]) for name in names]
+
+
+def _unit(measure) -> str:
+    return f" ({measure.unit})"
+
+
+def _patient_measures() -> dict:
+    definitions = {}
+    for m in MEASURES:
+        definitions[m.name] = (
+            f"{m.label}{_unit(m)}",
+            f"{m.description}: the value at the phase's last clinic visit that measured it, up"
+            " to the as-of date (voided visits left out; a visit before the start counts for "
+            "the first phase).",
+        )
+        definitions[f"{m.name}_change"] = (
+            f"{m.label} change{_unit(m)}",
+            f"The phase's {m.label.lower() if m.name != 'esr' else m.label} minus the "
+            f"patient's baseline value; not for the baseline phase. Higher = "
+            f"{m.higher_is}.",
+        )
+    return definitions
+
+
+def _cohort_measures() -> dict:
+    definitions = {}
+    for m in MEASURES:
+        label = m.label if m.name == "esr" else m.label.lower()
+        definitions[f"{m.name}_mean"] = (
+            f"{m.label}, mean{_unit(m)}",
+            f"Mean of the patients' {label} in phases of this kind (their last visit's value).",
+        )
+        definitions[f"{m.name}_change_mean"] = (
+            f"{m.label} change, mean{_unit(m)}",
+            f"Mean of the patients' change of {label} from their own baseline.",
+        )
+        definitions[f"{m.name}_patients"] = (
+            f"{m.label}, patients",
+            f"Patients with a value of {label} in a phase of this kind.",
+        )
+    return definitions
+
+
+def _comparison_measures() -> dict:
+    definitions = {}
+    for m in MEASURES:
+        if m.name == "esr":
+            continue
+        label = m.label.lower()
+        definitions[f"{m.name}_change_ldn"] = (
+            f"{m.label} change on LDN{_unit(m)}",
+            f"Mean over the patients with a change on both of their change of {label} from "
+            "baseline on LDN.",
+        )
+        definitions[f"{m.name}_change_placebo"] = (
+            f"{m.label} change on placebo{_unit(m)}",
+            f"Mean over the patients with a change on both of their change of {label} from "
+            "baseline on placebo.",
+        )
+        definitions[f"{m.name}_patients"] = (
+            f"{m.label}, patients",
+            f"Patients with a change of {label} from baseline on both LDN and placebo.",
+        )
+    return definitions
 
 
 PATIENT_FIGURES = figures_of(
@@ -98,6 +166,7 @@ PATIENT_FIGURES = figures_of(
             "Late entries",
             "Entries first saved by the patient after their day had ended.",
         ),
+        **_patient_measures(),
     },
 )
 
@@ -163,6 +232,7 @@ COHORT_FIGURES = figures_of(
             "Patients with at least one headache day, in % of the contributing patients.",
             "%",
         ),
+        **_cohort_measures(),
     },
 )
 
@@ -183,5 +253,48 @@ LDN_VS_PLACEBO_FIGURES = figures_of(
             "How much lower mean pain was on LDN than on placebo, in % of the placebo mean.",
             "%",
         ),
+        **_comparison_measures(),
     },
 )
+
+ESR_RESPONSE_FIGURES = figures_of(
+    EsrResponse,
+    {
+        "patients": (
+            "Patients",
+            "Patients with a baseline ESR and a pain reduction on LDN (a patient with more "
+            "than one LDN phase counts once, with the mean of her reductions).",
+        ),
+        "spearman_rho": (
+            "Spearman's rho",
+            "Rank correlation of baseline ESR with pain reduction on LDN (tied values share "
+            "their average rank); needs at least 3 patients and values that differ.",
+        ),
+        "pearson_r": (
+            "Pearson's r",
+            "Linear correlation of baseline ESR (mm/h) with pain reduction on LDN (%); needs "
+            "at least 3 patients and values that differ.",
+        ),
+    },
+    leave_out={"points"},
+)
+
+# The clinic measures' figures, for pages that show them in a table of their own (the
+# lists above hold every figure, in the dataclasses' order).
+_MEASURE_NAMES = {
+    *_patient_measures(),
+    *_cohort_measures(),
+    *_comparison_measures(),
+}
+
+
+def _split(figures: list[Figure]) -> tuple[list[Figure], list[Figure]]:
+    return (
+        [f for f in figures if f.name not in _MEASURE_NAMES],
+        [f for f in figures if f.name in _MEASURE_NAMES],
+    )
+
+
+PATIENT_DIARY_FIGURES, PATIENT_MEASURE_FIGURES = _split(PATIENT_FIGURES)
+COHORT_DIARY_FIGURES, COHORT_MEASURE_FIGURES = _split(COHORT_FIGURES)
+LDN_VS_PLACEBO_DIARY_FIGURES, LDN_VS_PLACEBO_MEASURE_FIGURES = _split(LDN_VS_PLACEBO_FIGURES)

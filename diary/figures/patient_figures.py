@@ -55,6 +55,14 @@ class PhaseSummary:
     headache_days: int
     headache_pct: float | None
     late_entries: int
+    # The clinic measures (docs/domain.md "Clinic visits and measures"): each the value at
+    # the phase's last counting visit that has it, and its change from baseline.
+    esr: int | None
+    esr_change: int | None
+    pressure_threshold: float | None
+    pressure_threshold_change: float | None
+    heat_threshold: float | None
+    heat_threshold_change: float | None
 
 
 @dataclass
@@ -91,7 +99,7 @@ WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
             first_offset, last_offset, baseline_order) AS (
     VALUES {span_rows}
 ), members AS (
-    SELECT en.id AS enrollment_id, en.protocol_id, en.arm_id, en.start_date,
+    SELECT en.id AS enrollment_id, en.protocol_id, en.study_id, en.arm_id, en.start_date,
            {as_of_offset} AS as_of_offset,
            {limit_offset} AS limit_offset
     FROM diary_enrollment en
@@ -114,8 +122,37 @@ WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
         AND {entry_offset} BETWEEN s.first_offset AND s.last_offset
     WHERE NOT e.voided AND e.date <= {as_of} AND en.id IN ({enrollment_ids})
     GROUP BY e.enrollment_id, s."order"
+), visit_places AS (
+    -- Each counting visit up to the as-of date in its phase; one before the start
+    -- counts for the first phase. Thresholds in double precision, as the entries' means.
+    SELECT v.enrollment_id, s."order", v.visit_date, v.esr,
+           CAST(v.pressure_threshold AS DOUBLE PRECISION) AS pressure_threshold,
+           CAST(v.heat_threshold AS DOUBLE PRECISION) AS heat_threshold
+    FROM diary_visit v
+    JOIN diary_enrollment en ON en.id = v.enrollment_id
+    JOIN spans s ON s.arm_id = en.arm_id
+        AND ({visit_offset} BETWEEN s.first_offset AND s.last_offset
+             OR ({visit_offset} < 0 AND s.first_offset = 0))
+    WHERE NOT v.voided AND v.visit_date <= {as_of} AND en.id IN ({enrollment_ids})
+), last_visits AS (
+    -- The phase's last visit with each measure (at most one counting visit a date).
+    SELECT enrollment_id, "order",
+           MAX(visit_date) FILTER (WHERE esr IS NOT NULL) AS esr_date,
+           MAX(visit_date) FILTER (WHERE pressure_threshold IS NOT NULL) AS pressure_date,
+           MAX(visit_date) FILTER (WHERE heat_threshold IS NOT NULL) AS heat_date
+    FROM visit_places
+    GROUP BY enrollment_id, "order"
+), measures AS (
+    SELECT l.enrollment_id, l."order", ve.esr, vp.pressure_threshold, vh.heat_threshold
+    FROM last_visits l
+    LEFT JOIN visit_places ve ON ve.enrollment_id = l.enrollment_id
+        AND ve."order" = l."order" AND ve.visit_date = l.esr_date
+    LEFT JOIN visit_places vp ON vp.enrollment_id = l.enrollment_id
+        AND vp."order" = l."order" AND vp.visit_date = l.pressure_date
+    LEFT JOIN visit_places vh ON vh.enrollment_id = l.enrollment_id
+        AND vh."order" = l."order" AND vh.visit_date = l.heat_date
 ), phases AS (
-    SELECT m.enrollment_id, m.protocol_id, s."order", s.kind, s.label, s.is_baseline,
+    SELECT m.enrollment_id, m.protocol_id, m.study_id, s."order", s.kind, s.label, s.is_baseline,
            s.is_treatment, s.rank,
            CASE WHEN m.limit_offset < s.first_offset THEN 0
                 WHEN m.limit_offset > s.last_offset THEN s.days
@@ -137,11 +174,22 @@ WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
            COALESCE(x.headaches, 0) AS headache_days,
            COALESCE(x.late, 0) AS late_entries,
            -- The mean pain of the patient's (first) baseline phase.
-           CAST(b.pain_sum AS DOUBLE PRECISION) / b.n AS baseline_mean
+           CAST(b.pain_sum AS DOUBLE PRECISION) / b.n AS baseline_mean,
+           -- The measures, their baseline values and their changes from baseline.
+           vm.esr, vm.pressure_threshold, vm.heat_threshold,
+           bm.esr AS baseline_esr,
+           CASE WHEN s.is_baseline = 0 THEN vm.esr - bm.esr END AS esr_change,
+           CASE WHEN s.is_baseline = 0 THEN vm.pressure_threshold - bm.pressure_threshold
+           END AS pressure_threshold_change,
+           CASE WHEN s.is_baseline = 0 THEN vm.heat_threshold - bm.heat_threshold
+           END AS heat_threshold_change
     FROM members m
     JOIN spans s ON s.arm_id = m.arm_id
     LEFT JOIN sums x ON x.enrollment_id = m.enrollment_id AND x."order" = s."order"
     LEFT JOIN sums b ON b.enrollment_id = m.enrollment_id AND b."order" = s.baseline_order
+    LEFT JOIN measures vm ON vm.enrollment_id = m.enrollment_id AND vm."order" = s."order"
+    LEFT JOIN measures bm ON bm.enrollment_id = m.enrollment_id
+        AND bm."order" = s.baseline_order
 ), figures AS (
     SELECT p.*,
            CASE WHEN p.is_baseline = 0 AND p.baseline_mean <> 0
@@ -220,10 +268,33 @@ def phase_rows(enrollment_ids, plans_by_arm, as_of: dt.date) -> list[dict]:
         as_of_offset=(days.format(later="%s", earlier="en.start_date"), [as_of]),
         limit_offset=(days.format(later=limit, earlier="en.start_date"), [as_of, as_of]),
         entry_offset=days.format(later="e.date", earlier="en.start_date"),
+        visit_offset=days.format(later="v.visit_date", earlier="en.start_date"),
         enrollment_ids=enrollments,
         endpoint_days=value(ENDPOINT_DAYS),
     )
-    return fetch(sql, params)
+    rows = fetch(sql, params)
+    for row in rows:
+        _normalise_measures(row)
+    return rows
+
+
+# The measures' columns of a figures row and the Python type each is given (the
+# databases hand back an integer column, or a double, as int, float or Decimal).
+MEASURE_COLUMNS = {
+    "esr": int,
+    "baseline_esr": int,
+    "esr_change": int,
+    "pressure_threshold": float,
+    "pressure_threshold_change": float,
+    "heat_threshold": float,
+    "heat_threshold_change": float,
+}
+
+
+def _normalise_measures(row: dict) -> None:
+    for name, kind in MEASURE_COLUMNS.items():
+        if row[name] is not None:
+            row[name] = kind(row[name])
 
 
 def _phase_summary(span: PhaseSpan, row: dict) -> PhaseSummary:

@@ -22,6 +22,7 @@ from diary.trial import blinding
 from diary.trial.dates import date_problem, study_today
 from diary.trial.models import EnrollmentStatus, Protocol, load_protocols
 from diary.trial.phases import PhaseKind, Schedule
+from diary.visits.measures import MEASURE_NAMES
 
 # IMMPACT: >= 30% is a moderately important, >= 50% a substantial reduction of pain.
 RESPONDER_THRESHOLDS = (30, 50)
@@ -51,6 +52,17 @@ class CohortSummary:
     tolerability_mean: float | None
     vivid_dreams_incidence_pct: float | None
     headache_incidence_pct: float | None
+    # The clinic measures: means of the patients' values and changes from baseline, and
+    # the patients with a value.
+    esr_mean: float | None
+    esr_change_mean: float | None
+    esr_patients: int
+    pressure_threshold_mean: float | None
+    pressure_threshold_change_mean: float | None
+    pressure_threshold_patients: int
+    heat_threshold_mean: float | None
+    heat_threshold_change_mean: float | None
+    heat_threshold_patients: int
 
 
 @dataclass
@@ -59,6 +71,14 @@ class LdnVsPlacebo:
     pain_mean_ldn: float | None
     pain_mean_placebo: float | None
     relative_reduction_pct: float | None
+    # The thresholds' changes from baseline on LDN and on placebo, over the patients
+    # with a change on both.
+    pressure_threshold_change_ldn: float | None
+    pressure_threshold_change_placebo: float | None
+    pressure_threshold_patients: int
+    heat_threshold_change_ldn: float | None
+    heat_threshold_change_placebo: float | None
+    heat_threshold_patients: int
 
 
 @dataclass(frozen=True)
@@ -127,8 +147,16 @@ def _cohort_row(group: list[dict]) -> CohortSummary:
         threshold: sum(1 for value in reductions if value >= threshold)
         for threshold in RESPONDER_THRESHOLDS
     }
+    measures = {}
+    for name in MEASURE_NAMES:
+        measures[f"{name}_mean"] = _mean(_present(group, name))
+        measures[f"{name}_change_mean"] = _mean(_present(group, f"{name}_change"))
+        measures[f"{name}_patients"] = len(
+            {row["enrollment_id"] for row in group if row[name] is not None}
+        )
     first = group[0]
     return CohortSummary(
+        **measures,
         kind=first["kind"],
         label=first["label"],
         patients=len({row["enrollment_id"] for row in contributing}),
@@ -157,27 +185,100 @@ def _cohort_row(group: list[dict]) -> CohortSummary:
     )
 
 
-def _comparison(rows: list[dict]) -> LdnVsPlacebo:
-    """LDN versus placebo over the patients with a mean pain on both (docs/domain.md)."""
+def _ldn_and_placebo(rows: list[dict], name: str) -> list[tuple[float, float]]:
+    """Each patient's (LDN, placebo) value of the column `name`, over the patients with
+    it on both (a patient with two phases of a kind gives the mean of the two)."""
     by_patient: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        if row["kind"] in (PhaseKind.LDN, PhaseKind.PLACEBO) and row["pain_mean"] is not None:
-            by_patient[row["enrollment_id"]][row["kind"]].append(row["pain_mean"])
-    both = [
-        (_mean(means[PhaseKind.LDN]), _mean(means[PhaseKind.PLACEBO]))
-        for means in by_patient.values()
-        if means[PhaseKind.LDN] and means[PhaseKind.PLACEBO]
+        if row["kind"] in (PhaseKind.LDN, PhaseKind.PLACEBO) and row[name] is not None:
+            by_patient[row["enrollment_id"]][row["kind"]].append(row[name])
+    return [
+        (_mean(values[PhaseKind.LDN]), _mean(values[PhaseKind.PLACEBO]))
+        for values in by_patient.values()
+        if values[PhaseKind.LDN] and values[PhaseKind.PLACEBO]
     ]
+
+
+def _comparison(rows: list[dict]) -> LdnVsPlacebo:
+    """LDN versus placebo over the patients with a mean pain on both, and each
+    threshold's change over the patients with a change on both (docs/domain.md)."""
+    both = _ldn_and_placebo(rows, "pain_mean")
     pain_ldn = _mean([ldn for ldn, _ in both])
     pain_placebo = _mean([placebo for _, placebo in both])
     relative = None
     if pain_ldn is not None and pain_placebo:
         relative = 100 * (pain_placebo - pain_ldn) / pain_placebo
+    thresholds = {}
+    for name in ("pressure_threshold", "heat_threshold"):
+        changes = _ldn_and_placebo(rows, f"{name}_change")
+        thresholds[f"{name}_change_ldn"] = _mean([ldn for ldn, _ in changes])
+        thresholds[f"{name}_change_placebo"] = _mean([placebo for _, placebo in changes])
+        thresholds[f"{name}_patients"] = len(changes)
     return LdnVsPlacebo(
         patients=len(both),
         pain_mean_ldn=pain_ldn,
         pain_mean_placebo=pain_placebo,
         relative_reduction_pct=relative,
+        **thresholds,
+    )
+
+
+def _average_ranks(values: list[float]) -> list[float]:
+    """The ranks of `values` (1 = smallest), ties sharing the mean of their ranks."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def _pearson(xs: list[float], ys: list[float]) -> float | None:
+    """Pearson's r; None below 3 pairs or when either variable is constant."""
+    if len(xs) < 3 or len(set(xs)) == 1 or len(set(ys)) == 1:
+        return None
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    dx = [x - mean_x for x in xs]
+    dy = [y - mean_y for y in ys]
+    sxx = sum(d * d for d in dx)
+    syy = sum(d * d for d in dy)
+    return sum(a * b for a, b in zip(dx, dy, strict=True)) / math.sqrt(sxx * syy)
+
+
+def _esr_response(rows: list[dict]) -> EsrResponse:
+    """Baseline ESR against pain reduction on LDN, over the enrollments with both
+    (docs/domain.md). A patient with several LDN phases (as the reader sees them) gives
+    the mean of her non-null LDN reductions, so each patient is one point. Spearman's
+    rho is Pearson's r on the ranks, ties taking their average rank."""
+    baseline: dict[int, int] = {}
+    study_ids: dict[int, str] = {}
+    reductions: dict[int, list[float]] = defaultdict(list)
+    for row in rows:
+        if row["baseline_esr"] is not None:
+            baseline[row["enrollment_id"]] = row["baseline_esr"]
+            study_ids[row["enrollment_id"]] = row["study_id"]
+        if row["kind"] == PhaseKind.LDN and row["pain_reduction_pct"] is not None:
+            reductions[row["enrollment_id"]].append(row["pain_reduction_pct"])
+    points = sorted(
+        (
+            EsrPoint(study_ids[pk], esr, _mean(reductions[pk]))
+            for pk, esr in baseline.items()
+            if reductions[pk]
+        ),
+        key=lambda point: point.study_id,
+    )
+    xs = [float(point.baseline_esr) for point in points]
+    ys = [point.pain_reduction_pct for point in points]
+    return EsrResponse(
+        patients=len(points),
+        spearman_rho=_pearson(_average_ranks(xs), _average_ranks(ys)),
+        pearson_r=_pearson(xs, ys),
+        points=points,
     )
 
 
@@ -222,6 +323,7 @@ def _add_cohorts(by_protocol: dict[int, ProtocolSummary], rows: list[dict]):
         summary.cohort = [_cohort_row(group) for group in ranked]
         if not summary.blinded:
             summary.ldn_vs_placebo = _comparison(protocol_rows)
+            summary.esr_response = _esr_response(protocol_rows)
     return [summary for summary in by_protocol.values() if summary.enrollments]
 
 

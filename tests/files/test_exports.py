@@ -211,6 +211,12 @@ def test_export_summaries_unblinded_shows_kinds_and_is_audited(enrollment):
         "pain_mean_ldn": None,
         "pain_mean_placebo": None,
         "relative_reduction_pct": None,
+        "pressure_threshold_change_ldn": None,
+        "pressure_threshold_change_placebo": None,
+        "pressure_threshold_patients": 0,
+        "heat_threshold_change_ldn": None,
+        "heat_threshold_change_placebo": None,
+        "heat_threshold_patients": 0,
     }
     event = AuditEvent.objects.get()
     assert (event.details["export"], event.reason) == ("summaries", "Analysis")
