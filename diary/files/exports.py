@@ -20,7 +20,12 @@ from diary import access
 from diary.audit.models import AuditAction, AuditEvent, shell_actor
 from diary.entries.models import DIARY_ITEMS, DiaryEntry
 from diary.figures import summaries
-from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.figures.definitions import (
+    COHORT_FIGURES,
+    ESR_RESPONSE_FIGURES,
+    LDN_VS_PLACEBO_FIGURES,
+    PATIENT_FIGURES,
+)
 from diary.figures.summaries import ProtocolSummary
 from diary.files import fhir, visit_exports
 from diary.trial import blinding
@@ -156,6 +161,21 @@ def _values(obj) -> dict:
     return {name: getattr(obj, name) for name in _field_names(type(obj))}
 
 
+def _esr_response(result: ProtocolSummary, decimals: int | None = None) -> dict | None:
+    """The ESR-and-response figures of a protocol (not its points: files hold no
+    patient's pair), or None where the reader may not see kinds."""
+    response = result.esr_response
+    if response is None:
+        return None
+    values = {f.name: getattr(response, f.name) for f in ESR_RESPONSE_FIGURES}
+    if decimals is None:
+        return values
+    return {
+        name: round(value, decimals) if type(value) is float else value
+        for name, value in values.items()
+    }
+
+
 def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
     """The JSON shape of docs/domain.md ("export_summaries --format json")."""
     protocols = []
@@ -181,6 +201,7 @@ def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
                     if result.ldn_vs_placebo
                     else None
                 ),
+                "esr_response": _esr_response(result, JSON_DECIMALS),
             }
         )
     return {"as_of": as_of.isoformat(), "protocols": protocols}
@@ -215,6 +236,8 @@ SUMMARY_COLUMNS = _unique(
         "low_compliance",
         *(f.name for f in COHORT_FIGURES),
         *(f.name for f in LDN_VS_PLACEBO_FIGURES),
+        # The esr_response section's patients share the column "patients".
+        *(f.name for f in ESR_RESPONSE_FIGURES),
     ]
 )
 
@@ -234,13 +257,16 @@ def _csv_value(value):
 
 def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
     """One CSV table: a row per patient and phase (section "patient"), per cohort phase
-    ("cohort") and per protocol comparison ("ldn_vs_placebo"); blank where a column
-    does not apply to the section. When every protocol is blinded there is no
-    comparison, and its columns are left out too."""
+    ("cohort"), per protocol comparison ("ldn_vs_placebo") and per protocol ESR and
+    response ("esr_response"); blank where a column does not apply to the section.
+    When every protocol is blinded there is no comparison nor ESR and response, and
+    their own columns are left out too."""
     columns = SUMMARY_COLUMNS
     if all(result.blinded for result in results):
-        comparison = {f.name for f in LDN_VS_PLACEBO_FIGURES} - set(_PHASE_AND_COHORT_NAMES)
-        columns = [column for column in SUMMARY_COLUMNS if column not in comparison]
+        unblinded_only = {f.name for f in (*LDN_VS_PLACEBO_FIGURES, *ESR_RESPONSE_FIGURES)} - set(
+            _PHASE_AND_COHORT_NAMES
+        )
+        columns = [column for column in SUMMARY_COLUMNS if column not in unblinded_only]
     yield columns
     for result in results:
         common = {
@@ -266,6 +292,8 @@ def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
             yield _row(
                 columns, section="ldn_vs_placebo", **common, **_values(result.ldn_vs_placebo)
             )
+        if result.esr_response:
+            yield _row(columns, section="esr_response", **common, **_esr_response(result))
 
 
 def _row(columns, **values) -> list:
