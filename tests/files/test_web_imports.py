@@ -341,7 +341,7 @@ def test_an_empty_or_oversized_upload_is_refused_with_a_message(client, coordina
 
 
 def test_an_unknown_kind_is_404(client, coordinator):
-    assert client.get(reverse("diary:import_upload", args=["visits"])).status_code == 404
+    assert client.get(reverse("diary:import_upload", args=["nonsense"])).status_code == 404
 
 
 def test_the_admin_index_links_the_imports(client, coordinator):

@@ -82,6 +82,16 @@ KINDS = [
         imports.import_entries,
     ),
     ImportKind(
+        "visits",
+        gettext_lazy("Clinic visits"),
+        gettext_lazy(
+            "Columns study_id, visit_date and optionally esr (mm/h, 0-150), "
+            "pressure_threshold (kg/cm2, 0.0-15.0), heat_threshold (°C, 30.0-52.0), notes; "
+            "a blank measure is not done (source: import)."
+        ),
+        imports.import_visits,
+    ),
+    ImportKind(
         "randomization",
         gettext_lazy("Randomization list"),
         gettext_lazy(
