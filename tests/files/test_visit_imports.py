@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from diary.audit.models import shell_actor
 from diary.files import imports
+from diary.files.imports import visits as visits_module
 from diary.files.imports.jobs import BY_KEY
 from diary.jobs.models import Job, JobStatus
 from diary.visits.models import Visit
@@ -245,6 +246,24 @@ def test_a_voided_visit_leaves_its_date_free(tmp_path, enrollment):
     )
     run(write(tmp_path, HEADER + "FM-001,2026-02-15,18,,,\n"))
     assert Visit.objects.counting().get().esr == 18
+
+
+def test_a_visit_recorded_between_check_and_load_makes_the_load_refuse_all(
+    tmp_path, enrollment, monkeypatch
+):
+    # The physician records 2026-02-15 on the form after the file was checked and
+    # before it is loaded: the database refuses the second counting visit, nothing is kept.
+    checked = visits_module._fail_if_any
+
+    def then_recorded(rows, problems):
+        checked(rows, problems)
+        VisitFactory(enrollment=enrollment, visit_date=dt.date(2026, 2, 15), esr=1)
+
+    monkeypatch.setattr(visits_module, "_fail_if_any", then_recorded)
+    with pytest.raises(imports.ImportFailed) as failure:
+        imports.import_visits(write(tmp_path, GOOD))
+    assert failure.value.problems[0].startswith("the database refused the data")
+    assert list(Visit.objects.values_list("esr", flat=True)) == [1]
 
 
 def test_every_problem_of_every_row_is_listed_in_line_order(tmp_path, enrollment):
