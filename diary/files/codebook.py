@@ -1,9 +1,10 @@
-"""The codebook: one row per column of the entries and summaries CSV files, saying what
-the column is, its type, the values it can hold, its unit and when it has a value.
+"""The codebook: one row per column of the entries, visits and summaries CSV files,
+saying what the column is, its type, the values it can hold, its unit and when it has a value.
 
 The rows are built from what defines the columns: the diary form's questions and
-anchors, the model's ranges and choices, the figures' labels and definitions. A test
-fails when an export gains a column the codebook does not describe.
+anchors, the model's ranges and choices, the figures' labels and definitions, and the
+clinic measures' ranges and units (diary.visits.measures). A test fails when an export
+gains a column the codebook does not describe.
 """
 
 from __future__ import annotations
@@ -14,16 +15,25 @@ from typing import get_type_hints
 
 from diary.entries import items
 from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, EntrySource
-from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.figures.definitions import (
+    COHORT_FIGURES,
+    ESR_RESPONSE_FIGURES,
+    LDN_VS_PLACEBO_FIGURES,
+    PATIENT_FIGURES,
+)
 from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, PhaseSummary
-from diary.figures.summaries import CohortSummary, LdnVsPlacebo
+from diary.figures.summaries import CohortSummary, EsrResponse, LdnVsPlacebo
 from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
+from diary.files.visit_exports import VISIT_COLUMNS
 from diary.trial.models import Blinding, EnrollmentStatus
 from diary.trial.phases import PhaseKind
+from diary.visits.measures import MEASURES
+from diary.visits.models import VisitSource
 
 COLUMNS = ["file", "name", "label", "type", "values", "unit", "when", "definition"]
 
 ENTRIES = "entries"
+VISITS = "visits"
 SUMMARIES = "summaries"
 YES_NO = "yes, no"
 
@@ -154,11 +164,116 @@ def entry_columns() -> list[Column]:
     return [described[name] for name in ENTRY_COLUMNS]
 
 
-SECTION_OF = {"patient": PhaseSummary, "cohort": CohortSummary, "ldn_vs_placebo": LdnVsPlacebo}
+def visit_columns() -> list[Column]:
+    """export_visits: a row per clinic visit (diary.files.visit_exports)."""
+    moment = "ISO 8601 with the UTC offset, in the enrollment's time zone"
+    phase_labels = ", ".join(label for _, label in PhaseKind.choices)
+    described = {
+        "study_id": Column(
+            VISITS, "study_id", "Study ID (pseudonym of the patient)", "text", "", "", "Always."
+        ),
+        "visit_date": Column(
+            VISITS,
+            "visit_date",
+            "Date of the clinic visit",
+            "date",
+            "YYYY-MM-DD; from 28 days before the start to the schedule's last day",
+            "",
+            "Always.",
+        ),
+        "study_day": Column(
+            VISITS,
+            "study_day",
+            "Day of the schedule the visit fell on",
+            "integer",
+            "-27 to the schedule's length",
+            "days",
+            "Always.",
+            "Day 1 is the start date; the day before it is 0, then -1, ... (a visit before "
+            "the start).",
+        ),
+        "phase_order": Column(
+            VISITS,
+            "phase_order",
+            "Position of the phase the visit counts for, as the file's reader may see it",
+            "integer",
+            "1, 2, ...",
+            "",
+            "Always; a visit before the start counts for the first phase.",
+        ),
+        "phase": Column(
+            VISITS,
+            "phase",
+            "Phase the visit counts for, as the file's reader may see it",
+            "text",
+            f"{phase_labels}; while blinded: Treatment or Treatment period N",
+            "",
+            "Always; a visit before the start counts for the first phase.",
+        ),
+        **{
+            m.name: Column(
+                VISITS,
+                m.name,
+                m.label,
+                "integer" if m.decimals == 0 else "decimal",
+                f"{m.shown(m.low)} to {m.shown(m.high)}"
+                + ("" if m.decimals == 0 else ", one decimal"),
+                m.unit,
+                "Measured at a clinic visit; blank = not done.",
+                f"{m.description}"
+                + (f" (LOINC {m.loinc})" if m.loinc else "")
+                + f". Higher = {m.higher_is}.",
+            )
+            for m in MEASURES
+        },
+        "notes": Column(
+            VISITS,
+            "notes",
+            "Notes on the visit",
+            "text",
+            "at most 1000 characters",
+            "",
+            "Optional.",
+        ),
+        "source": Column(
+            VISITS,
+            "source",
+            "How the visit was entered",
+            "code",
+            ", ".join(f"{value} ({label})" for value, label in VisitSource.choices),
+            "",
+            "Always.",
+        ),
+        "voided": Column(
+            VISITS,
+            "voided",
+            "Voided with a reason (left out of every figure)",
+            "yes/no",
+            YES_NO,
+            "",
+            "Always.",
+        ),
+        "created_at": Column(
+            VISITS, "created_at", "First saved", "date-time", moment, "", "Always."
+        ),
+        "updated_at": Column(
+            VISITS, "updated_at", "Last changed", "date-time", moment, "", "Always."
+        ),
+    }
+    return [described[name] for name in VISIT_COLUMNS]
+
+
+SECTION_OF = {
+    "patient": PhaseSummary,
+    "cohort": CohortSummary,
+    "ldn_vs_placebo": LdnVsPlacebo,
+    "esr_response": EsrResponse,
+}
 FIGURES_OF = {
     "patient": PATIENT_FIGURES,
     "cohort": COHORT_FIGURES,
     "ldn_vs_placebo": LDN_VS_PLACEBO_FIGURES,
+    "esr_response": ESR_RESPONSE_FIGURES,
 }
 
 
@@ -173,7 +288,41 @@ CHANGES = {
 }
 
 
+CORRELATIONS = {"spearman_rho", "pearson_r"}
+
+
+def _measure_figure(name: str):
+    """The clinic measure and what of it a figure is ("value", "change", "patients"),
+    or None for a diary figure: esr, esr_change, esr_mean, esr_change_mean,
+    esr_patients, pressure_threshold_change_ldn, ..."""
+    for m in MEASURES:
+        if not name.startswith(m.name):
+            continue
+        rest = name.removeprefix(m.name)
+        if rest in ("", "_mean"):
+            return m, "value"
+        if rest in ("_change", "_change_mean", "_change_ldn", "_change_placebo"):
+            return m, "change"
+        if rest == "_patients":
+            return m, "patients"
+    return None
+
+
+def _measure_unit_and_values(m, what: str) -> tuple[str, str]:
+    if what == "patients":
+        return "count", "0, 1, 2, ..."
+    if what == "value":
+        return m.unit, f"{m.shown(m.low)} to {m.shown(m.high)}"
+    span = m.shown(m.high - m.low)
+    return m.unit, f"-{span} to {span}; positive = higher than at baseline ({m.higher_is})"
+
+
 def _unit_and_values(figure) -> tuple[str, str]:
+    measure = _measure_figure(figure.name)
+    if measure:
+        return _measure_unit_and_values(*measure)
+    if figure.name in CORRELATIONS:
+        return "", "-1 to 1"
     if figure.name in CHANGES:
         return "%", "any number; positive = less pain"
     if figure.suffix:
@@ -207,7 +356,7 @@ def figure_columns() -> dict[str, Column]:
             definition = " ".join(f"{section}: {figure.definition}" for section, figure in sections)
         when = "Rows with section " + " or ".join(f'"{section}"' for section, _ in sections)
         when += "; blank where it cannot be computed (see the definition)."
-        if all(section == "ldn_vs_placebo" for section, _ in sections):
+        if all(section in ("ldn_vs_placebo", "esr_response") for section, _ in sections):
             when += " Only in files that show the arms."
         unit, values = _unit_and_values(first)
         columns[name] = Column(SUMMARIES, name, first.label, kind, values, unit, when, definition)
@@ -224,7 +373,8 @@ def summary_columns() -> list[Column]:
             "What the row is",
             "code",
             "patient (one patient and phase), cohort (one phase kind or label of a "
-            "protocol), ldn_vs_placebo (one protocol)",
+            "protocol), ldn_vs_placebo (one protocol), esr_response (baseline ESR against "
+            "pain reduction on LDN, one protocol)",
             "",
             "Always.",
         ),
@@ -311,7 +461,7 @@ def summary_columns() -> list[Column]:
 
 
 def codebook() -> list[Column]:
-    return entry_columns() + summary_columns()
+    return entry_columns() + visit_columns() + summary_columns()
 
 
 def codebook_rows() -> Iterator[list]:
