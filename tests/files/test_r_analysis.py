@@ -1,5 +1,6 @@
-"""analysis/phase_summary.R: its per-phase figures from the entries export match the
-summaries export, patient by patient and phase by phase."""
+"""analysis/phase_summary.R and analysis/visit_summary.R: their per-phase figures from
+the entries and visits exports match the summaries export, patient by patient and phase
+by phase, and so does baseline ESR against pain reduction on LDN."""
 
 import csv
 import datetime as dt
@@ -8,13 +9,23 @@ import json
 import os
 import shutil
 import subprocess
+from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-from tests.factories import EnrollmentFactory, EntryFactory, PhysicianFactory, builtin_arm
+from diary.figures import summaries
+from diary.trial.blinding import UNBLINDED_FILE
+from diary.trial.models import Enrollment
+from tests.factories import (
+    EnrollmentFactory,
+    EntryFactory,
+    PhysicianFactory,
+    VisitFactory,
+    builtin_arm,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -238,3 +249,202 @@ def test_file_without_the_columns_fails_with_a_message(rscript, tmp_path):
     result = run_script(rscript, str(path))
     assert result.returncode != 0
     assert "lacks the column(s) phase_order, phase, fatigue" in result.stderr
+
+
+# analysis/visit_summary.R -------------------------------------------------------------
+
+VISIT_SCRIPT = "analysis/visit_summary.R"
+MEASURE_FIGURES = [
+    "esr",
+    "esr_change",
+    "pressure_threshold",
+    "pressure_threshold_change",
+    "heat_threshold",
+    "heat_threshold_change",
+]
+RESPONSE_FIGURES = ["spearman_rho", "pearson_r"]
+
+
+def visit(enrollment, offset, esr=None, pressure=None, heat=None, **values):
+    return VisitFactory(
+        enrollment=enrollment,
+        visit_date=day(offset),
+        esr=esr,
+        pressure_threshold=None if pressure is None else Decimal(pressure),
+        heat_threshold=None if heat is None else Decimal(heat),
+        **values,
+    )
+
+
+@pytest.fixture
+def clinic(study):
+    """Visits for the study's patients: pre-start visits, measures not done, a voided
+    visit, tied baseline ESRs (FM-001 and FM-003 both 30; FM-002's LDN day 50 gives a
+    second LDN reduction) and a patient without any visit."""
+    p = study
+    visit(p[1], -10, esr=30, pressure="3.0", heat="42.5")  # pre-start: the baseline's
+    visit(p[1], 5, pressure="3.4")  # the baseline's last pressure threshold, no ESR
+    visit(p[1], 15, esr=99, pressure="9.9", heat="51.0", voided=True, void_reason="Wrong")
+    visit(p[1], 30, esr=22, pressure="4.1", heat="44.0")
+    visit(p[2], -1, esr=45, heat="40.0")
+    visit(p[2], 13, esr=41)  # the baseline's last ESR
+    visit(p[2], 20, esr=38, pressure="2.5", heat="41.2")  # placebo
+    visit(p[2], 60, esr=30, pressure="2.9")  # LDN
+    visit(p[3], 0, esr=30, pressure="5.0", heat="46.0")
+    visit(p[3], 40, pressure="5.5")
+    visit(p[4], 2, esr=12, pressure="6.0", heat="47.3")
+    visit(p[4], 30, esr=10, heat="48.0")
+    visit(p[4], 55, esr=15, pressure="6.2", heat="48.5")
+    visit(p[5], -27, esr=60, pressure="1.5", heat="38.0")
+    # LDN days for FM-004 (after its placebo) and FM-005 (it skipped the diary so far).
+    for patient, offsets in ((p[4], (45, 47, 52)), (p[5], (20, 21))):
+        for offset in offsets:
+            add(
+                patient, offset, pain=offset % 7, fatigue=4, sleep_quality=5, dose_taken=True,
+                tolerability=70,
+            )  # fmt: skip
+    # FM-006 has no visit: no row, and not in the ESR figure.
+    return p
+
+
+def visits_file(tmp_path) -> Path:
+    call_command(
+        "export_visits",
+        "--unblinded",
+        "--reason",
+        "analysis",
+        "--out",
+        str(tmp_path / "visits.csv"),
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+    written = tmp_path / "visits-UNBLINDED.csv"
+    assert written.exists()
+    return written
+
+
+def run_visit_script(rscript, *args):
+    return subprocess.run(
+        [rscript, VISIT_SCRIPT, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+
+
+def approx_or_blank(cell, value, where):
+    if value is None:
+        assert cell == "", where
+    else:
+        assert float(cell) == pytest.approx(value, abs=5e-5), where
+
+
+def test_visit_summary_matches_the_summaries_export(rscript, clinic, tmp_path):
+    entries, visits = entries_file(tmp_path), visits_file(tmp_path)
+    exported = list(csv.DictReader(io.StringIO(visits.read_text(encoding="utf-8"))))
+    assert sum(row["voided"] == "yes" for row in exported) == 1
+    assert any(int(row["study_day"]) <= 0 for row in exported)
+
+    result = run_visit_script(rscript, str(entries), str(visits))
+    assert result.returncode == 0, result.stderr
+    reader = csv.DictReader(io.StringIO(result.stdout))
+    assert reader.fieldnames == ["study_id", "phase_order", "phase", *MEASURE_FIGURES]
+    rows = list(reader)
+    keys = [(row["study_id"], int(row["phase_order"])) for row in rows]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+    summaries = summary_phases()
+    # Every phase with a counting visit has a row; the others have no measure at all.
+    for key, phase in summaries.items():
+        if key not in keys:
+            assert all(phase[name] is None for name in MEASURE_FIGURES), key
+    for row, key in zip(rows, keys, strict=True):
+        phase = summaries[key]
+        assert row["phase"] == phase["label"], key
+        for name in MEASURE_FIGURES:
+            approx_or_blank(row[name], phase[name], (key, name))
+
+    by_key = dict(zip(keys, rows, strict=True))
+    baseline = by_key[("FM-001", 1)]
+    # The pre-start visit's ESR and heat, the day-5 pressure; the voided visit not.
+    assert (baseline["esr"], baseline["pressure_threshold"], baseline["heat_threshold"]) == (
+        "30",
+        "3.4",
+        "42.5",
+    )
+    assert baseline["esr_change"] == ""
+    ldn = by_key[("FM-001", 2)]
+    assert (ldn["phase"], ldn["esr"], ldn["esr_change"]) == ("LDN", "22", "-8")
+    assert float(ldn["pressure_threshold_change"]) == pytest.approx(0.7)
+    assert by_key[("FM-002", 1)]["esr"] == "41"
+    assert by_key[("FM-003", 2)]["esr"] == ""  # not measured in the phase
+    assert ("FM-006", 1) not in by_key
+    assert ("FM-005", 1) in by_key
+
+
+def test_esr_response_matches_the_summaries(rscript, clinic, tmp_path):
+    entries, visits = entries_file(tmp_path), visits_file(tmp_path)
+    result = run_visit_script(rscript, "--esr-response", str(entries), str(visits))
+    assert result.returncode == 0, result.stderr
+    (row,) = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(row) == ["patients", *RESPONSE_FIGURES]
+
+    (summary,) = summaries.summarize(
+        Enrollment.objects.all(), dt.date.fromisoformat(AS_OF), UNBLINDED_FILE
+    )
+    expected = summary.esr_response
+    assert int(row["patients"]) == expected.patients == 5
+    for name in RESPONSE_FIGURES:
+        assert getattr(expected, name) is not None
+        approx_or_blank(row[name], getattr(expected, name), name)
+    # The JSON export carries the same figure (4 decimals).
+    out = StringIO()
+    call_command(
+        "export_summaries", "--format", "json", "--unblinded", "--reason", "analysis",
+        "--as-of", AS_OF, stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    (protocol,) = json.loads(out.getvalue())["protocols"]
+    assert protocol["esr_response"]["patients"] == int(row["patients"])
+    for name in RESPONSE_FIGURES:
+        approx_or_blank(row[name], protocol["esr_response"][name], name)
+
+
+def test_esr_response_needs_three_patients_and_values_that_differ(rscript, tmp_path):
+    physician = PhysicianFactory()
+    patients = [
+        EnrollmentFactory(
+            study_id=f"FM-{n:03d}",
+            arm=builtin_arm("ldn-fm-2013", "A"),
+            physician=physician,
+            start_date=START,
+        )
+        for n in (1, 2)
+    ]
+    for n, patient in enumerate(patients):
+        add(patient, 1, pain=6, fatigue=3, sleep_quality=5)
+        add(patient, 20, pain=3 + n, fatigue=3, sleep_quality=5, dose_taken=True, tolerability=80)
+        visit(patient, 0, esr=20 + n)
+    entries, visits = entries_file(tmp_path), visits_file(tmp_path)
+    result = run_visit_script(rscript, "--esr-response", str(entries), str(visits))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["patients,spearman_rho,pearson_r", "2,,"]
+
+
+def test_visit_summary_of_header_only_files_gives_the_header(rscript, tmp_path):
+    entries, visits = entries_file(tmp_path), visits_file(tmp_path)
+    result = run_visit_script(rscript, str(entries), str(visits))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["study_id,phase_order,phase," + ",".join(MEASURE_FIGURES)]
+    result = run_visit_script(rscript, "--esr-response", str(entries), str(visits))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["patients,spearman_rho,pearson_r", "0,,"]
+
+
+def test_visit_summary_says_what_is_wrong(rscript, tmp_path):
+    result = run_visit_script(rscript)
+    assert result.returncode == 1
+    assert "Usage: Rscript analysis/visit_summary.R" in result.stderr
+    entries = entries_file(tmp_path)
+    result = run_visit_script(rscript, str(entries), str(tmp_path / "nowhere.csv"))
+    assert result.returncode == 1 and "no such file" in result.stderr
+    result = run_visit_script(rscript, str(entries), str(entries))
+    assert result.returncode == 1
+    assert "lacks the column(s) visit_date, esr" in result.stderr
+    assert result.stdout == ""
