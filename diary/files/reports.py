@@ -8,16 +8,22 @@ here, her alerts, and who made the report and when. Identified by study ID only.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from diary import access
 from diary.figures import charts, summaries
 from diary.figures.definitions import PATIENT_FIGURES
 from diary.figures.patient_figures import patient_as_of
+from diary.files.visit_exports import study_day
 from diary.trial import blinding
 from diary.trial.models import Enrollment
+from diary.trial.phases import Schedule
+from diary.visits.measures import MEASURES
+from diary.visits.models import Visit
 
 REPORT_ALERTS = 10
 # A report's chart is wider than the diary's trend: it fills the A4 text width.
@@ -36,6 +42,51 @@ def _refuse(url: str, *args, **kwargs):
     """WeasyPrint fetches nothing: the report's stylesheet is handed over directly and
     the chart is inline, so no URL in the page (or in a patient's note) is ever read."""
     raise NoFetching(f"The report does not load {url!r}.")
+
+
+@dataclass(frozen=True)
+class VisitLine:
+    """One visit as her page and her report show it: its study day (day 1 is her start;
+    before it 0, -1, ...) and its phase as the reader sees it (a visit before the start
+    belongs to the first phase), its measures written as recorded ("" = not done)."""
+
+    visit: Visit
+    study_day: int
+    phase: str
+    measures: list[tuple]  # (Measure, shown value)
+
+    @property
+    def before_start(self) -> bool:
+        return self.study_day < 1
+
+
+def visit_lines(enrollment: Enrollment, schedule: Schedule, visits) -> list[VisitLine]:
+    """`visits` of `enrollment` (voided ones too) as lines, phases from `schedule` (the
+    reader's, diary.trial.blinding.schedule_for)."""
+    lines = []
+    for visit in visits:
+        span = schedule.span_on(visit.visit_date)
+        if span is None and visit.visit_date < enrollment.start_date and len(schedule):
+            span = schedule.spans[0]
+        lines.append(
+            VisitLine(
+                visit=visit,
+                study_day=study_day(enrollment.start_date, visit.visit_date),
+                phase=span.label if span else "",
+                measures=[(m, m.shown(getattr(visit, m.name))) for m in MEASURES],
+            )
+        )
+    return lines
+
+
+def her_visits(enrollment: Enrollment, reader) -> list[Visit]:
+    """Her visits the reader may read (voided ones too), by date: one query."""
+    visits = list(
+        access.visible_visits(reader).filter(enrollment=enrollment).order_by("visit_date", "pk")
+    )
+    for visit in visits:
+        visit.enrollment = enrollment
+    return visits
 
 
 def report_context(enrollment: Enrollment, reader, now: dt.datetime | None = None) -> dict:

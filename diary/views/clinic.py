@@ -223,6 +223,9 @@ def patient_detail(request, study_id: str):
         ),
         "phases": phase_days(enrollment, entries, as_of, schedule),
         "admin_url": reverse("admin:diary_enrollment_by_study_id", args=[enrollment.study_id]),
+        "visits": reports.visit_lines(
+            enrollment, schedule, reports.her_visits(enrollment, request.user)
+        ),
     }
     context.update(charts.patient_charts(enrollment, entries, schedule, as_of, context["summary"]))
     return render(request, "diary/patient_detail.html", context)
