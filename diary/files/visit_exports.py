@@ -55,7 +55,9 @@ def visit_rows(enrollments, reader) -> Iterator[list]:
         .iterator(chunk_size=5000)
     )
     for enrollment_id, day, *values, notes, source, voided, created_at, updated_at in visits:
-        enrollment = by_id[enrollment_id]
+        enrollment = by_id.get(enrollment_id)
+        if enrollment is None:  # enrolled after the file's enrollments were read
+            continue
         span = visit_span(schedule_of(enrollment), enrollment, day)
         zone = enrollment.zoneinfo
         yield [
