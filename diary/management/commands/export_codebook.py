@@ -1,4 +1,4 @@
-"""Write the codebook: one CSV row per column of the entries and summaries exports."""
+"""Write the codebook: one CSV row per column of the entries, visits and summaries exports."""
 
 from django.core.management.base import BaseCommand
 
