@@ -18,6 +18,7 @@ from diary.entries.models import DiaryEntry
 from diary.files import imports
 from diary.people.models import User
 from diary.trial.models import Enrollment
+from diary.visits.models import Visit
 from tests.factories import EnrollmentFactory, PhysicianFactory, make_arm
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +107,8 @@ def counts():
         Enrollment.history.count(),
         DiaryEntry.objects.count(),
         DiaryEntry.history.count(),
+        Visit.objects.count(),
+        Visit.history.count(),
     )
 
 
@@ -113,7 +116,8 @@ CELL = st.one_of(
     st.sampled_from(
         ["", "drx", "ldn-fm-2013", "ldn-fm-2009", "A", "B", "2026-02-01", "2026-03-09",
          "2099-01-01", "FM-1", "fm-1", "ann", "ann@example.org", "patient", "physician",
-         "withdrawn", "active", "yes", "0", "10", "=1+1", "America/Chicago"]
+         "withdrawn", "active", "yes", "0", "10", "=1+1", "America/Chicago", "2026-01-20",
+         "44.5", "3.25", "151", "1e3", "-0"]
     ),
     st.text(max_size=20),
 )  # fmt: skip
@@ -171,3 +175,10 @@ def test_import_entries_never_fails_or_half_loads(import_world, rows):
     columns = ["study_id", "date", "pain", "fatigue", "sleep_quality", "vivid_dreams"]
     columns += ["headache", "dose_taken", "tolerability", "notes"]
     run_import("entries", columns, rows)
+
+
+@EXAMPLES
+@given(rows=rows_of(6))
+def test_import_visits_never_fails_or_half_loads(import_world, rows):
+    columns = ["study_id", "visit_date", "esr", "pressure_threshold", "heat_threshold", "notes"]
+    run_import("visits", columns, rows)

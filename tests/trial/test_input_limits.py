@@ -15,11 +15,13 @@ from django.core.management import CommandError, call_command
 from diary.entries.models import DiaryEntry
 from diary.trial import dates
 from diary.trial.models import Enrollment
+from diary.visits.models import Visit
 from tests.factories import (
     CoordinatorFactory,
     EnrollmentFactory,
     EntryFactory,
     PhysicianFactory,
+    VisitFactory,
     builtin_arm,
     make_arm,
 )
@@ -215,6 +217,10 @@ def stuck(request):
     )
     entry = EntryFactory(enrollment=late, date=TODAY)
     DiaryEntry.objects.filter(pk=entry.pk).update(date=dt.date(9999, 12, 31))
+    # Clinic visits on the calendar's edges: on her start, and on its last day.
+    for enrollment, day in ((bad, start), (late, dt.date(9999, 12, 31))):
+        visit = VisitFactory(enrollment=enrollment, visit_date=TODAY)
+        Visit.objects.filter(pk=visit.pk).update(visit_date=day)
     Enrollment.objects.filter(pk=late.pk).update(
         start_date=dt.date(9999, 12, 25),
         reminders_paused_until=dt.date(9999, 12, 31),
@@ -263,6 +269,7 @@ def test_a_start_date_in_9999_stops_no_page(client, stuck):
         f"/admin/diary/enrollment/{bad.pk}/change/",
         f"/admin/diary/enrollment/{bad.pk}/audit/",
         "/admin/diary/diaryentry/",
+        "/admin/diary/visit/",
     ):
         assert client.get(url).status_code == 200, url
 
@@ -274,10 +281,13 @@ def test_a_start_date_in_9999_stops_no_file(stuck):
         ["export_summaries", "--format", "json", "--unblinded", "--reason", "DSMB"],
         ["export_entries"],
         ["export_fhir"],
+        ["export_visits"],
+        ["export_visits", "--unblinded", "--reason", "DSMB"],
     ):
         out = StringIO()
         call_command(*args, stdout=out, stderr=StringIO())
         assert ("FM-999" if args[0] != "export_entries" else "FM-001") in out.getvalue(), args
+    assert "OL-999,9999-12-31" in _run("export_visits")
     summary = json.loads(_run("export_summaries", "--format", "json"))
     assert summary
 
