@@ -13,6 +13,7 @@ never computed here.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from django.utils.translation import gettext_lazy as _
 
@@ -313,4 +314,79 @@ def patient_charts(enrollment, entries, schedule, as_of: dt.date, summary) -> di
         "chart": daily_chart(enrollment, entries, schedule, as_of, summary),
         "trend": pain_trend(enrollment, entries, as_of, schedule),
         "measures": measure_trends(enrollment, entries, as_of, schedule, summary),
+    }
+
+
+# The ESR-and-response scatter of the cohort page: baseline ESR (x, mm/h) against pain
+# reduction on LDN (y, %), one dot a patient, as inline SVG (no script needed).
+SCATTER_WIDTH, SCATTER_HEIGHT = 480, 320
+SCATTER_LEFT, SCATTER_RIGHT, SCATTER_TOP, SCATTER_BOTTOM = 52, 14, 14, 44
+_NICE_STEPS = (1, 2, 2.5, 5, 10)
+
+
+def _nice_step(span: float, ticks: int = 5) -> float:
+    """A round tick step (1, 2, 2.5 or 5 times a power of ten) giving about `ticks`."""
+    raw = max(span, 1e-9) / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    return next(step * power for step in _NICE_STEPS if step * power >= raw)
+
+
+def _scale_ends(low: float, high: float) -> tuple[float, float, float]:
+    """(first tick, last tick, step) covering `low`..`high` with round ticks."""
+    if high - low < 1e-9:
+        low, high = low - 1, high + 1
+    step = _nice_step(high - low)
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
+
+
+def _ticks(first: float, last: float, step: float) -> list[float]:
+    count = round((last - first) / step)
+    return [round(first + n * step, 6) for n in range(count + 1)]
+
+
+def _tick_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def esr_scatter(response, width=SCATTER_WIDTH, height=SCATTER_HEIGHT) -> dict | None:
+    """The SVG geometry of `response` (summaries.EsrResponse): a dot per point, round
+    ticks on both axes (x from 0 mm/h; y always showing 0 %), the zero line. None
+    without points."""
+    if response is None or not response.points:
+        return None
+    xs = [float(point.baseline_esr) for point in response.points]
+    ys = [float(point.pain_reduction_pct) for point in response.points]
+    x_first, x_last, x_step = _scale_ends(0.0, max(max(xs), 10.0))
+    y_first, y_last, y_step = _scale_ends(min(0.0, min(ys)), max(0.0, max(ys), 10.0))
+    left, right = SCATTER_LEFT, width - SCATTER_RIGHT
+    top, bottom = SCATTER_TOP, height - SCATTER_BOTTOM
+
+    def x(value: float) -> float:
+        return round(left + (value - x_first) / (x_last - x_first) * (right - left), 1)
+
+    def y(value: float) -> float:
+        return round(bottom - (value - y_first) / (y_last - y_first) * (bottom - top), 1)
+
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": right,
+        "top": top,
+        "bottom": bottom,
+        "x_ticks": [{"x": x(v), "text": _tick_text(v)} for v in _ticks(x_first, x_last, x_step)],
+        "y_ticks": [{"y": y(v), "text": _tick_text(v)} for v in _ticks(y_first, y_last, y_step)],
+        "zero_y": y(0.0),
+        "x_label_x": round((left + right) / 2, 1),
+        "y_label_y": round((top + bottom) / 2, 1),
+        "points": [
+            {
+                "cx": x(float(point.baseline_esr)),
+                "cy": y(float(point.pain_reduction_pct)),
+                "study_id": point.study_id,
+                "esr": point.baseline_esr,
+                "reduction": point.pain_reduction_pct,
+            }
+            for point in response.points
+        ],
     }

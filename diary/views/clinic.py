@@ -21,7 +21,14 @@ from diary.entries.models import DiaryEntry
 from diary.figures import alerts as alerts_flow
 from diary.figures import charts, summaries
 from diary.figures.activity import ActivityList, recent_activity
-from diary.figures.definitions import COHORT_FIGURES, LDN_VS_PLACEBO_FIGURES, PATIENT_FIGURES
+from diary.figures.definitions import (
+    COHORT_DIARY_FIGURES,
+    COHORT_MEASURE_FIGURES,
+    LDN_VS_PLACEBO_DIARY_FIGURES,
+    LDN_VS_PLACEBO_MEASURE_FIGURES,
+    PATIENT_DIARY_FIGURES,
+    PATIENT_MEASURE_FIGURES,
+)
 from diary.figures.forms import AcknowledgeForm, CohortFilterForm, PatientListForm
 from diary.figures.models import Alert
 from diary.figures.overview import (
@@ -216,7 +223,11 @@ def patient_detail(request, study_id: str):
         "summary": summaries.summarize_enrollment(enrollment, as_of, request.user),
         "summary_caption": f"Figures as of {as_of:%Y-%m-%d}, her today in her time zone "
         f"({enrollment.timezone}). Hover or focus a figure's name for its definition.",
-        "figures": PATIENT_FIGURES,
+        "figures": PATIENT_DIARY_FIGURES,
+        "measure_figures": PATIENT_MEASURE_FIGURES,
+        "measures_caption": f"Clinic measures as of {as_of:%Y-%m-%d}: each phase's value is "
+        "the one at its last visit that has the measure (voided visits left out; a visit "
+        "before day 1 counts for the first phase); change is from the baseline phase.",
         # Her status ("LDN, day N") on the page's day too, whatever her activity read.
         "status_row": enrollment_status_row(
             enrollment, request.user, dataclasses.replace(activity, today=as_of)
@@ -263,8 +274,15 @@ def cohort(request):
     context = {
         "form": form,
         "as_of": as_of,
-        "protocols": [(result, charts.cohort_pain(result)) for result in results],
-        "figures": COHORT_FIGURES,
-        "comparison_figures": LDN_VS_PLACEBO_FIGURES,
+        # Each protocol with its pain chart's data and its ESR-and-response scatter (None
+        # where the reader may not see kinds, or without points).
+        "protocols": [
+            (result, charts.cohort_pain(result), charts.esr_scatter(result.esr_response))
+            for result in results
+        ],
+        "figures": COHORT_DIARY_FIGURES,
+        "measure_figures": COHORT_MEASURE_FIGURES,
+        "comparison_figures": LDN_VS_PLACEBO_DIARY_FIGURES,
+        "comparison_measure_figures": LDN_VS_PLACEBO_MEASURE_FIGURES,
     }
     return render(request, "diary/cohort.html", context, status=400 if form.errors else 200)

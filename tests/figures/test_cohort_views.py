@@ -50,7 +50,7 @@ def test_physician_sees_her_own_patients_blinded(client, alice):
     add_patient(PhysicianFactory(), "A", baseline_pain=2, treatment_pain=2)
     client.force_login(alice)
     response = client.get("/physician/cohort/")
-    (result, chart) = response.context["protocols"][0]
+    (result, chart, _scatter) = response.context["protocols"][0]
     assert result.enrollments == 2
     assert "2 enrollments" in response.content.decode()
     baseline, treatment, *_ = result.cohort
@@ -91,15 +91,15 @@ def test_coordinator_filters_by_protocol_and_physician(client, alice):
     add_patient(bob, "P", slug="ldn-fm-2009")
     client.force_login(CoordinatorFactory())
     results = client.get("/physician/cohort/").context["protocols"]
-    assert [r.protocol.slug for r, _ in results] == ["ldn-fm-2009", "ldn-fm-2013"]
+    assert [r.protocol.slug for r, *_ in results] == ["ldn-fm-2009", "ldn-fm-2013"]
     assert results[1][0].blinded  # blinded like a physician without allocation access
     client.force_login(CoordinatorFactory(allocation_access=True))
     results = client.get("/physician/cohort/").context["protocols"]
     assert not results[1][0].blinded
     results = client.get("/physician/cohort/", {"protocol": "ldn-fm-2013"}).context["protocols"]
-    assert [(r.protocol.slug, r.enrollments) for r, _ in results] == [("ldn-fm-2013", 2)]
+    assert [(r.protocol.slug, r.enrollments) for r, *_ in results] == [("ldn-fm-2013", 2)]
     response = client.get("/physician/cohort/", {"protocol": "ldn-fm-2013", "physician": "bob"})
-    ((result, _),) = response.context["protocols"]
+    ((result, _, _),) = response.context["protocols"]
     assert result.enrollments == 1
 
 
@@ -108,7 +108,7 @@ def test_physician_cannot_filter_by_another_physician(client, alice):
     add_patient(PhysicianFactory(username="bob"), baseline_pain=2)
     client.force_login(alice)
     response = client.get("/physician/cohort/", {"physician": "bob"})
-    ((result, _),) = response.context["protocols"]
+    ((result, _, _),) = response.context["protocols"]
     assert result.enrollments == 1
     assert result.cohort[0].pain_mean == pytest.approx(6.0)  # hers only
 
@@ -127,7 +127,7 @@ def test_as_of_date_fixes_the_figures(client, alice):
     add_patient(alice)
     client.force_login(alice)
     response = client.get("/physician/cohort/", {"as_of": "2026-01-10"})
-    ((result, _),) = response.context["protocols"]
+    ((result, _, _),) = response.context["protocols"]
     baseline = result.cohort[0]
     assert baseline.compliance_pct == pytest.approx(10.0)  # 1 entry in 10 days
 

@@ -369,3 +369,78 @@ def test_the_patient_page_query_count_does_not_grow_with_visits(
     with django_assert_num_queries(len(one.captured_queries)):
         response = client.get(page_url())
     assert len(response.context["visits"]) == 10
+
+
+# The cohort page: clinic measures and the ESR-and-response scatter ------------------
+
+
+def esr_patient(physician, arm, esr, baseline_pain, ldn_pain, study_id):
+    """Baseline 2026-02-01..02-14, LDN from 02-15: a baseline visit with `esr`."""
+    from tests.factories import EntryFactory
+
+    enrollment = EnrollmentFactory(
+        study_id=study_id, physician=physician, arm=arm, protocol=arm.protocol,
+        start_date=dt.date(2026, 2, 1),
+    )  # fmt: skip
+    EntryFactory(enrollment=enrollment, date=dt.date(2026, 2, 3), pain=baseline_pain)
+    EntryFactory(enrollment=enrollment, date=dt.date(2026, 2, 20), pain=ldn_pain)
+    VisitFactory(enrollment=enrollment, visit_date=dt.date(2026, 2, 2), esr=esr)
+    return enrollment
+
+
+def scatter_of(page: str) -> str:
+    return page[page.index('<svg class="esr-scatter"') :].split("</svg>", 1)[0]
+
+
+def test_the_cohort_page_plots_baseline_esr_against_pain_reduction(client, alice):
+    arm = make_arm([("baseline", 14), ("ldn", 28)])
+    for n, (esr, ldn_pain) in enumerate([(10, 8), (25, 6), (40, 5), (60, 2)]):
+        esr_patient(alice, arm, esr, 10, ldn_pain, f"ES-{n}")
+    client.force_login(alice)
+    response = client.get("/physician/cohort/")
+    assert response.status_code == 200
+    ((result, _chart, scatter),) = response.context["protocols"]
+    assert result.esr_response.patients == 4
+    assert len(scatter["points"]) == 4
+    page = response.content.decode()
+    svg = scatter_of(page)
+    assert svg.count('<circle class="esr-dot"') == 4
+    assert 'role="img"' in svg and "<title" in svg
+    assert "Spearman's rho = 1.00" in page and "n = 4" in page
+    # Higher ESR, more reduction: the dots rise (SVG's y grows downwards) to the right.
+    dots = sorted(scatter["points"], key=lambda p: p["cx"])
+    assert [p["study_id"] for p in dots] == ["ES-0", "ES-1", "ES-2", "ES-3"]
+    assert all(a["cy"] > b["cy"] for a, b in zip(dots, dots[1:], strict=False))
+    assert all(scatter["left"] <= p["cx"] <= scatter["right"] for p in dots)
+    assert all(scatter["top"] <= p["cy"] <= scatter["bottom"] for p in dots)
+    # The same points in a table in a <details> toggle.
+    table = page[page.index('<details class="col-lg-5 esr-points">') :].split("</details>")[0]
+    assert '<th scope="row">ES-3</th><td class="text-end">60</td>' in table
+    assert "80.0" in table
+    # The clinic measures by phase.
+    assert "Clinic measures by phase" in page
+
+
+def test_fewer_than_three_points_say_so_instead_of_rho(client, alice):
+    arm = make_arm([("baseline", 14), ("ldn", 28)])
+    esr_patient(alice, arm, 10, 10, 8, "ES-0")
+    esr_patient(alice, arm, 30, 10, 4, "ES-1")
+    client.force_login(alice)
+    page = client.get("/physician/cohort/").content.decode()
+    assert "too few for a correlation" in page and "rho =" not in page
+    assert scatter_of(page).count('<circle class="esr-dot"') == 2
+
+
+def test_a_blinded_reader_gets_no_scatter_and_the_same_page_in_both_arms(client, alice):
+    for code in ("A", "B"):
+        esr_patient(alice, builtin_arm("ldn-fm-2013", code), 20, 8, 4, f"BL-{code}")
+    client.force_login(alice)
+    response = client.get("/physician/cohort/")
+    ((result, _chart, scatter),) = response.context["protocols"]
+    assert result.esr_response is None and scatter is None
+    page = response.content.decode()
+    assert "esr-scatter" not in page and "rho" not in page
+    assert "shown once the protocol is unblinded" in page
+    assert "LDN" not in page and "Placebo" not in page
+    client.force_login(CoordinatorFactory(allocation_access=True))
+    assert "esr-scatter" in client.get("/physician/cohort/").content.decode()
