@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from diary import access
 from diary.figures import charts, summaries
-from diary.figures.definitions import PATIENT_FIGURES
+from diary.figures.definitions import PATIENT_DIARY_FIGURES, PATIENT_MEASURE_FIGURES
 from diary.figures.patient_figures import patient_as_of
 from diary.files.visit_exports import study_day
 from diary.trial import blinding
@@ -104,7 +104,9 @@ def report_context(enrollment: Enrollment, reader, now: dt.datetime | None = Non
         "schedule": schedule,
         "as_of": as_of,
         "summary": summary,
-        "figures": PATIENT_FIGURES,
+        "figures": PATIENT_DIARY_FIGURES,
+        "measure_figures": PATIENT_MEASURE_FIGURES,
+        "visits": visit_lines(enrollment, schedule, her_visits(enrollment, reader)),
         "trend": trend,
         # The latest alerts keep the report to two pages; the alert page has them all.
         "alerts": list(

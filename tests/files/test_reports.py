@@ -24,6 +24,7 @@ from tests.factories import (
     EntryFactory,
     PatientFactory,
     PhysicianFactory,
+    VisitFactory,
     builtin_arm,
 )
 
@@ -152,6 +153,54 @@ def test_a_patient_without_entries_gets_a_report_too(client, physician):
     EnrollmentFactory(study_id="FM-NEW", physician=physician, start_date=TODAY)
     text = pdf_text(report(client, physician, "FM-NEW").content)
     assert "No pain recorded yet." in text and "No alerts." in text
+
+
+def add_visits(enrollment):
+    """A screening visit, one in treatment, and a voided one."""
+    VisitFactory(enrollment=enrollment, visit_date=START - dt.timedelta(days=3), esr=31)
+    VisitFactory(
+        enrollment=enrollment,
+        visit_date=START + dt.timedelta(days=30),
+        esr=18,
+        pressure_threshold=None,
+        heat_threshold="45.5",
+        notes="fasting",
+    )
+    VisitFactory(
+        enrollment=enrollment,
+        visit_date=START + dt.timedelta(days=35),
+        esr=99,
+        voided=True,
+        void_reason="wrong tube",
+    )
+
+
+def test_the_report_has_her_visits_and_measures_by_phase(client, physician):
+    enrollment = enroll(physician, "A", "FM-101")
+    add_visits(enrollment)
+    text = pdf_text(report(client, physician, "FM-101").content)
+    assert "Clinic visits" in text and "Clinic measures by phase" in text
+    assert "ESR (mm/h)" in text and "(kg/cm2)" in text and "(°C)" in text
+    assert "2026-01-26" in text and "-2" in text  # 3 days before day 1: study day -2
+    assert "45.5" in text and "fasting" in text
+    assert "Voided: wrong" in text and "tube (not" in text  # the notes column wraps
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert "Treatment" in lines["2026-02-28"]  # study day 31, as the blinded reader sees it
+    assert "Baseline" in lines["2026-01-26"]  # before day 1: the first phase
+
+
+def test_a_patient_without_visits_says_so(client, physician):
+    enroll(physician, "A", "FM-101")
+    assert "No clinic visits recorded." in pdf_text(report(client, physician, "FM-101").content)
+
+
+def test_the_visits_of_both_arms_read_the_same_to_a_blinded_reader(client, physician):
+    for code in ("A", "B"):
+        add_visits(enroll(physician, code, f"FM-{code}"))
+    text_a = pdf_text(report(client, physician, "FM-A").content)
+    text_b = pdf_text(report(client, physician, "FM-B").content)
+    assert "LDN" not in text_a and "Placebo" not in text_a
+    assert text_a.replace("FM-A", "FM-?") == text_b.replace("FM-B", "FM-?")
 
 
 # The codebook ---------------------------------------------------------------------
