@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.browser.checks import page_scroll_width
+from tests.browser.checks import assert_no_axe_violations, page_scroll_width
 from tests.browser.conftest import TIMEOUT_MS
 from tests.browser.test_summary_browser import sign_in
 from tests.factories import (
@@ -74,6 +74,7 @@ def test_the_cohort_page_shows_the_esr_scatter(
         assert table.locator("tbody tr").count() == 4
         assert "SC-3" in table.inner_text()
         assert page_scroll_width(page) <= width
+        assert_no_axe_violations(page, f"cohort with the ESR scatter at {width}px")
         page.screenshot(path=artifacts / f"esr-scatter-{width}.png", full_page=True)
     finally:
         context.close()
@@ -88,6 +89,7 @@ def test_the_visit_form_works_on_a_phone(browser, live_server, physician, patien
         page.get_by_role("link", name="Record a visit").click()
         page.wait_for_url("**/visits/new/")
         assert page_scroll_width(page) <= 390
+        assert_no_axe_violations(page, "visit form at 390px")
         day = enrollment.local_today() - dt.timedelta(days=3)
         page.fill("#id_visit_date", day.isoformat())
         page.fill("#id_esr", "151")
@@ -102,8 +104,10 @@ def test_the_visit_form_works_on_a_phone(browser, live_server, physician, patien
         row = page.locator(f"#visits tr:has-text('{day.isoformat()}')")
         assert row.is_visible() and "43.5" in row.inner_text()
         assert page_scroll_width(page) <= 390
+        assert_no_axe_violations(page, "patient page with a visit at 390px")
         # Void it from the phone too.
         row.get_by_role("link", name=f"Void the visit of {day.isoformat()}").click()
+        assert_no_axe_violations(page, "void form at 390px")
         page.fill("#id_reason", "Entered twice")
         page.get_by_role("button", name="Void the visit").click()
         page.wait_for_url(f"**/physician/patients/{enrollment.study_id}/#visits")
