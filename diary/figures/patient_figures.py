@@ -1,7 +1,7 @@
 """Each patient's figures per phase (docs/domain.md, "Summary figures"), computed in SQL.
 
-One query places every counting entry in its phase and works out each patient's phase
-figures (PATIENT_FIGURES_SQL): one row per patient and phase. The patient pages and
+One query places every counting entry and clinic visit in its phase and works out each
+patient's phase figures (PATIENT_FIGURES_SQL): one row per patient and phase. The patient pages and
 exports read those rows, and diary.figures.summaries works the cohort figures out of the
 same rows (so the query runs once for both). Patients' means and standard deviations
 come from integer sums divided once in double precision, so SQLite and PostgreSQL give
@@ -92,8 +92,10 @@ def pct(part, whole) -> float | None:
 # arm's phases as the reader may see them (diary.trial.blinding: a blinded reader's merged
 # "Treatment" is one phase here), with their first and last day as offsets from the
 # enrollment's start (docs/domain.md "Day arithmetic"); an entry joins the phase whose
-# offsets hold its own. Means and SDs come from integer sums divided once in double
-# precision, so both databases give the same figures to the last digit.
+# offsets hold its own, and so does a visit (one before the start joins the first phase).
+# Means and SDs come from integer sums divided once in double precision, and thresholds
+# are subtracted in double precision, so both databases give the same figures to the
+# last digit.
 FIGURES_CTES = """
 WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
             first_offset, last_offset, baseline_order) AS (
