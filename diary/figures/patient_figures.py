@@ -137,22 +137,24 @@ WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
              OR ({visit_offset} < 0 AND s.first_offset = 0))
     WHERE NOT v.voided AND v.visit_date <= {as_of} AND en.id IN ({enrollment_ids})
 ), last_visits AS (
-    -- The phase's last visit with each measure (at most one counting visit a date).
-    SELECT enrollment_id, "order",
-           MAX(visit_date) FILTER (WHERE esr IS NOT NULL) AS esr_date,
-           MAX(visit_date) FILTER (WHERE pressure_threshold IS NOT NULL) AS pressure_date,
-           MAX(visit_date) FILTER (WHERE heat_threshold IS NOT NULL) AS heat_date
+    -- Each visit beside the date of its phase's last visit with each measure (at most
+    -- one counting visit a date): one pass, no self-join.
+    SELECT enrollment_id, "order", visit_date, esr, pressure_threshold, heat_threshold,
+           MAX(visit_date) FILTER (WHERE esr IS NOT NULL)
+               OVER (PARTITION BY enrollment_id, "order") AS esr_date,
+           MAX(visit_date) FILTER (WHERE pressure_threshold IS NOT NULL)
+               OVER (PARTITION BY enrollment_id, "order") AS pressure_date,
+           MAX(visit_date) FILTER (WHERE heat_threshold IS NOT NULL)
+               OVER (PARTITION BY enrollment_id, "order") AS heat_date
     FROM visit_places
-    GROUP BY enrollment_id, "order"
 ), measures AS (
-    SELECT l.enrollment_id, l."order", ve.esr, vp.pressure_threshold, vh.heat_threshold
-    FROM last_visits l
-    LEFT JOIN visit_places ve ON ve.enrollment_id = l.enrollment_id
-        AND ve."order" = l."order" AND ve.visit_date = l.esr_date
-    LEFT JOIN visit_places vp ON vp.enrollment_id = l.enrollment_id
-        AND vp."order" = l."order" AND vp.visit_date = l.pressure_date
-    LEFT JOIN visit_places vh ON vh.enrollment_id = l.enrollment_id
-        AND vh."order" = l."order" AND vh.visit_date = l.heat_date
+    SELECT enrollment_id, "order",
+           MAX(CASE WHEN visit_date = esr_date THEN esr END) AS esr,
+           MAX(CASE WHEN visit_date = pressure_date THEN pressure_threshold END)
+               AS pressure_threshold,
+           MAX(CASE WHEN visit_date = heat_date THEN heat_threshold END) AS heat_threshold
+    FROM last_visits
+    GROUP BY enrollment_id, "order"
 ), phases AS (
     SELECT m.enrollment_id, m.protocol_id, m.study_id, s."order", s.kind, s.label, s.is_baseline,
            s.is_treatment, s.rank,
