@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime as dt
 from itertools import repeat
 
-from django.db.models.functions import Lower
-
 from diary.entries import items, window
 from diary.entries.models import DIARY_ITEMS, TREATMENT_ONLY_ITEMS, DiaryEntry
 from diary.files.imports.reading import (
@@ -18,8 +16,9 @@ from diary.files.imports.reading import (
     parse_score,
     parse_yes_no,
 )
+from diary.files.imports.study_ids import load_enrollments, notes_cell, study_id_cell
 from diary.trial.dates import date_problem
-from diary.trial.models import Enrollment, Protocol
+from diary.trial.models import Enrollment
 
 NOTES_MAX = DiaryEntry._meta.get_field("notes").max_length
 
@@ -55,17 +54,8 @@ class _EntryCheck:
     """
 
     def __init__(self, study_ids: set[str]):
-        enrollments = list(
-            Enrollment.objects.with_schedule()
-            .annotate(id_key=Lower("study_id"))
-            .filter(id_key__in=study_ids)
-        )
-        # One object per protocol, so that its layout (every arm's phases) is worked
-        # out once, not once per enrollment.
-        protocols: dict[int, Protocol] = {}
-        for enrollment in enrollments:
-            enrollment.protocol = protocols.setdefault(enrollment.protocol_id, enrollment.protocol)
-        self.enrollments = {e.study_id.lower(): e for e in enrollments}
+        self.enrollments = load_enrollments(study_ids)
+        enrollments = list(self.enrollments.values())
         by_pk = {e.pk: e for e in enrollments}
         # (enrollment id, day) -> the items as stored, to skip identical rows and refuse
         # conflicting ones.
@@ -154,15 +144,7 @@ class _EntryCheck:
     def _enrollment(self, study_id: str) -> tuple:
         """For a study ID cell: its enrollment, its problems, the study ID to name, the key
         of repeated days, and the enrollment's pk and situation."""
-        problems = []
-        if not study_id:
-            problems.append("study_id is required")
-        enrollment = self.enrollments.get(study_id.lower()) if study_id else None
-        if study_id and enrollment is None:
-            problems.append(f'unknown study ID "{study_id}"')
-        elif enrollment is not None and enrollment.study_id != study_id:
-            problems.append(f'unknown study ID "{study_id}" (did you mean {enrollment.study_id}?)')
-            enrollment = None
+        enrollment, problems = study_id_cell(study_id, self.enrollments)
         if enrollment is None:
             return None, problems, study_id, study_id.lower(), None, None
         return (
@@ -184,15 +166,7 @@ class _EntryCheck:
                     values[n] = _parsed(errors, parse, cell.strip(), name, *args)
                     if len(errors) == known:
                         self.items[n][cell] = values[n]
-        # A line break is one character, as on the diary form.
-        notes = cells[9].strip()
-        if "\r" in notes:
-            notes = notes.replace("\r\n", "\n").replace("\r", "\n")
-        if len(notes) > NOTES_MAX:
-            errors.append(
-                f"notes are {len(notes)} characters long; at most {NOTES_MAX} are allowed"
-            )
-        values.append(notes)
+        values.append(notes_cell(cells[9].strip(), NOTES_MAX, errors))
         return tuple(values)
 
     def _day_problems(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
@@ -19,9 +18,10 @@ from diary.files.imports.reading import (
     _parsed,
     parse_date,
 )
+from diary.files.imports.study_ids import load_enrollments, notes_cell, study_id_cell
 from diary.files.imports.writing import _all_or_nothing, _change_reason
 from diary.trial.dates import date_problem
-from diary.trial.models import Enrollment, Protocol
+from diary.trial.models import Enrollment
 from diary.visits.measures import MEASURES
 from diary.visits.models import Visit, VisitSource
 from diary.visits.rules import date_problems
@@ -71,16 +71,8 @@ class _VisitCheck:
     """
 
     def __init__(self, study_ids: set[str]):
-        enrollments = list(
-            Enrollment.objects.with_schedule()
-            .annotate(id_key=Lower("study_id"))
-            .filter(id_key__in=study_ids)
-        )
-        # One object per protocol, so that its layout is worked out once.
-        protocols: dict[int, Protocol] = {}
-        for enrollment in enrollments:
-            enrollment.protocol = protocols.setdefault(enrollment.protocol_id, enrollment.protocol)
-        self.enrollments = {e.study_id.lower(): e for e in enrollments}
+        self.enrollments = load_enrollments(study_ids)
+        enrollments = list(self.enrollments.values())
         # (enrollment id, date) -> the counting visit's values as stored: one counting
         # visit per date, so an identical row is skipped and a different one refused.
         self.stored = {
@@ -134,31 +126,15 @@ class _VisitCheck:
 
     def _enrollment(self, study_id: str, errors: list[str]) -> tuple[Enrollment | None, str]:
         """The row's enrollment (None with the problem added) and the study ID to name."""
-        if not study_id:
-            errors.append("study_id is required")
-            return None, study_id
-        enrollment = self.enrollments.get(study_id.lower())
-        if enrollment is None:
-            errors.append(f'unknown study ID "{study_id}"')
-            return None, study_id
-        if enrollment.study_id != study_id:
-            errors.append(f'unknown study ID "{study_id}" (did you mean {enrollment.study_id}?)')
-            return None, study_id
-        return enrollment, enrollment.study_id
+        enrollment, problems = study_id_cell(study_id, self.enrollments)
+        errors.extend(problems)
+        return enrollment, enrollment.study_id if enrollment else study_id
 
     def _values(self, row: dict[str, str], errors: list[str]) -> tuple:
         """The measures (None: blank, not done, or a problem added to `errors`) and the
         notes, in the order of VALUES."""
         values: list = [_parsed(errors, measure.parse, row[measure.name]) for measure in MEASURES]
-        # A line break is one character, as on the forms.
-        notes = row["notes"]
-        if "\r" in notes:
-            notes = notes.replace("\r\n", "\n").replace("\r", "\n")
-        if len(notes) > NOTES_MAX:
-            errors.append(
-                f"notes are {len(notes)} characters long; at most {NOTES_MAX} are allowed"
-            )
-        values.append(notes)
+        values.append(notes_cell(row["notes"], NOTES_MAX, errors))
         return tuple(values)
 
 
