@@ -24,6 +24,7 @@ from diary.security import megabytes
 from diary.trial import enrolment
 from diary.trial.dates import FIRST_DATE, START_DAYS_AHEAD
 from diary.trial.models import Arm, Enrollment, EnrollmentStatus, Protocol
+from diary.visits import rules as visit_rules
 
 
 class TellPatientForm(ActionReasonForm):
@@ -307,6 +308,11 @@ class EnrollmentChangeForm(ReasonForm):
         )
         for problem in problems[:1]:  # one message at a time, the first that applies
             self.add_error("withdrawn_on", messages[problem])
+        withdrawn_on = cleaned.get("withdrawn_on")
+        if not problems and new == EnrollmentStatus.WITHDRAWN and withdrawn_on:
+            problem = visit_rules.withdrawal_problem(self.instance, withdrawn_on)
+            if problem:
+                self.add_error("withdrawn_on", problem)
         if (
             new == EnrollmentStatus.WITHDRAWN
             and not (cleaned.get("withdrawal_reason") or "").strip()

@@ -4,8 +4,9 @@ recorded save are diary.visits.rules', as on the care team's pages and in import
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 
 from diary import access
 from diary.admin.base import ReasonAdmin
@@ -13,6 +14,8 @@ from diary.visits import rules
 from diary.visits.forms import VisitForm
 from diary.visits.measures import MEASURE_NAMES
 from diary.visits.models import Visit, VisitSource
+
+VOIDING_FIELDS = {"voided", "void_reason", "change_reason"}
 
 
 class VisitAdminForm(VisitForm):
@@ -36,9 +39,20 @@ class VisitAdminForm(VisitForm):
             self.add_error(
                 "change_reason", "Say why you change this visit; it is kept in the history."
             )
-        if cleaned.get("voided") and not (cleaned.get("void_reason") or "").strip():
+        void_reason = (cleaned.get("void_reason") or "").strip()
+        if cleaned.get("voided") and not void_reason:
             self.add_error("void_reason", "Give the reason for voiding this visit.")
+        elif len(void_reason) > rules.REASON_MAX:
+            self.add_error(
+                "void_reason",
+                f"The reason is {len(void_reason)} characters long; keep it to {rules.REASON_MAX}.",
+            )
         return cleaned
+
+    def checks_date(self) -> bool:
+        # Voiding alone changes no date: a visit that broke a rule since (a withdrawal
+        # dated before it) can still be voided.
+        return not (self.instance.pk and set(self.changed_data) <= VOIDING_FIELDS)
 
 
 @admin.register(Visit)
@@ -131,5 +145,27 @@ class VisitAdmin(ReasonAdmin):
                 )
                 obj.pk = saved.pk
         except ValidationError as error:
-            # Checked by the form a moment ago; changed since (another save won).
-            raise ValidationError(error.messages) from None
+            # Checked by the form a moment ago; changed since (another save won): the
+            # form comes back with what to fix, nothing saved.
+            request.visit_refused = error
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._refused(request) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._refused(request) or super().response_change(request, obj)
+
+    def _refused(self, request):
+        error = getattr(request, "visit_refused", None)
+        if error is None:
+            return None
+        self.message_user(request, "Nothing was saved: " + " ".join(error.messages), messages.ERROR)
+        return redirect(request.path)
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "visit_refused", None):
+            super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "visit_refused", None):
+            super().log_change(request, obj, message)

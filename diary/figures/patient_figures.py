@@ -136,6 +136,9 @@ WITH spans (arm_id, "order", kind, label, is_baseline, is_treatment, rank, days,
         AND ({visit_offset} BETWEEN s.first_offset AND s.last_offset
              OR ({visit_offset} < 0 AND s.first_offset = 0))
     WHERE NOT v.voided AND v.visit_date <= {as_of} AND en.id IN ({enrollment_ids})
+        -- Never after her withdrawal (a withdrawal is not dated before a visit; one
+        -- written otherwise does not count).
+        AND (en.withdrawn_on IS NULL OR v.visit_date <= en.withdrawn_on)
 ), last_visits AS (
     -- Each visit beside the date of its phase's last visit with each measure (at most
     -- one counting visit a date): one pass, no self-join.

@@ -44,6 +44,15 @@ class MeasureField(forms.CharField):
         return attrs
 
 
+class NotesField(forms.CharField):
+    """Notes counted as the reader sees them: a line break is one character, however
+    the browser sends it (\r\n), and is stored as \n (as the diary's notes)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n").replace("\r", "\n") if value else value
+
+
 class VisitForm(forms.ModelForm):
     """A visit's date, measures and notes. `enrollment` is the patient's; the date must
     be one that can hold a visit and have no other counting visit."""
@@ -51,6 +60,7 @@ class VisitForm(forms.ModelForm):
     class Meta:
         model = Visit
         fields = rules.EDITABLE_FIELDS
+        field_classes = {"notes": NotesField}
         widgets = {
             "visit_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "notes": forms.Textarea(attrs={"rows": 2, "maxlength": 1000}),
@@ -72,11 +82,15 @@ class VisitForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         day = cleaned.get("visit_date")
-        if self.enrollment is not None and day is not None:
+        if self.enrollment is not None and day is not None and self.checks_date():
             instance = self.instance if self.instance.pk else None
             for problem in rules.visit_problems(self.enrollment, day, instance):
                 self.add_error("visit_date", problem[0].upper() + problem[1:] + ".")
         return cleaned
+
+    def checks_date(self) -> bool:
+        """Whether the date rules apply: to a new visit and to a correction."""
+        return True
 
     def _post_clean(self):
         # The visit's enrollment is set before the model's own validation runs.

@@ -85,6 +85,24 @@ def visit_problems(enrollment: Enrollment, day: dt.date, visit: Visit | None = N
     return problems
 
 
+def withdrawal_problem(enrollment: Enrollment, withdrawn_on: dt.date) -> str | None:
+    """Why `enrollment` cannot be withdrawn on `withdrawn_on`: a counting visit after
+    that date would lie after her withdrawal (void it first, or pick a later date)."""
+    later = (
+        Visit.objects.counting()
+        .filter(enrollment=enrollment, visit_date__gt=withdrawn_on)
+        .order_by("visit_date")
+        .values_list("visit_date", flat=True)
+        .first()
+    )
+    if later is None:
+        return None
+    return (
+        f"{enrollment.study_id} has a clinic visit on {later}, after {withdrawn_on}: pick "
+        "the date of her withdrawal on or after her last visit, or void that visit first."
+    )
+
+
 def _check_length(reason: str) -> None:
     if len(reason) > REASON_MAX:
         raise ValidationError(
@@ -118,8 +136,15 @@ def save_visit(
         locked = _locked(enrollment)
         if visit is None:
             visit = Visit(enrollment=locked, source=source)
-        elif visit.voided:
-            raise ValidationError("This visit is voided; record the right one as a new visit.")
+        else:
+            # As stored now, under the lock: a void or a correction saved since the
+            # caller read it is not written over.
+            visit = Visit.objects.select_for_update().get(pk=visit.pk)
+            visit.enrollment = locked
+            if visit.voided:
+                raise ValidationError("This visit is voided; record the right one as a new visit.")
+            if all(getattr(visit, name) == value for name, value in values.items()):
+                return visit  # nothing changes: no history row
         for name, value in values.items():
             setattr(visit, name, value)
         problems = visit_problems(locked, visit.visit_date, visit)

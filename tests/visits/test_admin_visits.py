@@ -125,3 +125,73 @@ def test_a_physician_cannot_reach_the_visit_admin(client):
 
     client.force_login(PhysicianFactory())
     assert client.get(ADD).status_code in (302, 403, 404)
+
+
+def test_a_void_reason_over_100_characters_is_a_form_error(client, coordinator):
+    visit = VisitFactory()
+    url = f"/admin/diary/visit/{visit.pk}/change/"
+    data = form(
+        visit.enrollment,
+        visit.visit_date,
+        esr="20",
+        pressure_threshold="3.5",
+        heat_threshold="44.0",
+    )
+    del data["enrollment"]
+    response = client.post(
+        url, {**data, "voided": "on", "void_reason": "x" * 150, "change_reason": "Void"}
+    )
+    assert response.status_code == 200 and "keep it to 100" in response.content.decode()
+    visit.refresh_from_db()
+    assert not visit.voided
+
+
+def test_notes_count_a_line_break_as_one_character(client, coordinator):
+    enrollment = EnrollmentFactory()
+    notes = "abcd\r\n" * 180  # 900 characters as seen, 1,080 as sent
+    response = client.post(ADD, form(enrollment, enrollment.start_date, esr="3", notes=notes))
+    assert response.status_code == 302
+    assert Visit.objects.get().notes == "abcd\n" * 179 + "abcd"
+
+
+def test_a_visit_left_after_a_back_dated_withdrawal_can_still_be_voided(client, coordinator):
+    enrollment = EnrollmentFactory()
+    visit = VisitFactory(enrollment=enrollment, visit_date=enrollment.start_date + dt.timedelta(5))
+    enrollment.status, enrollment.withdrawn_on = "withdrawn", enrollment.start_date
+    enrollment.withdrawal_reason = "Moved"
+    enrollment.save()
+    visit.refresh_from_db()
+    url = f"/admin/diary/visit/{visit.pk}/change/"
+    data = form(
+        enrollment, visit.visit_date, esr="20", pressure_threshold="3.5", heat_threshold="44.0"
+    )
+    del data["enrollment"]
+    response = client.post(
+        url, {**data, "voided": "on", "void_reason": "After her withdrawal", "change_reason": "V"}
+    )
+    assert response.status_code == 302
+    visit.refresh_from_db()
+    assert visit.voided
+
+
+def test_the_admin_refuses_a_withdrawal_dated_before_a_visit(client, coordinator):
+    enrollment = EnrollmentFactory()
+    visit = VisitFactory(enrollment=enrollment, visit_date=enrollment.start_date + dt.timedelta(5))
+    page = client.get(f"/admin/diary/enrollment/{enrollment.pk}/change/")
+    assert page.status_code == 200
+    import re
+
+    fields = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', page.content.decode()))
+    data = {
+        **fields,
+        "status": "withdrawn",
+        "withdrawn_on": (enrollment.start_date + dt.timedelta(days=2)).isoformat(),
+        "withdrawal_reason": "Moved",
+        "change_reason": "Withdrawn",
+        "timezone": enrollment.timezone,
+        "physician": enrollment.physician_id,
+    }
+    response = client.post(f"/admin/diary/enrollment/{enrollment.pk}/change/", data)
+    assert "has a clinic visit on" in response.content.decode()
+    enrollment.refresh_from_db()
+    assert enrollment.status == "active"
