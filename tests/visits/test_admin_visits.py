@@ -176,7 +176,7 @@ def test_a_visit_left_after_a_back_dated_withdrawal_can_still_be_voided(client, 
 
 def test_the_admin_refuses_a_withdrawal_dated_before_a_visit(client, coordinator):
     enrollment = EnrollmentFactory()
-    visit = VisitFactory(enrollment=enrollment, visit_date=enrollment.start_date + dt.timedelta(5))
+    VisitFactory(enrollment=enrollment, visit_date=enrollment.start_date + dt.timedelta(5))
     page = client.get(f"/admin/diary/enrollment/{enrollment.pk}/change/")
     assert page.status_code == 200
     import re
