@@ -33,6 +33,7 @@ from diary.entries.models import DiaryEntry
 from diary.figures.models import Alert
 from diary.trial import dates
 from diary.trial.models import Enrollment
+from diary.visits.models import Visit
 from tests.factories import CoordinatorFactory, PatientFactory, PhysicianFactory
 from tests.trial import test_blinding
 from tests.trial.test_blinding import TODAY, swap_arms, without_csrf
@@ -117,6 +118,8 @@ def site_urls(x: Enrollment) -> list[str]:
     """Every other URL pattern, its parameters filled in for patient X."""
     patient = x.patient
     alert = Alert.objects.filter(enrollment=x).order_by("pk").first()
+    alert_pk = alert.pk if alert else 1
+    visit = Visit.objects.filter(enrollment=x, voided=False).order_by("pk").first()
     values = {
         "study_id": x.study_id,
         "day": (TODAY - dt.timedelta(days=1)).isoformat(),
@@ -136,6 +139,8 @@ def site_urls(x: Enrollment) -> list[str]:
             values["token"] = default_token_generator.make_token(patient)
         else:
             values["token"] = reminders.reminder_link_token(x)
+        # A visit's pages take her visit's id; the others an alert's.
+        values["pk"] = str(visit.pk if "visits/" in route and visit else alert_pk)
         url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "1"), route)
         urls.append(url)
     return urls

@@ -11,6 +11,7 @@ row ids and the CSRF token replaced), and once with their arms swapped in the da
 import datetime as dt
 import html
 import re
+from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,7 @@ from tests.factories import (
     EntryFactory,
     PatientFactory,
     PhysicianFactory,
+    VisitFactory,
     builtin_arm,
 )
 
@@ -83,6 +85,24 @@ def pair(physician):
                 tolerability=(45 if offset == 39 else 80 + offset % 20) if treatment else None,
                 notes="Tired after work" if offset % 10 == 0 else "",
                 late=offset % 13 == 0,
+            )
+        # Clinic visits: a screening visit, the end of baseline, and two in treatment
+        # (day 20 is LDN in arm A and placebo in arm B), one of them voided.
+        for offset, esr, voided in (
+            (-7, 31, False),
+            (13, 28, False),
+            (19, 25, True),
+            (20, 22, False),
+        ):
+            VisitFactory(
+                enrollment=enrollment,
+                visit_date=START + dt.timedelta(days=offset),
+                esr=esr,
+                pressure_threshold=Decimal("3.1") + offset // 10,
+                heat_threshold=None if offset == 13 else Decimal("43.5"),
+                notes="Algometer recalibrated" if offset == 20 else "",
+                voided=voided,
+                void_reason="Entered twice" if voided else "",
             )
         enrollments.append(enrollment)
     alerts.run()  # before any page is read: the alerts are part of what both show
@@ -179,6 +199,9 @@ def anonymize(text: str, enrollment) -> str:
     )
     text = text.replace(f'name="_selected_action" value="{enrollment.pk}"', "ROW")
     text = re.sub(r"/history/\d+/", "/history/N/", text)  # a history row's id
+    # Her clinic visits' ids (links to correct or void one, anchors)
+    text = re.sub(r"/visits/\d+/", "/visits/N/", text)
+    text = re.sub(r'id="visit-\d+"', 'id="visit-N"', text)
     text = re.sub(r"/reminders/[^/\s>]+/", "/reminders/TOKEN/", text)
     text = re.sub(r"(&lt;|<)https?://\S+/reminders/TOKEN/(&gt;|>)", "<LINK>", text)
     return text
@@ -226,11 +249,15 @@ def whole_study_files(coordinator) -> dict[str, str]:
         "/exports/?what=entries.csv&protocol=ldn-fm-2013",
         "/exports/?what=summaries.csv&protocol=ldn-fm-2013",
         "/exports/?what=summaries.json&protocol=ldn-fm-2013",
+        "/exports/?what=visits.csv&protocol=ldn-fm-2013",
+        "/exports/?what=fhir.json&protocol=ldn-fm-2013",
+        "/admin/diary/visit/",
     ]
     pages = {url: body(client.get(url)) for url in urls}
     pages["export_entries"] = command("export_entries")
     pages["export_summaries json"] = command("export_summaries", "--format", "json")
     pages["export_summaries csv"] = command("export_summaries", "--format", "csv")
+    pages["export_visits"] = command("export_visits")
     return pages
 
 
