@@ -10,6 +10,8 @@ from diary.entries.models import DiaryEntry, Reminder
 from diary.figures.models import Alert, AlertDigest
 from diary.jobs.models import Job, JobChunk
 from diary.people.models import User
+from diary.queries.models import DataQuery
+from diary.signoff.models import PhaseSignature
 from diary.trial.dates import (
     default_timezone,
     validate_date,

@@ -27,6 +27,18 @@ class AuditAction(models.TextChoices):
     ALERT_ACKNOWLEDGED = "alert_acknowledged", "Alert acknowledged"
     # import_enrollments --unblinded --reason: allocations moved in from another system.
     UNBLINDED_IMPORT = "unblinded_import", "Allocations imported"
+    # Review and sign-off (diary.signoff, diary.queries, diary.trial.locks).
+    PHASE_SIGNED = "phase_signed", "Phase review signed"
+    SIGNATURE_FAILED = "signature_failed", "Phase review signature refused"
+    SIGNATURE_INVALIDATED = "signature_invalidated", "Phase review signature invalidated"
+    QUERY_RAISED = "query_raised", "Query raised"
+    QUERY_ANSWERED = "query_answered", "Query answered"
+    QUERY_CLOSED = "query_closed", "Query closed"
+    QUERY_REOPENED = "query_reopened", "Query reopened"
+    ENROLLMENT_LOCKED = "enrollment_locked", "Enrollment locked"
+    ENROLLMENT_UNLOCKED = "enrollment_unlocked", "Enrollment unlocked"
+    PROTOCOL_LOCKED = "protocol_locked", "Protocol locked (database lock)"
+    PROTOCOL_UNLOCKED = "protocol_unlocked", "Protocol unlocked"
 
 
 class AuditEvent(models.Model):

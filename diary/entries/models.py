@@ -115,6 +115,10 @@ class DiaryEntry(models.Model):
     )
     voided = models.BooleanField(default=False)
     void_reason = models.TextField(blank=True)
+    corrected_after_query = models.BooleanField(
+        default=False,
+        help_text="The patient changed this day's answers to answer a query of her study team.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

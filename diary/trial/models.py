@@ -66,6 +66,17 @@ class Protocol(models.Model):
         related_name="+",
     )
     unblinding_reason = models.TextField(blank=True)
+    # Database lock (diary.trial.locks): every enrollment of the protocol takes no change.
+    locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    lock_reason = models.TextField(blank=True, editable=False)
 
     history = HistoricalRecords()
 
@@ -292,6 +303,17 @@ class Enrollment(models.Model):
         validators=[validate_date],
         help_text="No reminders up to and including this day (the patient's snooze).",
     )
+    # Locked for analysis (diary.trial.locks): her data take no change from any door.
+    locked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+    )
+    lock_reason = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EnrollmentQuerySet.as_manager()

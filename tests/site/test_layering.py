@@ -21,7 +21,9 @@ LAYERS = [
     ("trial", ["diary.trial"]),
     ("visits", ["diary.visits"]),
     ("entries", ["diary.entries"]),
+    ("queries", ["diary.queries"]),
     ("figures", ["diary.figures"]),
+    ("signoff", ["diary.signoff"]),
     ("access", ["diary.access"]),
     ("files", ["diary.files"]),
     (
