@@ -34,10 +34,15 @@ DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXP"
 # statistician has allocation access; the superuser manages accounts (and is blinded).
 DEMO_ACCOUNTS = [
     ("admin", Role.COORDINATOR, {"is_superuser": True}),
-    ("coordinator", Role.COORDINATOR, {}),
-    ("statistician", Role.COORDINATOR, {"allocation_access": True}),
-    ("physician1", Role.PHYSICIAN, {}),
-    ("physician2", Role.PHYSICIAN, {}),
+    ("coordinator", Role.COORDINATOR, {"first_name": "Casey", "last_name": "Morgan"}),
+    (
+        "statistician",
+        Role.COORDINATOR,
+        {"allocation_access": True, "first_name": "Sam", "last_name": "Patel"},
+    ),
+    # Physicians sign phase reviews under their full names.
+    ("physician1", Role.PHYSICIAN, {"first_name": "Ana", "last_name": "Reyes"}),
+    ("physician2", Role.PHYSICIAN, {"first_name": "Lena", "last_name": "Park"}),
     *((f"patient{n}", Role.PATIENT, {}) for n in range(1, 10)),
 ]
 SPANISH_SPEAKING = {"patient2": "es"}
