@@ -117,6 +117,7 @@ class DiaryEntry(models.Model):
     void_reason = models.TextField(blank=True)
     corrected_after_query = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="The patient changed this day's answers to answer a query of her study team.",
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -15,6 +15,7 @@ class Migration(migrations.Migration):
             model_name="diaryentry",
             name="corrected_after_query",
             field=models.BooleanField(
+                db_default=False,
                 default=False,
                 help_text="The patient changed this day's answers to answer a query of her study team.",
             ),
@@ -22,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="enrollment",
             name="lock_reason",
-            field=models.TextField(blank=True, editable=False),
+            field=models.TextField(blank=True, db_default="", default="", editable=False),
         ),
         migrations.AddField(
             model_name="enrollment",
@@ -45,6 +46,7 @@ class Migration(migrations.Migration):
             model_name="historicaldiaryentry",
             name="corrected_after_query",
             field=models.BooleanField(
+                db_default=False,
                 default=False,
                 help_text="The patient changed this day's answers to answer a query of her study team.",
             ),
@@ -52,7 +54,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="historicalenrollment",
             name="lock_reason",
-            field=models.TextField(blank=True, editable=False),
+            field=models.TextField(blank=True, db_default="", default="", editable=False),
         ),
         migrations.AddField(
             model_name="historicalenrollment",
@@ -75,7 +77,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="historicalprotocol",
             name="lock_reason",
-            field=models.TextField(blank=True, editable=False),
+            field=models.TextField(blank=True, db_default="", default="", editable=False),
         ),
         migrations.AddField(
             model_name="historicalprotocol",
@@ -98,7 +100,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="protocol",
             name="lock_reason",
-            field=models.TextField(blank=True, editable=False),
+            field=models.TextField(blank=True, db_default="", default="", editable=False),
         ),
         migrations.AddField(
             model_name="protocol",

@@ -76,7 +76,7 @@ class Protocol(models.Model):
         related_name="+",
         editable=False,
     )
-    lock_reason = models.TextField(blank=True, editable=False)
+    lock_reason = models.TextField(blank=True, default="", db_default="", editable=False)
 
     history = HistoricalRecords()
 
@@ -313,7 +313,7 @@ class Enrollment(models.Model):
         related_name="+",
         editable=False,
     )
-    lock_reason = models.TextField(blank=True, editable=False)
+    lock_reason = models.TextField(blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EnrollmentQuerySet.as_manager()
