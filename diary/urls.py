@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.urls import include, path, register_converter
 
-from diary.views import clinic, exports, imports, jobs, patient, visits
+from diary.views import clinic, exports, imports, jobs, patient, signoff, visits
 
 
 class IsoDateConverter:
@@ -36,6 +36,11 @@ clinic_urls = [
     path("cohort/", clinic.cohort, name="cohort"),
     path("patients/<str:study_id>/", clinic.patient_detail, name="patient_detail"),
     path("patients/<str:study_id>/report.pdf", clinic.patient_report, name="patient_report"),
+    path(
+        "patients/<str:study_id>/phases/<int:order>/review/",
+        signoff.phase_review,
+        name="phase_review",
+    ),
     path("patients/<str:study_id>/visits/new/", visits.new_visit, name="visit_new"),
     path("patients/<str:study_id>/visits/<int:pk>/", visits.edit_visit, name="visit_edit"),
     path("patients/<str:study_id>/visits/<int:pk>/void/", visits.void_visit, name="visit_void"),

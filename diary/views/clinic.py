@@ -41,6 +41,7 @@ from diary.figures.overview import (
 )
 from diary.figures.patient_figures import patient_as_of
 from diary.files import reports
+from diary.signoff.states import signature_states
 from diary.trial import blinding, dates
 from diary.trial.models import Enrollment
 from diary.views.downloads import download_response
@@ -237,6 +238,7 @@ def patient_detail(request, study_id: str):
         "visits": reports.visit_lines(
             enrollment, schedule, reports.her_visits(enrollment, request.user)
         ),
+        "signatures": signature_states(enrollment, schedule, as_of),
     }
     context.update(charts.patient_charts(enrollment, entries, schedule, as_of, context["summary"]))
     return render(request, "diary/patient_detail.html", context)

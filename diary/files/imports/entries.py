@@ -9,6 +9,7 @@ from django.utils import timezone
 from diary.files.imports.entry_check import ENTRY_COLUMNS, ENTRY_OPTIONAL, _EntryCheck
 from diary.files.imports.reading import CsvRows, Outcome, _fail_if_any
 from diary.files.imports.writing import _all_or_nothing, _change_reason, _NewEntries
+from diary.signoff import invalidation
 
 
 def import_entries(path, *, by=None, file_name: str = "", check_only: bool = False) -> Outcome:
@@ -32,8 +33,11 @@ def import_entries(path, *, by=None, file_name: str = "", check_only: bool = Fal
     _fail_if_any(rows, problems)
     if check_only:
         return outcome
+    enrollment_ids = [enrollment.pk for enrollment in check.enrollments.values()]
     check.restart()  # the whole file is checked: what the check remembers is not needed
     reason, stamped = _change_reason(path, by, file_name), timezone.now()
     with _all_or_nothing():
         outcome.created = new.save(reason, stamped)
+        # New days in a signed phase invalidate its signatures (bulk rows send no signal).
+        invalidation.sweep(enrollment_ids, since=stamped)
     return outcome

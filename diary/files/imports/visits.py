@@ -20,6 +20,7 @@ from diary.files.imports.reading import (
 )
 from diary.files.imports.study_ids import load_enrollments, notes_cell, study_id_cell
 from diary.files.imports.writing import _all_or_nothing, _change_reason
+from diary.signoff import invalidation
 from diary.trial.dates import date_problem
 from diary.trial.models import Enrollment
 from diary.visits.measures import MEASURES
@@ -60,6 +61,8 @@ def import_visits(path, *, by=None, file_name: str = "", check_only: bool = Fals
         bulk_create_with_history(
             new, Visit, default_user=by, default_change_reason=reason, default_date=stamped
         )
+        # New visits in a signed phase invalidate its signatures (bulk rows send no signal).
+        invalidation.sweep({visit.enrollment_id for visit in new}, since=stamped)
     return outcome
 
 
