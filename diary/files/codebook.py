@@ -24,7 +24,9 @@ from diary.figures.definitions import (
 from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, PhaseSummary
 from diary.figures.summaries import CohortSummary, EsrResponse, LdnVsPlacebo
 from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
+from diary.files.signature_exports import SIGNATURE_COLUMNS
 from diary.files.visit_exports import VISIT_COLUMNS
+from diary.signoff.models import SignatureMeaning
 from diary.trial.models import Blinding, EnrollmentStatus
 from diary.trial.phases import PhaseKind
 from diary.visits.measures import MEASURES
@@ -35,6 +37,7 @@ COLUMNS = ["file", "name", "label", "type", "values", "unit", "when", "definitio
 ENTRIES = "entries"
 VISITS = "visits"
 SUMMARIES = "summaries"
+SIGNATURES = "signatures"
 YES_NO = "yes, no"
 
 
@@ -263,6 +266,86 @@ def visit_columns() -> list[Column]:
     return [described[name] for name in VISIT_COLUMNS]
 
 
+def signature_columns() -> list[Column]:
+    """export_signatures: a row per phase review signature (diary.files.signature_exports)."""
+    utc = "YYYY-MM-DDTHH:MM:SS+00:00 (UTC)"
+    described = {
+        "study_id": Column(SIGNATURES, "study_id", "Study ID", "text", "", "", "Always."),
+        "phase_order": Column(
+            SIGNATURES,
+            "phase_order",
+            "Position of the signed phase, as the file's reader may see it",
+            "integer",
+            "1, 2, ...",
+            "",
+            "Always.",
+        ),
+        "phase": Column(
+            SIGNATURES,
+            "phase",
+            "Signed phase, as the file's reader may see it",
+            "text",
+            "",
+            "",
+            "Always.",
+        ),
+        "signer": Column(SIGNATURES, "signer", "Signer's login", "text", "", "", "Always."),
+        "printed_name": Column(
+            SIGNATURES, "printed_name", "Signer's printed name", "text", "", "", "Always."
+        ),
+        "meaning": Column(
+            SIGNATURES,
+            "meaning",
+            "Meaning of the signature",
+            "code",
+            ", ".join(f"{v} ({label})" for v, label in SignatureMeaning.choices),
+            "",
+            "Always.",
+        ),
+        "signed_at": Column(SIGNATURES, "signed_at", "Signed", "date-time", utc, "", "Always."),
+        "content_sha256": Column(
+            SIGNATURES,
+            "content_sha256",
+            "SHA-256 of what was signed",
+            "text",
+            "64 hex digits",
+            "",
+            "Always.",
+            "Hash of the canonical JSON (sorted keys, no spaces, UTF-8, ISO dates) of the "
+            "phase review as the signer saw it.",
+        ),
+        "status": Column(
+            SIGNATURES,
+            "status",
+            "Whether the signature still covers the data",
+            "code",
+            "valid, invalidated",
+            "",
+            "Always.",
+            "invalidated: an entry or visit of the phase changed after signing.",
+        ),
+        "invalidated_at": Column(
+            SIGNATURES,
+            "invalidated_at",
+            "Invalidated",
+            "date-time",
+            utc,
+            "",
+            "Only when invalidated; blank otherwise.",
+        ),
+        "invalidated_by_change": Column(
+            SIGNATURES,
+            "invalidated_by_change",
+            "The change that invalidated it (record, who, why)",
+            "text",
+            "",
+            "",
+            "Only when invalidated; blank otherwise.",
+        ),
+    }
+    return [described[name] for name in SIGNATURE_COLUMNS]
+
+
 SECTION_OF = {
     "patient": PhaseSummary,
     "cohort": CohortSummary,
@@ -461,7 +544,7 @@ def summary_columns() -> list[Column]:
 
 
 def codebook() -> list[Column]:
-    return entry_columns() + visit_columns() + summary_columns()
+    return entry_columns() + visit_columns() + summary_columns() + signature_columns()
 
 
 def codebook_rows() -> Iterator[list]:

@@ -27,7 +27,7 @@ from diary.figures.definitions import (
     PATIENT_FIGURES,
 )
 from diary.figures.summaries import ProtocolSummary
-from diary.files import fhir, visit_exports
+from diary.files import fhir, signature_exports, visit_exports
 from diary.trial import blinding
 
 ENTRY_COLUMNS = [
@@ -350,6 +350,7 @@ EXPORTS = {
     "summaries.json": ("summaries", "json", "application/json"),
     "fhir.json": ("fhir", "json", "application/fhir+json"),
     "visits.csv": ("visits", "csv", "text/csv"),
+    "signatures.csv": ("signatures", "csv", "text/csv"),
 }
 
 
@@ -397,6 +398,10 @@ def run_export(
     if what == "visits.csv":
         return ExportFile(
             name, content_type, csv_lines(visit_exports.visit_rows(enrollments, reader))
+        )
+    if what == "signatures.csv":
+        return ExportFile(
+            name, content_type, csv_lines(signature_exports.signature_rows(enrollments, reader))
         )
     if what == "fhir.json":
         return ExportFile(name, content_type, fhir.bundle_chunks(enrollments, reader))

@@ -18,6 +18,7 @@ class ExportForm(forms.Form):
         ("summaries.json", "Summaries (JSON)"),
         ("fhir.json", "Diary entries and clinic visits (FHIR R4 Bundle, JSON)"),
         ("visits.csv", "Clinic visits (CSV, one row per visit)"),
+        ("signatures.csv", "Phase review signatures (CSV, one row per signature)"),
     ]
 
     what = forms.ChoiceField(choices=WHAT, label="File", initial="entries.csv")

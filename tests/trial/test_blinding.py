@@ -145,9 +145,13 @@ def patient_pages(enrollment) -> dict[str, str]:
 
 
 def patient_detail_pages(reader, enrollment) -> dict[str, str]:
-    return {
-        "patient page": body(client_for(reader).get(f"/physician/patients/{enrollment.study_id}/"))
-    }
+    client = client_for(reader)
+    base = f"/physician/patients/{enrollment.study_id}"
+    pages = {"patient page": body(client.get(f"{base}/"))}
+    # The phase reviews (what a signature covers), as far as the schedule goes.
+    for order in (1, 2, 3):
+        pages[f"review {order}"] = body(client.get(f"{base}/phases/{order}/review/"))
+    return pages
 
 
 def staff_pages_about(reader, enrollment) -> dict[str, str]:
@@ -250,6 +254,7 @@ def whole_study_files(coordinator) -> dict[str, str]:
         "/exports/?what=summaries.csv&protocol=ldn-fm-2013",
         "/exports/?what=summaries.json&protocol=ldn-fm-2013",
         "/exports/?what=visits.csv&protocol=ldn-fm-2013",
+        "/exports/?what=signatures.csv&protocol=ldn-fm-2013",
         "/exports/?what=fhir.json&protocol=ldn-fm-2013",
         "/admin/diary/visit/",
     ]
@@ -258,6 +263,7 @@ def whole_study_files(coordinator) -> dict[str, str]:
     pages["export_summaries json"] = command("export_summaries", "--format", "json")
     pages["export_summaries csv"] = command("export_summaries", "--format", "csv")
     pages["export_visits"] = command("export_visits")
+    pages["export_signatures"] = command("export_signatures")
     return pages
 
 
