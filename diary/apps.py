@@ -12,9 +12,12 @@ class DiaryConfig(AppConfig):
     def ready(self):
         from diary import tasks
         from diary.people.languages import remember_browser_language
+        from diary.signoff import backstop
         from diary.signoff.invalidation import record_changed
 
         user_logged_in.connect(remember_browser_language, dispatch_uid="diary-language")
+        # Locked data take no change from any door.
+        backstop.connect()
         # A change to a signed phase's entries or visits invalidates its signatures.
         post_create_historical_record.connect(record_changed, dispatch_uid="diary-signoff")
         # After the diary's own migrations (django_q's table exists by then).

@@ -23,6 +23,12 @@ from diary.admin.filters import (
     current_phase_key,
 )
 from diary.admin.forms import EnrollmentAddForm, EnrollmentChangeForm, TellPatientForm
+from diary.admin.locks import (
+    LockedReadOnly,
+    lock_enrollment_view,
+    lock_for_analysis,
+    unlock_enrollment_view,
+)
 from diary.entries import history
 from diary.files.exports import csv_lines
 from diary.people import accounts
@@ -83,7 +89,7 @@ TELL_PATIENT = Wording(
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(ReasonAdmin):
+class EnrollmentAdmin(LockedReadOnly, ReasonAdmin):
     # What each reader sees of arms and phases: get_list_display / get_fieldsets.
     list_display = ["study_id", "protocol", "physician", "status", "start_date"]
     list_filter = [
@@ -94,7 +100,7 @@ class EnrollmentAdmin(ReasonAdmin):
     ]
     list_select_related = ["protocol", "arm", "physician"]
     search_fields = ["study_id", "patient__email", "patient__username"]
-    actions = [resend_invitations]
+    actions = [resend_invitations, lock_for_analysis]
     change_form_template = "admin/diary/enrollment/change_form.html"
     list_per_page = 100
 
@@ -293,8 +299,13 @@ class EnrollmentAdmin(ReasonAdmin):
             "can_unblind_care_team": allocation
             and unblinding.care_team_unblinding_problem(enrollment) is None,
             "can_tell_patient": allocation and unblinding.telling_problem(enrollment) is None,
+            "can_lock": request.user.is_coordinator,
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def enrollment_of(obj):
+        return obj
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -310,6 +321,16 @@ class EnrollmentAdmin(ReasonAdmin):
                 name="diary_enrollment_tell_patient",
             ),
             path("<int:pk>/invite/", wrap(self.invite_view), name="diary_enrollment_invite"),
+            path(
+                "<int:pk>/lock/",
+                wrap(lambda request, pk: lock_enrollment_view(self, request, pk)),
+                name="diary_enrollment_lock",
+            ),
+            path(
+                "<int:pk>/unlock/",
+                wrap(lambda request, pk: unlock_enrollment_view(self, request, pk)),
+                name="diary_enrollment_unlock",
+            ),
             path("<int:pk>/audit/", wrap(self.audit_view), name="diary_enrollment_audit"),
             path(
                 "<int:pk>/audit.csv", wrap(self.audit_csv_view), name="diary_enrollment_audit_csv"

@@ -12,11 +12,12 @@ from diary.admin.forms import (
     ITEM_FIELDS,
     StaffEntryForm,
 )
+from diary.admin.locks import LockedReadOnly
 from diary.entries.models import DiaryEntry, EntrySource
 
 
 @admin.register(DiaryEntry)
-class DiaryEntryAdmin(ReasonAdmin):
+class DiaryEntryAdmin(LockedReadOnly, ReasonAdmin):
     form = StaffEntryForm
     reason_on_add = True
     list_display = ["enrollment", "date", "pain", "source", "late", "voided"]

@@ -27,6 +27,7 @@ from diary.admin.forms import (
     ProtocolForm,
     RandomizationListForm,
 )
+from diary.admin.locks import lock_protocol_view, unlock_protocol_view
 from diary.files import imports
 from diary.trial import blinding, protocols, unblinding
 from diary.trial.models import Arm, Phase, Protocol
@@ -225,6 +226,7 @@ class ProtocolAdmin(ReasonAdmin):
             "can_unblind": allocation and unblinding.protocol_unblinding_problem(protocol) is None,
             "can_tell_patients": allocation and blinding.protocol_blinds_patients(protocol),
             "can_upload_list": allocation,
+            "can_lock": request.user.is_coordinator,
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -232,6 +234,16 @@ class ProtocolAdmin(ReasonAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<int:pk>/copy/", wrap(self.copy_view), name="diary_protocol_copy"),
+            path(
+                "<int:pk>/lock/",
+                wrap(lambda request, pk: lock_protocol_view(self, request, pk)),
+                name="diary_protocol_lock",
+            ),
+            path(
+                "<int:pk>/unlock/",
+                wrap(lambda request, pk: unlock_protocol_view(self, request, pk)),
+                name="diary_protocol_unlock",
+            ),
             path(
                 "<int:pk>/unblind/",
                 allocation_view(self, self.unblind_view),

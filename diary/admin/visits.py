@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 
 from diary import access
 from diary.admin.base import ReasonAdmin
+from diary.admin.locks import LockedReadOnly
 from diary.visits import rules
 from diary.visits.forms import VisitForm
 from diary.visits.measures import MEASURE_NAMES
@@ -56,7 +57,7 @@ class VisitAdminForm(VisitForm):
 
 
 @admin.register(Visit)
-class VisitAdmin(ReasonAdmin):
+class VisitAdmin(LockedReadOnly, ReasonAdmin):
     form = VisitAdminForm
     list_display = ["enrollment", "visit_date", *MEASURE_NAMES, "source", "voided"]
     list_filter = ["source", "voided", "enrollment__protocol"]

@@ -16,6 +16,7 @@ from diary.entries.models import (
     EntryRefused,
     EntrySource,
 )
+from diary.trial.locks import lock_problem, patient_lock_message
 from diary.trial.models import Enrollment, EnrollmentStatus
 from diary.trial.phases import PhaseKind
 
@@ -39,7 +40,11 @@ def day_problem(enrollment: Enrollment, day: dt.date, today: dt.date) -> DayProb
 def patient_refusal(enrollment: Enrollment, day: dt.date, today: dt.date) -> str | None:
     """Why the patient may not create or change the entry for `day`, or None: a day
     that can hold no entry, an enrollment that is not active, or a day whose window
-    has closed (from the start of D until the end of D + DIARY_GRACE_DAYS)."""
+    has closed (from the start of D until the end of D + DIARY_GRACE_DAYS); first of
+    all, a diary locked for analysis."""
+    locked = patient_lock_message(enrollment)
+    if locked:
+        return locked
     problem = day_problem(enrollment, day, today)
     if problem is not None:
         return problem.for_patient(enrollment)
@@ -70,7 +75,10 @@ def staff_problems(enrollment: Enrollment, day: dt.date, values: dict, today: dt
     """Why staff (an import, a coordinator's correction) may not record `values` for
     `day`; empty when they may: past days within the schedule, not after the
     withdrawal (the patient's entry window does not apply); dose_taken and
-    tolerability only in LDN and placebo phases."""
+    tolerability only in LDN and placebo phases; nothing once her data are locked."""
+    locked = lock_problem(enrollment)
+    if locked:
+        return [locked]
     problem = day_problem(enrollment, day, today)
     if problem is not None:
         return [problem.for_staff(enrollment, day, today)]

@@ -19,6 +19,7 @@ from diary.figures import charts, summaries
 from diary.figures.definitions import PATIENT_DIARY_FIGURES, PATIENT_MEASURE_FIGURES
 from diary.figures.patient_figures import patient_as_of
 from diary.files.visit_exports import study_day
+from diary.signoff.states import signature_states
 from diary.trial import blinding
 from diary.trial.models import Enrollment
 from diary.trial.phases import Schedule
@@ -107,6 +108,7 @@ def report_context(enrollment: Enrollment, reader, now: dt.datetime | None = Non
         "figures": PATIENT_DIARY_FIGURES,
         "measure_figures": PATIENT_MEASURE_FIGURES,
         "visits": visit_lines(enrollment, schedule, her_visits(enrollment, reader)),
+        "signatures": signature_states(enrollment, schedule, as_of),
         "trend": trend,
         # The latest alerts keep the report to two pages; the alert page has them all.
         "alerts": list(

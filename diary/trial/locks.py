@@ -27,7 +27,7 @@ class Locked(ValidationError):
     """A change refused because the data are locked."""
 
 
-def _name(user) -> str:
+def user_name(user) -> str:
     if user is None:
         return "an administrator"
     full = user.get_full_name().strip()
@@ -37,10 +37,10 @@ def _name(user) -> str:
 def lock_of(enrollment: Enrollment) -> Lock | None:
     """The lock that holds `enrollment` (its own first, then its protocol's), or None."""
     if enrollment.locked_at:
-        return Lock("enrollment", enrollment.locked_at, _name(enrollment.locked_by))
+        return Lock("enrollment", enrollment.locked_at, user_name(enrollment.locked_by))
     protocol = enrollment.protocol
     if protocol.locked_at:
-        return Lock("protocol", protocol.locked_at, _name(protocol.locked_by))
+        return Lock("protocol", protocol.locked_at, user_name(protocol.locked_by))
     return None
 
 

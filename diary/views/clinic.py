@@ -43,6 +43,7 @@ from diary.figures.patient_figures import patient_as_of
 from diary.files import reports
 from diary.signoff.states import signature_states
 from diary.trial import blinding, dates
+from diary.trial.locks import lock_problem
 from diary.trial.models import Enrollment
 from diary.views.downloads import download_response
 
@@ -239,6 +240,7 @@ def patient_detail(request, study_id: str):
             enrollment, schedule, reports.her_visits(enrollment, request.user)
         ),
         "signatures": signature_states(enrollment, schedule, as_of),
+        "lock": lock_problem(enrollment),
     }
     context.update(charts.patient_charts(enrollment, entries, schedule, as_of, context["summary"]))
     return render(request, "diary/patient_detail.html", context)

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from diary.audit.models import required_reason
 from diary.trial.dates import date_problem
+from diary.trial.locks import lock_problem, refuse_if_locked
 from diary.trial.models import Enrollment
 from diary.trial.phases import add_days
 from diary.visits.measures import MEASURE_NAMES
@@ -76,7 +77,11 @@ def duplicate_problem(
 
 
 def visit_problems(enrollment: Enrollment, day: dt.date, visit: Visit | None = None) -> list[str]:
-    """Every rule on the date of a visit being saved (a new one when `visit` is None)."""
+    """Every rule on the date of a visit being saved (a new one when `visit` is None);
+    none matters once her data are locked."""
+    locked = lock_problem(enrollment)
+    if locked:
+        return [locked]
     problems = date_problems(enrollment, day)
     if not problems:
         duplicate = duplicate_problem(enrollment, day, visit)
@@ -163,7 +168,8 @@ def void_visit(visit: Visit, *, by, reason: str) -> Visit:
     reason = required_reason(reason, "voiding this visit")
     _check_length(reason)
     with transaction.atomic():
-        _locked(visit.enrollment)
+        locked = _locked(visit.enrollment)
+        refuse_if_locked(locked)
         visit = Visit.objects.select_for_update().get(pk=visit.pk)
         if visit.voided:
             return visit

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models.functions import Lower
 
+from diary.trial.locks import lock_problem
 from diary.trial.models import Enrollment, Protocol
 
 
@@ -33,6 +34,9 @@ def study_id_cell(study_id: str, enrollments: dict[str, Enrollment]):
         return None, [f'unknown study ID "{study_id}"']
     if enrollment.study_id != study_id:
         return None, [f'unknown study ID "{study_id}" (did you mean {enrollment.study_id}?)']
+    locked = lock_problem(enrollment)
+    if locked:
+        return None, [locked]
     return enrollment, []
 
 
