@@ -16,6 +16,7 @@ from django.shortcuts import render
 from diary.audit.models import DataAccess, shell_actor
 from diary.entries.reminders import REMINDER_LINK_SALT
 from diary.figures.models import Alert
+from diary.queries.models import DataQuery
 from diary.trial.models import Enrollment, EnrollmentStatus, load_protocols
 from diary.visits.models import Visit
 
@@ -91,6 +92,31 @@ def visit_for(user, enrollment: Enrollment, pk: int) -> Visit:
         raise Http404("No such visit.") from None
     visit.enrollment = enrollment
     return visit
+
+
+def visible_queries(user):
+    """Data queries about the enrollments `user` may read (staff)."""
+    return DataQuery.objects.filter(enrollment__in=visible_enrollments(user).values("pk"))
+
+
+def query_for(user, pk: int) -> DataQuery:
+    """A data query `user` may read (staff pages)."""
+    if not 0 < pk < 2**63:
+        raise Http404("No such query.")
+    try:
+        return visible_queries(user).select_related("enrollment", "visit").get(pk=pk)
+    except DataQuery.DoesNotExist:
+        raise Http404("No such query.") from None
+
+
+def own_query(user, enrollment: Enrollment, pk: int) -> DataQuery:
+    """A question of her study team about one of her own diary days (the patient)."""
+    if not 0 < pk < 2**63:
+        raise Http404("No such question.")
+    try:
+        return DataQuery.objects.get(pk=pk, enrollment=enrollment, target="entry")
+    except DataQuery.DoesNotExist:
+        raise Http404("No such question.") from None
 
 
 def alert_for(user, pk: int) -> Alert:

@@ -42,10 +42,14 @@ def refresh_alerts() -> str:
 
 def send_reminders() -> str:
     from diary.entries.reminders import send_due_reminders
+    from diary.queries.mail import send_pending
 
     result = send_due_reminders()
+    # The e-mails about study team questions that could not go out when raised.
+    questions = send_pending()
     return (
-        f"sent {result.sent}, failed {result.failed}, taken by another run {result.already_claimed}"
+        f"sent {result.sent}, failed {result.failed}, taken by another run "
+        f"{result.already_claimed}; question e-mails sent {questions}"
     )
 
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 from django.urls import include, path, register_converter
 
-from diary.views import clinic, exports, imports, jobs, patient, signoff, visits
+from diary.views import clinic, exports, imports, jobs, patient, queries, signoff, visits
 
 
 class IsoDateConverter:
@@ -26,6 +26,8 @@ patient_urls = [
     path("", patient.today, name="today"),
     path("history/", patient.history, name="history"),
     path("settings/", patient.reminder_settings, name="settings"),
+    path("questions/", queries.questions, name="questions"),
+    path("questions/<int:pk>/", queries.question, name="question"),
     path("<isodate:day>/", patient.day, name="day"),
 ]
 clinic_urls = [
@@ -34,6 +36,9 @@ clinic_urls = [
     path("alerts/", clinic.alerts, name="alerts"),
     path("alerts/<int:pk>/acknowledge/", clinic.acknowledge_alert, name="acknowledge_alert"),
     path("cohort/", clinic.cohort, name="cohort"),
+    path("queries/", queries.query_list, name="queries"),
+    path("queries/<int:pk>/", queries.query_detail, name="query_detail"),
+    path("patients/<str:study_id>/queries/new/", queries.query_new, name="query_new"),
     path("patients/<str:study_id>/", clinic.patient_detail, name="patient_detail"),
     path("patients/<str:study_id>/report.pdf", clinic.patient_report, name="patient_report"),
     path(

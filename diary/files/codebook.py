@@ -24,8 +24,10 @@ from diary.figures.definitions import (
 from diary.figures.patient_figures import LOW_COMPLIANCE_PCT, PhaseSummary
 from diary.figures.summaries import CohortSummary, EsrResponse, LdnVsPlacebo
 from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
+from diary.files.query_exports import QUERY_COLUMNS
 from diary.files.signature_exports import SIGNATURE_COLUMNS
 from diary.files.visit_exports import VISIT_COLUMNS
+from diary.queries.models import QueryStatus, QueryTarget
 from diary.signoff.models import SignatureMeaning
 from diary.trial.models import Blinding, EnrollmentStatus
 from diary.trial.phases import PhaseKind
@@ -38,6 +40,7 @@ ENTRIES = "entries"
 VISITS = "visits"
 SUMMARIES = "summaries"
 SIGNATURES = "signatures"
+QUERIES = "queries"
 YES_NO = "yes, no"
 
 
@@ -346,6 +349,52 @@ def signature_columns() -> list[Column]:
     return [described[name] for name in SIGNATURE_COLUMNS]
 
 
+def query_columns() -> list[Column]:
+    """export_queries: a row per data query (diary.files.query_exports)."""
+    utc = "YYYY-MM-DDTHH:MM:SS+00:00 (UTC)"
+    text = "at most 1000 characters"
+
+    def column(name, label, kind="text", values="", when="Always.", definition=""):
+        return Column(QUERIES, name, label, kind, values, "", when, definition)
+
+    described = {
+        "id": column("id", "Query number (#N in the audit trail)", "integer", "1, 2, ..."),
+        "study_id": column("study_id", "Study ID"),
+        "date": column(
+            "date", "The diary day asked about, or the visit's date", "date", "YYYY-MM-DD"
+        ),
+        "target": column(
+            "target",
+            "What the query is about",
+            "code",
+            ", ".join(f"{v} ({label})" for v, label in QueryTarget.choices),
+        ),
+        "raised_by": column("raised_by", "Login of who raised it"),
+        "raised_at": column("raised_at", "Raised", "date-time", utc),
+        "text": column("text", "The question", "text", text),
+        "status": column(
+            "status",
+            "Where it stands",
+            "code",
+            ", ".join(f"{v} ({label})" for v, label in QueryStatus.choices),
+            definition="open -> answered -> closed; a closed query may be reopened (open).",
+        ),
+        "answered_by": column(
+            "answered_by", "Login of who answered (the patient for a day)", when=ANSWERED
+        ),
+        "answered_at": column("answered_at", "Answered", "date-time", utc, ANSWERED),
+        "answer": column("answer", "The answer", "text", text, ANSWERED),
+        "closed_by": column("closed_by", "Login of who closed it", when=CLOSED),
+        "closed_at": column("closed_at", "Closed", "date-time", utc, CLOSED),
+        "close_note": column("close_note", "How it was resolved", "text", text, CLOSED),
+    }
+    return [described[name] for name in QUERY_COLUMNS]
+
+
+ANSWERED = "Once answered; blank before."
+CLOSED = "Once closed; blank otherwise."
+
+
 SECTION_OF = {
     "patient": PhaseSummary,
     "cohort": CohortSummary,
@@ -544,7 +593,13 @@ def summary_columns() -> list[Column]:
 
 
 def codebook() -> list[Column]:
-    return entry_columns() + visit_columns() + summary_columns() + signature_columns()
+    return (
+        entry_columns()
+        + visit_columns()
+        + summary_columns()
+        + signature_columns()
+        + query_columns()
+    )
 
 
 def codebook_rows() -> Iterator[list]:

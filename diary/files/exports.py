@@ -27,7 +27,7 @@ from diary.figures.definitions import (
     PATIENT_FIGURES,
 )
 from diary.figures.summaries import ProtocolSummary
-from diary.files import fhir, signature_exports, visit_exports
+from diary.files import fhir, query_exports, signature_exports, visit_exports
 from diary.trial import blinding
 
 ENTRY_COLUMNS = [
@@ -351,6 +351,7 @@ EXPORTS = {
     "fhir.json": ("fhir", "json", "application/fhir+json"),
     "visits.csv": ("visits", "csv", "text/csv"),
     "signatures.csv": ("signatures", "csv", "text/csv"),
+    "queries.csv": ("queries", "csv", "text/csv"),
 }
 
 
@@ -398,6 +399,10 @@ def run_export(
     if what == "visits.csv":
         return ExportFile(
             name, content_type, csv_lines(visit_exports.visit_rows(enrollments, reader))
+        )
+    if what == "queries.csv":
+        return ExportFile(
+            name, content_type, csv_lines(query_exports.query_rows(enrollments, reader))
         )
     if what == "signatures.csv":
         return ExportFile(

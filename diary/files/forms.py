@@ -19,6 +19,7 @@ class ExportForm(forms.Form):
         ("fhir.json", "Diary entries and clinic visits (FHIR R4 Bundle, JSON)"),
         ("visits.csv", "Clinic visits (CSV, one row per visit)"),
         ("signatures.csv", "Phase review signatures (CSV, one row per signature)"),
+        ("queries.csv", "Data queries (CSV, one row per query)"),
     ]
 
     what = forms.ChoiceField(choices=WHAT, label="File", initial="entries.csv")

@@ -52,7 +52,7 @@ def review_phases(enrollment: Enrollment, schedule: Schedule, today: dt.date) ->
             ReviewPhase(
                 span=span,
                 last_day=last_day,
-                signable=today > last_day + dt.timedelta(days=grace),
+                signable=today - dt.timedelta(days=grace) > last_day,
                 first_visit_day=first_visit_day(enrollment) if index == 0 else span.start,
             )
         )

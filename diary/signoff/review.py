@@ -80,8 +80,8 @@ def review_content(
     figures."""
     by_date = {entry.date: entry for entry in entries}
     days = []
-    day = phase.first_day
-    while day <= phase.last_day:
+    for offset in range((phase.last_day - phase.first_day).days + 1):
+        day = phase.first_day + dt.timedelta(days=offset)
         entry = by_date.get(day)
         days.append(
             {
@@ -92,7 +92,6 @@ def review_content(
                 else {name: _plain(getattr(entry, name)) for name in ENTRY_FIELDS},
             }
         )
-        day += dt.timedelta(days=1)
     figure_values = {}
     if figures is not None:
         figure_values = {

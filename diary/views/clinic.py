@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +42,7 @@ from diary.figures.overview import (
 )
 from diary.figures.patient_figures import patient_as_of
 from diary.files import reports
+from diary.queries.models import DataQuery
 from diary.signoff.states import signature_states
 from diary.trial import blinding, dates
 from diary.trial.locks import lock_problem
@@ -114,6 +116,16 @@ def _patient_page(request) -> tuple[dict, int]:
         for activity in page
         if activity.enrollment_id in loaded
     ]
+    # Her queries not yet closed, one count per patient of the page (one query).
+    waiting = dict(
+        DataQuery.objects.filter(enrollment_id__in=loaded)
+        .unresolved()
+        .values_list("enrollment_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in rows:
+        row.open_queries = waiting.get(row.enrollment.pk, 0)
     context = {
         "form": form,
         "page": page,
@@ -241,6 +253,9 @@ def patient_detail(request, study_id: str):
         ),
         "signatures": signature_states(enrollment, schedule, as_of),
         "lock": lock_problem(enrollment),
+        "queries": list(
+            enrollment.queries.select_related("raised_by").order_by("status", "-raised_at")
+        ),
     }
     context.update(charts.patient_charts(enrollment, entries, schedule, as_of, context["summary"]))
     return render(request, "diary/patient_detail.html", context)

@@ -24,6 +24,7 @@ from diary.entries.models import EntryRefused
 from diary.figures import charts
 from diary.figures.overview import current_span, days_recorded, history_days, last_week
 from diary.figures.patient_figures import summarize_enrollment
+from diary.queries.rules import open_questions
 from diary.trial import blinding, travel
 from diary.trial.models import default_reminder_time
 from diary.views.site import remember_language
@@ -78,6 +79,7 @@ def _entry_page(request, enrollment, day: dt.date, today: dt.date):
         "refusal": refusal,
         "ended": enrollment.has_ended,
         "form": None,
+        "questions": open_questions(enrollment) if not saving else 0,
     }
 
     def render_page(status=200):

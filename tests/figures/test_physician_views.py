@@ -230,11 +230,11 @@ def test_patient_page_query_count_does_not_grow_with_entries(
 ):
     client.force_login(alice)
     # session, user, enrollment, the access log, arms, phases, activity (time zones,
-    # protocols, the query), entries, summary aggregate, her visits; the session's new
-    # idle expiry (savepoint, update, release)
-    with django_assert_num_queries(15):
+    # protocols, the query), entries, summary aggregate, her visits, her phase signatures, her queries;
+    # the session's new idle expiry (savepoint, update, release)
+    with django_assert_num_queries(17):
         client.get(detail_url("FM-001"))
     for offset in range(1, 18):
         EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=offset))
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(17):
         client.get(detail_url("FM-001"))

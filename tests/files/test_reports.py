@@ -16,6 +16,8 @@ from diary.audit.models import DataAccess
 from diary.figures import alerts
 from diary.files.codebook import COLUMNS, codebook
 from diary.files.exports import ENTRY_COLUMNS, SUMMARY_COLUMNS
+from diary.files.query_exports import QUERY_COLUMNS
+from diary.files.signature_exports import SIGNATURE_COLUMNS
 from diary.files.visit_exports import VISIT_COLUMNS
 from diary.trial.models import Enrollment
 from tests.factories import (
@@ -220,13 +222,21 @@ def test_the_codebook_describes_every_column_of_every_csv_export(physician):
         + header_of("export_entries", "--unblinded", "--reason", "codebook check"),
         "visits": header_of("export_visits")
         + header_of("export_visits", "--unblinded", "--reason", "codebook check"),
+        "signatures": header_of("export_signatures"),
+        "queries": header_of("export_queries"),
         "summaries": header_of("export_summaries", "--format", "csv")
         + header_of("export_summaries", "--format", "csv", "--unblinded", "--reason", "check"),
     }
     for file, columns in headers.items():
         missing = {name for name in columns if (file, name) not in described}
         assert missing == set(), f"{file} columns without a codebook row: {missing}"
-    assert len(codebook()) == len(ENTRY_COLUMNS) + len(VISIT_COLUMNS) + len(SUMMARY_COLUMNS)
+    assert len(codebook()) == (
+        len(ENTRY_COLUMNS)
+        + len(VISIT_COLUMNS)
+        + len(SUMMARY_COLUMNS)
+        + len(SIGNATURE_COLUMNS)
+        + len(QUERY_COLUMNS)
+    )
 
 
 def test_every_codebook_row_is_filled_in():
