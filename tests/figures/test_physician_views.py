@@ -230,8 +230,9 @@ def test_patient_page_query_count_does_not_grow_with_entries(
 ):
     client.force_login(alice)
     # session, user, enrollment, the access log, arms, phases, activity (time zones,
-    # protocols, the query), entries, summary aggregate, her visits, her phase signatures, her queries;
-    # the session's new idle expiry (savepoint, update, release)
+    # protocols, the query), entries, summary aggregate, her visits, her phase
+    # signatures, her data queries; the session's new idle expiry (savepoint, update,
+    # release)
     with django_assert_num_queries(17):
         client.get(detail_url("FM-001"))
     for offset in range(1, 18):
