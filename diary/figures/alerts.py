@@ -23,6 +23,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial
+from zoneinfo import ZoneInfo
 
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -32,12 +33,16 @@ from django.utils import timezone
 from diary.audit.models import AuditAction, AuditEvent
 from diary.entries import daily_mail
 from diary.figures.activity import recent_activity
-from diary.figures.models import Alert, AlertDigest
+from diary.figures.models import Alert, AlertDigest, AlertKind
 from diary.links import public_url
+from diary.queries.models import DataQuery, QueryStatus
 from diary.trial.dates import study_today
 from diary.trial.models import Enrollment, EnrollmentStatus
 
 logger = logging.getLogger(__name__)
+
+# A query open this many days raises query_waiting.
+QUERY_WAITING_DAYS = 7
 
 
 @dataclass
@@ -54,6 +59,18 @@ def refresh(now: dt.datetime, result: RunResult) -> None:
     for activity in recent_activity(Enrollment.objects.active(), now=now):
         for kind in activity.alert_conditions():
             holding[(activity.enrollment_id, kind)] = activity.today
+    # A query of hers waiting for an answer for more than a week (one query).
+    waiting = (
+        DataQuery.objects.filter(
+            status=QueryStatus.OPEN,
+            raised_at__lt=now - dt.timedelta(days=QUERY_WAITING_DAYS),
+            enrollment__in=Enrollment.objects.active(),
+        )
+        .values_list("enrollment_id", "enrollment__timezone")
+        .distinct()
+    )
+    for enrollment_id, zone in waiting:
+        holding[(enrollment_id, AlertKind.QUERY_WAITING)] = now.astimezone(ZoneInfo(zone)).date()
     open_episodes = Alert.objects.filter(closed_at=None).values_list("pk", "enrollment_id", "kind")
     cleared, ongoing = [], set()
     for pk, enrollment_id, kind in open_episodes:

@@ -25,6 +25,7 @@ class AlertKind(models.TextChoices):
     )
     LOW_TOLERABILITY = "low_tolerability", "Tolerability of 50 or less in one of the last 3 entries"
     SIDE_EFFECTS = "side_effects", "Headache on 3 recorded days in a row"
+    QUERY_WAITING = "query_waiting", "A data query open (not answered) for more than 7 days"
 
 
 class AlertQuerySet(models.QuerySet):

@@ -161,7 +161,7 @@ def test_the_patient_is_told_her_diary_is_locked(client, coordinator):
     day = enrollment.start_date.isoformat()
     response = client.post(
         f"/diary/{day}/",
-        {"pain": 3, "fatigue": 3, "sleep_quality": 3, "vivid_dreams": "False", "headache": "False"},
+        {"pain": 3, "fatigue": 3, "sleep_quality": 3, "vivid_dreams": "no", "headache": "no"},
     )
     assert "locked for analysis" in response.content.decode()
     assert not DiaryEntry.objects.filter(enrollment=enrollment).exists()
