@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('diary', '0016_signoff_queries_locks'),
+        ("diary", "0016_signoff_queries_locks"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alert',
-            name='kind',
-            field=models.CharField(choices=[('missed_days', 'No entry on the last 3 diary days'), ('low_compliance', 'Compliance under 80% over the last 14 diary days'), ('low_tolerability', 'Tolerability of 50 or less in one of the last 3 entries'), ('side_effects', 'Headache on 3 recorded days in a row'), ('query_waiting', 'A data query open (not answered) for more than 7 days')], max_length=20),
+            model_name="alert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("missed_days", "No entry on the last 3 diary days"),
+                    ("low_compliance", "Compliance under 80% over the last 14 diary days"),
+                    ("low_tolerability", "Tolerability of 50 or less in one of the last 3 entries"),
+                    ("side_effects", "Headache on 3 recorded days in a row"),
+                    ("query_waiting", "A data query open (not answered) for more than 7 days"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -22,6 +22,12 @@ from diary.entries.models import DiaryEntry, EntrySource
 from diary.figures import alerts
 from diary.figures.models import Alert
 from diary.people.models import Role, User
+from diary.queries import rules as query_rules
+from diary.queries.models import DataQuery
+from diary.signoff import locking, signing
+from diary.signoff.models import PhaseSignature
+from diary.signoff.phases import review_phases
+from diary.trial import blinding
 from diary.trial.models import Enrollment, Protocol
 from diary.trial.travel import change_zone
 from diary.visits.models import Visit, VisitSource
@@ -143,6 +149,14 @@ DEMO_ENROLLMENTS = [
     ),
 ]
 
+# What the sign-off demo shows (seed_signoff), in the printed list of logins.
+SIGNOFF_NOTES = {
+    "DEMO-001": ", baseline signed, a question waiting 9 days",
+    "DEMO-002": ", a question to answer",
+    "DEMO-004": ", every phase signed, locked for analysis",
+    "DEMO-007": ", one phase changed after signing: sign again",
+}
+
 # A patient who travelled: her diary follows this zone since a change made N days ago.
 TRAVELS = {"DEMO-002": ("Europe/Madrid", 6)}
 
@@ -205,6 +219,7 @@ class Command(BaseCommand):
             note = row[6] + (", can record today" if row[6] == "active" else "")
             if row[1] in SPANISH_SPEAKING:
                 note += ", e-mails in Spanish"
+            note += SIGNOFF_NOTES.get(row[0], "")
             self.stdout.write(f"  {row[1]}     {row[0]} ({row[3]}, {note})")
 
     def seed(self) -> int:
@@ -274,7 +289,80 @@ class Command(BaseCommand):
                     reason="Demo data: she travels",
                     now=timezone.now() - dt.timedelta(days=days_before),
                 )
+        created += self.seed_signoff(users)
         return created
+
+    def seed_signoff(self, users: dict) -> int:
+        """Sign-off to look at: DEMO-004 reviewed, every phase approved by her physician
+        and locked for analysis; DEMO-007 signed, then a coordinator's correction that
+        invalidated one signature (sign again); DEMO-001's baseline signed and a query
+        waiting 9 days (query_waiting); a question for DEMO-002 (in Spanish) to answer;
+        a visit query of DEMO-003, answered and closed."""
+        if PhaseSignature.objects.exists() or DataQuery.objects.exists():
+            return 0
+        created = 0
+        coordinator = users["coordinator"]
+        by_id = {e.study_id: e for e in Enrollment.objects.with_schedule()}
+
+        def sign_ended(enrollment, meaning, only_first=False):
+            physician = enrollment.physician
+            schedule = blinding.schedule_for(enrollment, physician)
+            phases = [p for p in review_phases(enrollment, schedule, enrollment.local_today())]
+            count = 0
+            for phase in phases[:1] if only_first else phases:
+                if phase.signable:
+                    signing.record_signature(enrollment, physician, phase, meaning)
+                    count += 1
+            return count
+
+        def ask(enrollment, by, days_ago, **where):
+            query = query_rules.raise_query(enrollment, by, **where)
+            # Raised earlier (the demo's past); no e-mail goes out for it.
+            at = timezone.now() - dt.timedelta(days=days_ago)
+            DataQuery.objects.filter(pk=query.pk).update(raised_at=at, emailed_at=at)
+            query.refresh_from_db()
+            return query
+
+        created += sign_ended(by_id["DEMO-004"], "approved")
+        locking.lock_enrollment(by_id["DEMO-004"], coordinator)
+        seven = by_id["DEMO-007"]
+        created += sign_ended(seven, "reviewed")
+        entry = seven.entries.order_by("date")[20]
+        entry.fatigue = min(10, entry.fatigue + 1)
+        entry._history_user = coordinator
+        entry._change_reason = "Demo data: the paper back-up of that day says one point more"
+        entry.save()
+        one = by_id["DEMO-001"]
+        created += sign_ended(one, "reviewed", only_first=True)
+        day = one.local_today() - dt.timedelta(days=12)
+        ask(
+            one,
+            one.physician,
+            9,
+            date=day,
+            text="Your notes on this day mention a fall. Could you tell us a little more?",
+        )
+        two = by_id["DEMO-002"]
+        ask(
+            two,
+            coordinator,
+            2,
+            date=two.local_today() - dt.timedelta(days=4),
+            text="This day has no entry. Could you tell us how your pain was that day, if you "
+            "remember?",
+        )
+        three = by_id["DEMO-003"]
+        visit = three.visits.filter(voided=False).order_by("visit_date").first()
+        query = ask(
+            three,
+            coordinator,
+            20,
+            visit=visit,
+            text="Is this ESR the lab's final value?",
+        )
+        query_rules.answer_query(query, coordinator, "Yes: the lab confirmed it by phone.")
+        query_rules.close_query(query, three.physician, "Confirmed by the lab.")
+        return created + 3
 
     def seed_visits(self, enrollment: Enrollment, today: dt.date, seed: str, esr: int) -> int:
         """A screening visit a week before day 1 and a visit on the last day of each
