@@ -54,6 +54,16 @@ from diary.views.downloads import download_response
 def physician_home(request):
     """The patient list: 50 a page, searched, filtered and sorted (diary.figures.activity)."""
     context, status = _patient_page(request)
+    # Each patient's queries not yet closed (one query for the page).
+    waiting = dict(
+        DataQuery.objects.filter(enrollment_id__in=[row.enrollment.pk for row in context["rows"]])
+        .unresolved()
+        .values_list("enrollment_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in context["rows"]:
+        row.open_queries = waiting.get(row.enrollment.pk, 0)
     return render(request, "diary/physician_home.html", context, status=status)
 
 
@@ -116,16 +126,6 @@ def _patient_page(request) -> tuple[dict, int]:
         for activity in page
         if activity.enrollment_id in loaded
     ]
-    # Her queries not yet closed, one count per patient of the page (one query).
-    waiting = dict(
-        DataQuery.objects.filter(enrollment_id__in=loaded)
-        .unresolved()
-        .values_list("enrollment_id")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for row in rows:
-        row.open_queries = waiting.get(row.enrollment.pk, 0)
     context = {
         "form": form,
         "page": page,

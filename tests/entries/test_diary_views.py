@@ -406,13 +406,14 @@ def test_diary_page_query_count_does_not_grow_with_entries(
     patient_client, enrollment, django_assert_num_queries
 ):
     # session, user, her enrollments (with protocol and arm), the phases of its protocol,
-    # her entries, her per-phase figures (the means beside her symptom charts)
-    with django_assert_num_queries(6):
+    # her entries, her per-phase figures (the means beside her symptom charts), her
+    # study team's questions waiting for her
+    with django_assert_num_queries(7):
         patient_client.get("/diary/")
     for offset in range(1, 18):
         EntryFactory(enrollment=enrollment, date=TODAY - dt.timedelta(days=offset))
     EnrollmentFactory.create_batch(3, arm=enrollment.arm, protocol=enrollment.protocol)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         patient_client.get("/diary/")
 
 

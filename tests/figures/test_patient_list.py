@@ -247,9 +247,10 @@ def test_the_query_count_is_the_same_for_60_and_600_patients(
         write(enrollment, [1, 2])
     alerts.run(NOW)
     # session, user, count, time zones, protocols, activity, the page's enrollments and
-    # their protocols, open alerts, the protocol filter's choices, (the calendar's
-    # entries); the session's new idle expiry (savepoint, update, release)
-    expected = 13 if url == "/physician/" else 14
+    # their protocols, open alerts, the protocol filter's choices, (the list's counts of
+    # queries not closed | the calendar's entries); the session's new idle expiry
+    # (savepoint, update, release)
+    expected = 14
     with django_assert_num_queries(expected):
         client.get(url)
     bulk_enroll(alice, 540, prefix="Q")

@@ -205,6 +205,7 @@ def anonymize(text: str, enrollment) -> str:
     text = re.sub(r"/history/\d+/", "/history/N/", text)  # a history row's id
     # Her clinic visits' ids (links to correct or void one, anchors)
     text = re.sub(r"/visits/\d+/", "/visits/N/", text)
+    text = re.sub(r"\?visit=\d+", "?visit=N", text)  # raise a query on a visit
     text = re.sub(r'id="visit-\d+"', 'id="visit-N"', text)
     text = re.sub(r"/reminders/[^/\s>]+/", "/reminders/TOKEN/", text)
     text = re.sub(r"(&lt;|<)https?://\S+/reminders/TOKEN/(&gt;|>)", "<LINK>", text)
