@@ -146,14 +146,21 @@ def answer_query(query: DataQuery, by, answer: str) -> DataQuery:
     return query
 
 
+def _staff_step(query: DataQuery, by) -> DataQuery:
+    """The query as stored, its row locked for this transaction, for a staff step: her
+    physician or a coordinator, on data not locked."""
+    query = DataQuery.objects.select_for_update().select_related("enrollment").get(pk=query.pk)
+    _staff(query.enrollment, by)
+    problem = lock_problem(query.enrollment)
+    if problem:
+        raise QueryRefused(problem)
+    return query
+
+
 def close_query(query: DataQuery, by, note: str) -> DataQuery:
     note = _text(note, "a note on how it was resolved")
     with transaction.atomic():
-        query = DataQuery.objects.select_for_update().select_related("enrollment").get(pk=query.pk)
-        _staff(query.enrollment, by)
-        problem = lock_problem(query.enrollment)
-        if problem:
-            raise QueryRefused(problem)
+        query = _staff_step(query, by)
         if query.status == QueryStatus.CLOSED:
             raise QueryRefused("This query is closed already.")
         query.status = QueryStatus.CLOSED
@@ -166,11 +173,7 @@ def close_query(query: DataQuery, by, note: str) -> DataQuery:
 def reopen_query(query: DataQuery, by, reason: str) -> DataQuery:
     reason = _text(reason, "the reason for reopening it")
     with transaction.atomic():
-        query = DataQuery.objects.select_for_update().select_related("enrollment").get(pk=query.pk)
-        _staff(query.enrollment, by)
-        problem = lock_problem(query.enrollment)
-        if problem:
-            raise QueryRefused(problem)
+        query = _staff_step(query, by)
         if query.status != QueryStatus.CLOSED:
             raise QueryRefused("Only a closed query is reopened.")
         query.status = QueryStatus.OPEN

@@ -8,10 +8,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from diary.audit.models import AuditAction, AuditEvent
+from diary.audit.models import AuditAction, AuditEvent, required_reason
 from diary.queries.models import DataQuery
 from diary.signoff.models import PhaseSignature
 from diary.signoff.phases import review_phases
+from diary.trial import blinding
 from diary.trial.locks import user_name
 from diary.trial.models import Enrollment, EnrollmentStatus, Protocol
 
@@ -45,8 +46,6 @@ def lock_problems(enrollment: Enrollment) -> list[str]:
     if ended:
         problems.append(ended)
     # Phases as her (blinded) care team sees them; a signature covers a phase by its days.
-    from diary.trial import blinding
-
     schedule = blinding.schedule_for(enrollment, enrollment.physician)
     signed = list(PhaseSignature.objects.valid().filter(enrollment=enrollment))
     for phase in review_phases(enrollment, schedule, enrollment.local_today()):
@@ -58,6 +57,23 @@ def lock_problems(enrollment: Enrollment) -> list[str]:
             f"{unresolved} data {'query is' if unresolved == 1 else 'queries are'} not closed"
         )
     return problems
+
+
+def _unlock_reason(reason: str) -> str:
+    try:
+        return required_reason(reason, "unlocking")
+    except ValidationError as missing:
+        raise LockRefused(missing.messages[0]) from None
+
+
+def _set_lock(row, by, *, lock_reason: str, history_reason: str) -> None:
+    """Write the lock fields of an enrollment or a protocol (`by` None: unlocked), with
+    the history row's reason."""
+    row.locked_at = timezone.now() if by is not None else None
+    row.locked_by = by
+    row.lock_reason = lock_reason
+    row._change_reason = history_reason
+    row.save(update_fields=["locked_at", "locked_by", "lock_reason"])
 
 
 def _event(action, by, *, enrollment=None, protocol, reason: str, details=None) -> None:
@@ -94,15 +110,16 @@ def lock_enrollment(enrollment: Enrollment, by, *, override_reason: str = "") ->
                 f"Not locked: {'; '.join(problems)}. Resolve them first, or give a reason to "
                 "lock anyway (an override)."
             )
-        enrollment.locked_at = timezone.now()
-        enrollment.locked_by = by
-        enrollment.lock_reason = override_reason
-        enrollment._change_reason = (
-            f"Locked for analysis (override: {override_reason})"
-            if problems
-            else "Locked for analysis"
+        _set_lock(
+            enrollment,
+            by,
+            lock_reason=override_reason,
+            history_reason=(
+                f"Locked for analysis (override: {override_reason})"
+                if problems
+                else "Locked for analysis"
+            ),
         )
-        enrollment.save(update_fields=["locked_at", "locked_by", "lock_reason"])
         _event(
             AuditAction.ENROLLMENT_LOCKED,
             by,
@@ -116,20 +133,14 @@ def lock_enrollment(enrollment: Enrollment, by, *, override_reason: str = "") ->
 
 def unlock_enrollment(enrollment: Enrollment, by, *, reason: str) -> Enrollment:
     _coordinator(by)
-    reason = (reason or "").strip()
-    if not reason:
-        raise LockRefused("Give the reason for unlocking: it goes into the audit trail.")
+    reason = _unlock_reason(reason)
     with transaction.atomic():
         enrollment = (
             Enrollment.objects.select_for_update().select_related("protocol").get(pk=enrollment.pk)
         )
         if not enrollment.locked_at:
             raise LockRefused(f"{enrollment.study_id} is not locked.")
-        enrollment.locked_at = None
-        enrollment.locked_by = None
-        enrollment.lock_reason = ""
-        enrollment._change_reason = f"Unlocked: {reason}"
-        enrollment.save(update_fields=["locked_at", "locked_by", "lock_reason"])
+        _set_lock(enrollment, None, lock_reason="", history_reason=f"Unlocked: {reason}")
         _event(
             AuditAction.ENROLLMENT_UNLOCKED,
             by,
@@ -162,28 +173,24 @@ def lock_protocol(protocol: Protocol, by, *, reason: str = "") -> Protocol:
         problems = protocol_lock_problems(protocol)
         if problems:
             raise LockRefused(f"Not locked: {'; '.join(problems)}.")
-        protocol.locked_at = timezone.now()
-        protocol.locked_by = by
-        protocol.lock_reason = (reason or "").strip()
-        protocol._change_reason = "Database lock" + (f": {protocol.lock_reason}" if reason else "")
-        protocol.save(update_fields=["locked_at", "locked_by", "lock_reason"])
+        note = (reason or "").strip()
+        _set_lock(
+            protocol,
+            by,
+            lock_reason=note,
+            history_reason="Database lock" + (f": {note}" if note else ""),
+        )
         _event(AuditAction.PROTOCOL_LOCKED, by, protocol=protocol, reason=protocol.lock_reason)
     return protocol
 
 
 def unlock_protocol(protocol: Protocol, by, *, reason: str) -> Protocol:
     _coordinator(by)
-    reason = (reason or "").strip()
-    if not reason:
-        raise LockRefused("Give the reason for unlocking: it goes into the audit trail.")
+    reason = _unlock_reason(reason)
     with transaction.atomic():
         protocol = Protocol.objects.select_for_update().get(pk=protocol.pk)
         if not protocol.locked_at:
             raise LockRefused(f"Protocol {protocol.slug} is not locked.")
-        protocol.locked_at = None
-        protocol.locked_by = None
-        protocol.lock_reason = ""
-        protocol._change_reason = f"Unlocked: {reason}"
-        protocol.save(update_fields=["locked_at", "locked_by", "lock_reason"])
+        _set_lock(protocol, None, lock_reason="", history_reason=f"Unlocked: {reason}")
         _event(AuditAction.PROTOCOL_UNLOCKED, by, protocol=protocol, reason=reason)
     return protocol

@@ -9,21 +9,14 @@ import hashlib
 import json
 from decimal import Decimal
 
-from diary.entries.models import DiaryEntry
+from diary.entries.models import DIARY_ITEMS, DiaryEntry
 from diary.figures.patient_figures import PhaseSummary, summarize_enrollment
 from diary.signoff.phases import ReviewPhase
 from diary.trial.models import Enrollment
 from diary.visits.models import Visit
 
 ENTRY_FIELDS = [
-    "pain",
-    "fatigue",
-    "sleep_quality",
-    "vivid_dreams",
-    "headache",
-    "dose_taken",
-    "tolerability",
-    "notes",
+    *DIARY_ITEMS,
     "source",
     "late",
     "voided",
