@@ -356,6 +356,7 @@ SUMMARY_FIELDS = (
     "zone_changes",
     "care_team_unblinded_at",
     "patient_unblinded_at",
+    "locked_at",
     "randomization_number",
 )
 

@@ -56,6 +56,21 @@ class Column:
     definition: str = ""
 
 
+def _locked_at(file: str, when: str = "") -> Column:
+    """The enrollment's lock for analysis (diary.trial.locks.locked_at)."""
+    return Column(
+        file,
+        "locked_at",
+        "Locked for analysis",
+        "date-time",
+        "ISO 8601 with the UTC offset, in the enrollment's time zone",
+        "",
+        (when + " " if when else "")
+        + "Blank while the enrollment is unlocked; its own lock, else its protocol's "
+        "(the database lock).",
+    )
+
+
 def _item(name: str) -> Column:
     """A diary item's column, as the diary asks it (diary.entries.items)."""
     label = items.question(name)
@@ -165,6 +180,7 @@ def entry_columns() -> list[Column]:
             "",
             "Always.",
         ),
+        "locked_at": _locked_at(ENTRIES),
         **asked,
     }
     return [described[name] for name in ENTRY_COLUMNS]
@@ -265,6 +281,7 @@ def visit_columns() -> list[Column]:
         "updated_at": Column(
             VISITS, "updated_at", "Last changed", "date-time", moment, "", "Always."
         ),
+        "locked_at": _locked_at(VISITS),
     }
     return [described[name] for name in VISIT_COLUMNS]
 
@@ -551,6 +568,7 @@ def summary_columns() -> list[Column]:
         "physician": Column(
             SUMMARIES, "physician", "Prescribing physician (user name)", "text", "", "", patient_row
         ),
+        "locked_at": _locked_at(SUMMARIES, patient_row),
         "order": Column(
             SUMMARIES,
             "order",

@@ -28,7 +28,8 @@ from diary.figures.definitions import (
 )
 from diary.figures.summaries import ProtocolSummary
 from diary.files import fhir, query_exports, signature_exports, visit_exports
-from diary.trial import blinding
+from diary.files.moments import local_moment
+from diary.trial import blinding, locks
 
 ENTRY_COLUMNS = [
     "study_id",
@@ -42,6 +43,7 @@ ENTRY_COLUMNS = [
     "timezone",
     "created_at",
     "updated_at",
+    "locked_at",
 ]
 ITEM_FIELDS = ENTRY_COLUMNS[4:12]
 # JSON keeps 4 decimals: enough for analysis, and identical on SQLite and PostgreSQL.
@@ -101,14 +103,10 @@ def entry_rows(enrollments, reader) -> Iterator[list]:
             yes_no(late),
             yes_no(voided),
             enrollment.timezone,
-            _moment(created_at, zone),
-            _moment(updated_at, zone),
+            local_moment(created_at, zone),
+            local_moment(updated_at, zone),
+            local_moment(locks.locked_at(enrollment), zone),
         ]
-
-
-def _moment(value: dt.datetime, zone) -> str:
-    """ISO 8601 with the UTC offset, in the enrollment's time zone."""
-    return value.astimezone(zone).isoformat(timespec="seconds")
 
 
 class _Echo:
@@ -191,6 +189,11 @@ def summary_json(results: list[ProtocolSummary], as_of: dt.date) -> dict:
                         "arm": patient.arm,
                         "status": patient.enrollment.status,
                         "physician": patient.enrollment.physician_username,
+                        "locked_at": local_moment(
+                            locks.locked_at(patient.enrollment, result.protocol),
+                            patient.enrollment.zoneinfo,
+                        )
+                        or None,
                         "phases": [_figures(p, JSON_DECIMALS) for p in patient.phases],
                     }
                     for patient in result.patients
@@ -227,6 +230,7 @@ SUMMARY_COLUMNS = _unique(
         "arm",
         "status",
         "physician",
+        "locked_at",
         "order",
         "kind",
         "label",
@@ -275,6 +279,11 @@ def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
             "unblinded": not result.blinded,
         }
         for patient in result.patients:
+            enrollment = patient.enrollment
+            locked = (
+                local_moment(locks.locked_at(enrollment, result.protocol), enrollment.zoneinfo)
+                or None
+            )
             for phase in patient.phases:
                 yield _row(
                     columns,
@@ -283,6 +292,7 @@ def summary_rows(results: list[ProtocolSummary]) -> Iterator[list]:
                     arm=patient.arm,
                     status=patient.enrollment.status,
                     physician=patient.enrollment.physician_username,
+                    locked_at=locked,
                     **common,
                     **_values(phase),
                 )

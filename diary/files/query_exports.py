@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from diary.files.moments import utc_moment
 from diary.queries.models import DataQuery
 
 QUERY_COLUMNS = [
@@ -23,10 +24,6 @@ QUERY_COLUMNS = [
     "closed_at",
     "close_note",
 ]
-
-
-def _utc(value) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
 
 
 def query_rows(enrollments, reader=None) -> Iterator[list]:
@@ -75,13 +72,13 @@ def query_rows(enrollments, reader=None) -> Iterator[list]:
             day.isoformat(),
             target,
             raised_by,
-            _utc(raised_at),
+            utc_moment(raised_at),
             text,
             status,
             answered_by or "",
-            _utc(answered_at),
+            utc_moment(answered_at),
             answer,
             closed_by or "",
-            _utc(closed_at),
+            utc_moment(closed_at),
             close_note,
         ]

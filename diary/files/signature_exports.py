@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from diary.files.moments import utc_moment
 from diary.signoff.models import PhaseSignature
 from diary.trial import blinding
 
@@ -22,10 +23,6 @@ SIGNATURE_COLUMNS = [
     "invalidated_at",
     "invalidated_by_change",
 ]
-
-
-def _utc(value) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
 
 
 def signature_rows(enrollments, reader) -> Iterator[list]:
@@ -55,9 +52,9 @@ def signature_rows(enrollments, reader) -> Iterator[list]:
             signature.signer.username,
             signature.printed_name,
             signature.meaning,
-            _utc(signature.signed_at),
+            utc_moment(signature.signed_at),
             signature.content_sha256,
             signature.status,
-            _utc(signature.invalidated_at),
+            utc_moment(signature.invalidated_at),
             signature.invalidated_by_change,
         ]

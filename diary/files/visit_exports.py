@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from diary.trial import blinding
+from diary.files.moments import local_moment
+from diary.trial import blinding, locks
 from diary.visits.measures import MEASURES
 from diary.visits.models import Visit
 
@@ -22,12 +23,8 @@ VISIT_COLUMNS = [
     "voided",
     "created_at",
     "updated_at",
+    "locked_at",
 ]
-
-
-def _moment(value, zone) -> str:
-    """ISO 8601 with the UTC offset, in the enrollment's time zone (as export_entries)."""
-    return value.astimezone(zone).isoformat(timespec="seconds")
 
 
 def visit_rows(enrollments, reader) -> Iterator[list]:
@@ -70,8 +67,9 @@ def visit_rows(enrollments, reader) -> Iterator[list]:
             notes,
             source,
             "yes" if voided else "no",
-            _moment(created_at, zone),
-            _moment(updated_at, zone),
+            local_moment(created_at, zone),
+            local_moment(updated_at, zone),
+            local_moment(locks.locked_at(enrollment), zone),
         ]
 
 

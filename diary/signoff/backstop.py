@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from diary.trial.locks import Locked, lock_problem
-from diary.trial.models import Enrollment
+from diary.trial.locks import Locked, lock_problem, protocol_lock_problem
+from diary.trial.models import Enrollment, Protocol
 
 # What a locked enrollment keeps: who she is, her schedule, her status.
 CLINICAL_FIELDS = [
@@ -42,8 +42,16 @@ def refuse_child(sender, instance, raw=False, **kwargs) -> None:
 
 def refuse_enrollment(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
     """pre_save of Enrollment: a locked one takes no change to its clinical fields (its
-    lock, reminders and unblinding may change). One query for a stored enrollment."""
-    if raw or instance.pk is None:
+    lock, reminders and unblinding may change), and a locked protocol takes no new
+    enrollment. One query."""
+    if raw:
+        return
+    if instance.pk is None:
+        if instance.protocol_id:
+            protocol = Protocol.objects.select_related("locked_by").get(pk=instance.protocol_id)
+            problem = protocol_lock_problem(protocol)
+            if problem:
+                raise Locked(problem)
         return
     clinical = {name.removesuffix("_id") for name in CLINICAL_FIELDS}
     if update_fields is not None and not {f.removesuffix("_id") for f in update_fields} & clinical:

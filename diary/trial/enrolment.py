@@ -11,7 +11,7 @@ from django.db import transaction
 
 from diary.people.accounts import new_account
 from diary.people.models import Role, User
-from diary.trial import blinding
+from diary.trial import blinding, locks
 from diary.trial.invitations import send_invitation
 from diary.trial.models import Arm, Enrollment, EnrollmentStatus, Protocol
 from diary.trial.randomization import assign_arm, list_rows_left, used_up_message
@@ -88,6 +88,7 @@ def arm_pick_problem(
 class EnrolmentProblem(Enum):
     """Why nobody can be enrolled into a protocol (or an arm of it) yet."""
 
+    LOCKED = "locked"
     NO_ARMS = "no arms"
     ARM_WITHOUT_PHASES = "arm without phases"
     BLINDING = "blinding"
@@ -101,6 +102,8 @@ def enrolment_problem(protocol: Protocol, arm: Arm | None, *, planned: int = 0, 
     (an import's earlier rows), which take randomization list rows too; `rows_left`:
     the list's unused rows when the caller has counted them already. Uses the
     protocol's prefetched arms and phases when there are."""
+    if protocol.locked_at:
+        return EnrolmentProblem.LOCKED
     arms = [arm] if arm is not None else list(protocol.arms.all())
     if not arms:
         return EnrolmentProblem.NO_ARMS
@@ -121,6 +124,8 @@ def enrolment_problem(protocol: Protocol, arm: Arm | None, *, planned: int = 0, 
 def enrolment_problem_message(problem: EnrolmentProblem, protocol: Protocol, arm=None) -> str:
     """The coordinator's words for an enrolment problem (the admin, `enroll`)."""
     slug = protocol.slug
+    if problem == EnrolmentProblem.LOCKED:
+        return locks.protocol_lock_problem(protocol) + "."
     if problem == EnrolmentProblem.NO_ARMS:
         return f"{slug} has no arms yet; add its arms and their phases first."
     if problem == EnrolmentProblem.ARM_WITHOUT_PHASES:
@@ -182,6 +187,7 @@ def enroll(
     out once the transaction commits, so a failed enrollment invites nobody."""
     arm = enrollment.arm if enrollment.arm_id else None
     for problem in (
+        locks.protocol_lock_problem(enrollment.protocol),
         arm_pick_problem(enrollment.protocol, arm),
         patient_account_problem(email, enrollment.protocol),
     ):

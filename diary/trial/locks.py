@@ -44,6 +44,12 @@ def lock_of(enrollment: Enrollment) -> Lock | None:
     return None
 
 
+def locked_at(enrollment: Enrollment, protocol=None) -> dt.datetime | None:
+    """When `enrollment` was locked: its own lock, else its protocol's (for exports;
+    `protocol`, when given, is its protocol already read)."""
+    return enrollment.locked_at or (protocol or enrollment.protocol).locked_at
+
+
 def is_locked(enrollment: Enrollment) -> bool:
     return bool(enrollment.locked_at or enrollment.protocol.locked_at)
 
@@ -63,6 +69,17 @@ def lock_problem(enrollment: Enrollment) -> str | None:
     return (
         f"{enrollment.study_id} is locked by {lock.by} since {when}, so its data take no "
         "change; a coordinator unlocks it with a reason first"
+    )
+
+
+def protocol_lock_problem(protocol) -> str | None:
+    """Why `protocol` takes no new enrollment (the database lock), or None."""
+    if not protocol.locked_at:
+        return None
+    return (
+        f"{protocol.slug} is locked: it was locked by {user_name(protocol.locked_by)} on "
+        f"{protocol.locked_at:%Y-%m-%d %H:%M} UTC (database lock), so it takes no new "
+        "enrollment; a coordinator unlocks the protocol with a reason first"
     )
 
 

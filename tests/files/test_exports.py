@@ -68,7 +68,7 @@ def test_export_entries_writes_one_row_per_entry_with_the_columns_of_domain(enro
     assert list(rows[0]) == [
         "study_id", "date", "phase_order", "phase", "pain", "fatigue", "sleep_quality",
         "vivid_dreams", "headache", "dose_taken", "tolerability", "notes", "source", "late",
-        "voided", "timezone", "created_at", "updated_at",
+        "voided", "timezone", "created_at", "updated_at", "locked_at",
     ]  # fmt: skip
     assert [(r["study_id"], r["date"], r["pain"]) for r in rows] == [
         ("FM-001", "2026-01-02", "6"),
@@ -177,6 +177,7 @@ def test_export_summaries_json_has_the_shape_of_domain(enrollment):
         "arm": None,
         "status": "active",
         "physician": enrollment.physician.username,
+        "locked_at": None,
         "phases": patient["phases"],
     }
     baseline, treatment, followup = patient["phases"]

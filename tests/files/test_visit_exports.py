@@ -71,7 +71,7 @@ def test_export_visits_has_the_columns_of_domain_and_one_row_per_visit(enrollmen
     assert VISIT_COLUMNS == [
         "study_id", "visit_date", "study_day", "phase_order", "phase", "esr",
         "pressure_threshold", "heat_threshold", "notes", "source", "voided", "created_at",
-        "updated_at",
+        "updated_at", "locked_at",
     ]  # fmt: skip
     assert [(r["visit_date"], r["study_day"], r["esr"]) for r in rows] == [
         ("2025-12-20", "-11", "31"),

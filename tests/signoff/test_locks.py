@@ -1,8 +1,10 @@
 """Locks: when an enrollment or a protocol may be locked, and every door refusing a
 change to locked data with who locked it and since when."""
 
+import csv
 import datetime as dt
 import io
+import json
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -183,3 +185,69 @@ def test_admin_lock_pages(client, completed, coordinator):
     client.force_login(physician)
     assert client.get(f"/admin/diary/enrollment/{completed.pk}/unlock/").status_code in (302, 404)
     assert PASSWORD
+
+
+def test_exports_carry_locked_at_per_enrollment(locked, coordinator):
+    other = EnrollmentFactory(protocol=locked.protocol, status="withdrawn",
+                              withdrawn_on=locked.start_date)  # fmt: skip
+    out = io.StringIO()
+    call_command("export_entries", stdout=out, stderr=io.StringIO())
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    expected = locked.locked_at.astimezone(locked.zoneinfo).isoformat(timespec="seconds")
+    assert [row["locked_at"] for row in rows] == [expected]
+    out = io.StringIO()
+    call_command("export_visits", stdout=out, stderr=io.StringIO())
+    assert [row["locked_at"] for row in csv.DictReader(io.StringIO(out.getvalue()))] == [expected]
+    out = io.StringIO()
+    call_command("export_summaries", "--format", "json", stdout=out, stderr=io.StringIO())
+    patients = {
+        p["study_id"]: p["locked_at"]
+        for p in json.loads(out.getvalue())["protocols"][0]["patients"]
+    }
+    assert patients == {locked.study_id: expected, other.study_id: None}
+    # The database lock holds the other one too: its export shows the protocol's lock.
+    locking.lock_protocol(locked.protocol, coordinator)
+    out = io.StringIO()
+    call_command("export_summaries", "--format", "csv", stdout=out, stderr=io.StringIO())
+    rows = [r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["section"] == "patient"]
+    other.protocol.refresh_from_db()
+    protocol_lock = other.protocol.locked_at.astimezone(other.zoneinfo).isoformat(
+        timespec="seconds"
+    )
+    assert {r["study_id"]: r["locked_at"] for r in rows} == {
+        locked.study_id: expected,
+        other.study_id: protocol_lock,
+    }
+
+
+def test_a_locked_protocol_takes_no_new_enrollment(client, completed, coordinator, tmp_path):
+    locking.lock_protocol(completed.protocol, coordinator)
+    protocol = completed.protocol
+    with pytest.raises(Locked, match="takes no new enrollment"):
+        EnrollmentFactory(protocol=protocol)
+    path = tmp_path / "enrollments.csv"
+    path.write_text(
+        "study_id,username,email,physician,protocol,arm,start_date\n"
+        f"FM-NEW,new,new@example.org,{completed.physician.username},{protocol.slug},,"
+        f"{completed.start_date.isoformat()}\n"
+    )
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_enrollments", str(path), stdout=io.StringIO(), stderr=err)
+    assert f"{protocol.slug} is locked (database lock)" in err.getvalue()
+    client.force_login(coordinator)
+    page = client.post(
+        "/admin/diary/enrollment/add/",
+        {
+            "study_id": "FM-NEW",
+            "email": "new@example.org",
+            "physician": completed.physician.pk,
+            "protocol": protocol.pk,
+            "start_date": completed.start_date.isoformat(),
+            "timezone": "America/Los_Angeles",
+            "status": "screening",
+        },
+    )
+    assert page.status_code == 200
+    assert "takes no new enrollment" in page.content.decode()
+    assert not protocol.enrollments.filter(study_id="FM-NEW").exists()

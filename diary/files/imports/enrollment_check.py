@@ -49,6 +49,10 @@ def _schedule_days(protocol: Protocol | None, arm) -> int:
 
 # An import's words for what keeps a protocol from taking an enrollment.
 IMPORT_ENROLMENT_PROBLEMS = {
+    EnrolmentProblem.LOCKED: (
+        "{slug} is locked (database lock), so it takes no new enrollment; a coordinator "
+        "unlocks the protocol with a reason first"
+    ),
     EnrolmentProblem.NO_ARMS: "{slug} has no arms; add them in the admin",
     EnrolmentProblem.ARM_WITHOUT_PHASES: "{slug} has an arm without phases; add them in the admin",
     EnrolmentProblem.BLINDING: "{slug} cannot take enrollments yet: fix its arms in the admin",
