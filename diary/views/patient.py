@@ -26,6 +26,7 @@ from diary.figures.overview import current_span, days_recorded, history_days, la
 from diary.figures.patient_figures import summarize_enrollment
 from diary.queries.rules import open_questions
 from diary.trial import blinding, travel
+from diary.trial.locks import patient_lock_message
 from diary.trial.models import default_reminder_time
 from diary.views.site import remember_language
 
@@ -80,6 +81,7 @@ def _entry_page(request, enrollment, day: dt.date, today: dt.date):
         "ended": enrollment.has_ended,
         "form": None,
         "questions": open_questions(enrollment) if not saving else 0,
+        "locked": patient_lock_message(enrollment) if enrollment.has_ended else None,
     }
 
     def render_page(status=200):

@@ -31,6 +31,7 @@ from diary.queries.forms import (
 )
 from diary.queries.models import DataQuery, QueryStatus, QueryTarget
 from diary.trial import blinding
+from diary.trial.locks import patient_lock_message
 
 PAGE_SIZE = 50
 ENTRY_FIELDS = DiaryEntryForm.Meta.fields
@@ -206,7 +207,7 @@ def questions(request, enrollment):
     return render(
         request,
         "diary/questions.html",
-        {"enrollment": enrollment, "queries": queries},
+        {"enrollment": enrollment, "queries": queries, "locked": patient_lock_message(enrollment)},
     )
 
 
@@ -222,7 +223,11 @@ def question(request, enrollment, pk: int):
     answer_form = AnswerForm(request.POST if action == "answer" else None)
     entry_form = None
     status = 200
-    can_correct = query.status != QueryStatus.CLOSED and span is not None
+    # A locked diary takes no answer nor correction: her page says so and shows no form.
+    locked = patient_lock_message(enrollment)
+    if locked and action:
+        action = "locked"
+    can_correct = query.status != QueryStatus.CLOSED and span is not None and not locked
     if can_correct:
         entry_form = DiaryEntryForm(
             request.POST if action == "correct" else None,
@@ -265,6 +270,8 @@ def question(request, enrollment, pk: int):
                 return redirect("diary:question", query.pk)
         else:
             status = 400
+    elif action == "locked":
+        status = 400
     elif request.method == "POST":
         status = 400
         messages.error(request, _("Nothing was saved. This question is closed already."))
@@ -272,7 +279,10 @@ def question(request, enrollment, pk: int):
         "enrollment": enrollment,
         "query": query,
         "entry": entry,
-        "answer_form": answer_form if query.status != QueryStatus.CLOSED else None,
+        "answer_form": (
+            answer_form if query.status != QueryStatus.CLOSED and not locked else None
+        ),
+        "locked": locked,
         "entry_form": entry_form,
         "phase_label": span.patient_label() if span else None,
     }

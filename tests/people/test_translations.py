@@ -20,8 +20,16 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from diary.entries import reminders
+from diary.queries import rules as queries
+from diary.signoff import locking
 from diary.trial.invitations import invitation_link
-from tests.factories import EnrollmentFactory, EntryFactory, PatientFactory, make_arm
+from tests.factories import (
+    CoordinatorFactory,
+    EnrollmentFactory,
+    EntryFactory,
+    PatientFactory,
+    make_arm,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -139,6 +147,47 @@ def test_every_patient_page_is_translated(client, enrollment):
     assert problems == {}
 
 
+def test_the_questions_of_her_study_team_are_translated(client, enrollment):
+    """Her questions, a question waiting for her answer (with an error), an answered and
+    a closed one, and her diary once it is locked."""
+    patient = enrollment.patient
+    physician = enrollment.physician
+    today = enrollment.local_today()
+    texts = {"Was this day right?", "Please check.", "Yes it was", "Resolved"}
+    waiting = queries.raise_query(
+        enrollment, physician, text="Was this day right?", date=today - dt.timedelta(days=3)
+    )
+    answered = queries.raise_query(
+        enrollment, physician, text="Please check.", date=today - dt.timedelta(days=2)
+    )
+    queries.answer_query(answered, patient, "Yes it was")
+    closed = queries.raise_query(
+        enrollment, physician, text="Please check.", date=today - dt.timedelta(days=1)
+    )
+    queries.answer_query(closed, patient, "Yes it was")
+    queries.close_query(closed, physician, "Resolved")
+    own = {enrollment.study_id, patient.username, patient.email, *texts}
+    client.force_login(patient)
+    problems = {}
+    for method, url, data in [
+        ("get", "/diary/questions/", None),
+        ("get", f"/diary/questions/{waiting.pk}/", None),
+        ("post", f"/diary/questions/{waiting.pk}/", {"answer": ""}),
+        ("get", f"/diary/questions/{answered.pk}/", None),
+        ("get", f"/diary/questions/{closed.pk}/", None),
+        ("get", "/diary/", None),
+    ]:
+        if found := untranslated(*both(client, method, url, data), allowed=own):
+            problems[f"{method} {url}"] = found
+    assert problems == {}
+    enrollment.status = "completed"
+    enrollment.save()
+    locking.lock_enrollment(enrollment, CoordinatorFactory(), override_reason="Analysis")
+    for url in ("/diary/", f"/diary/questions/{waiting.pk}/"):
+        spanish = client.get(url, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+        assert "ha bloqueado su diario" in spanish, url
+
+
 def test_a_patient_without_an_enrollment_gets_a_translated_page(client):
     patient = PatientFactory()
     client.force_login(patient)
@@ -175,6 +224,8 @@ def test_the_emails_are_translated(enrollment):
                     "diary/email/invitation_subject.txt",
                     "registration/password_reset_email.html",
                     "registration/password_reset_subject.txt",
+                    "diary/email/query.txt",
+                    "diary/email/query_subject.txt",
                 )
             }
     for name, english in rendered["en"].items():

@@ -251,3 +251,26 @@ def test_a_locked_protocol_takes_no_new_enrollment(client, completed, coordinato
     assert page.status_code == 200
     assert "takes no new enrollment" in page.content.decode()
     assert not protocol.enrollments.filter(study_id="FM-NEW").exists()
+
+
+def test_her_pages_show_the_lock_and_take_no_answer(client, coordinator):
+    patient = PatientFactory()
+    enrollment = EnrollmentFactory(patient=patient, status="completed")
+    query = DataQuery.objects.create(
+        enrollment=enrollment,
+        target="entry",
+        date=enrollment.start_date,
+        text="Was this right?",
+        raised_by=enrollment.physician,
+        raised_at=dt.datetime.now(dt.UTC),
+    )
+    locking.lock_enrollment(enrollment, coordinator, override_reason="Analysis")
+    client.force_login(patient)
+    for url in ("/diary/", "/diary/questions/", f"/diary/questions/{query.pk}/"):
+        page = client.get(url).content.decode()
+        assert "Your diary is locked for analysis" in page, url
+        assert "answer-form" not in page
+    response = client.post(f"/diary/questions/{query.pk}/", {"action": "answer", "answer": "Yes"})
+    assert response.status_code == 400
+    query.refresh_from_db()
+    assert query.status == "open" and query.answer == ""
