@@ -158,7 +158,7 @@ def query_new(request, study_id: str):
     try:
         if source.get("visit"):
             visit = access.visit_for(request.user, enrollment, int(source["visit"]))
-        else:
+        if source.get("date") or visit is None:
             day = dt.date.fromisoformat(source.get("date", ""))
     except (ValueError, OverflowError):
         raise Http404("Choose a day (YYYY-MM-DD) or a visit of hers.") from None

@@ -268,3 +268,41 @@ def test_export_queries(client, physician, enrollment):
         "answer,closed_by,closed_at,close_note"
     )
     assert ",FM-Q01," in row and "Really, 9?" in row and ",open," in row
+
+
+def test_a_query_names_one_day_or_one_visit_of_hers(client, physician, enrollment):
+    client.force_login(physician)
+    today = enrollment.local_today()
+    future = raise_on(client, enrollment, date=(today + dt.timedelta(days=2)).isoformat())
+    assert future.status_code == 400
+    before = raise_on(client, enrollment, date="2000-01-01")
+    assert before.status_code == 400
+    visit = VisitFactory(enrollment=enrollment)
+    both = raise_on(client, enrollment, date=enrollment.start_date.isoformat(), visit=visit.pk)
+    assert both.status_code == 400
+    assert "one diary day or one visit" in both.content.decode()
+    neither = client.post(
+        f"/physician/patients/{enrollment.study_id}/queries/new/", {"text": "Which day?"}
+    )
+    assert neither.status_code == 404  # an address without its day: "check the address"
+    other_visit = VisitFactory(enrollment=EnrollmentFactory(physician=physician))
+    not_hers = raise_on(client, enrollment, visit=other_visit.pk)
+    assert not_hers.status_code in (400, 404)
+    assert not DataQuery.objects.exists()
+
+
+def test_only_a_closed_query_is_reopened_and_closing_needs_a_note(client, physician, enrollment):
+    client.force_login(physician)
+    raise_on(client, enrollment)
+    query = DataQuery.objects.get()
+    url = f"/physician/queries/{query.pk}/"
+    assert client.post(url, {"action": "reopen", "reason": "Again"}).status_code == 400
+    assert client.post(url, {"action": "close", "note": ""}).status_code == 400
+    query.refresh_from_db()
+    assert query.status == "open"
+    assert client.post(url, {"action": "close", "note": "Checked with paper"}).status_code == 302
+    assert client.post(url, {"action": "reopen", "reason": ""}).status_code == 400
+    assert client.post(url, {"action": "reopen", "reason": "Not resolved"}).status_code == 302
+    query.refresh_from_db()
+    assert query.status == "open"
+    assert AuditEvent.objects.filter(action=AuditAction.QUERY_REOPENED, reason="Not resolved")

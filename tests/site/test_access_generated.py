@@ -31,6 +31,7 @@ from diary.audit.models import DataAccess
 from diary.entries import reminders
 from diary.entries.models import DiaryEntry
 from diary.figures.models import Alert
+from diary.queries.models import DataQuery
 from diary.trial import dates
 from diary.trial.models import Enrollment
 from diary.visits.models import Visit
@@ -120,6 +121,7 @@ def site_urls(x: Enrollment) -> list[str]:
     alert = Alert.objects.filter(enrollment=x).order_by("pk").first()
     alert_pk = alert.pk if alert else 1
     visit = Visit.objects.filter(enrollment=x, voided=False).order_by("pk").first()
+    query = DataQuery.objects.filter(enrollment=x).order_by("pk").first()
     values = {
         "study_id": x.study_id,
         "day": (TODAY - dt.timedelta(days=1)).isoformat(),
@@ -139,8 +141,14 @@ def site_urls(x: Enrollment) -> list[str]:
             values["token"] = default_token_generator.make_token(patient)
         else:
             values["token"] = reminders.reminder_link_token(x)
-        # A visit's pages take her visit's id; the others an alert's.
-        values["pk"] = str(visit.pk if "visits/" in route and visit else alert_pk)
+        # A visit's pages take her visit's id, a query's or question's her query's, the
+        # others an alert's.
+        if "visits/" in route and visit:
+            values["pk"] = str(visit.pk)
+        elif ("queries/" in route or "questions/" in route) and query:
+            values["pk"] = str(query.pk)
+        else:
+            values["pk"] = str(alert_pk)
         url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "1"), route)
         urls.append(url)
     return urls

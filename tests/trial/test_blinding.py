@@ -22,6 +22,8 @@ from django.test import Client
 from diary.audit.models import AuditEvent
 from diary.entries import reminders
 from diary.figures import alerts
+from diary.queries import rules as queries
+from diary.queries.models import DataQuery
 from diary.trial import blinding, unblinding
 from diary.trial.models import Enrollment, Protocol
 from tests.factories import (
@@ -104,6 +106,14 @@ def pair(physician):
                 voided=voided,
                 void_reason="Entered twice" if voided else "",
             )
+        # A question on a treatment day (LDN in arm A, placebo in arm B), answered.
+        query = queries.raise_query(
+            enrollment,
+            physician,
+            text="Was the pain of this day right?",
+            date=START + dt.timedelta(days=20),
+        )
+        queries.answer_query(query, enrollment.patient, "Yes, a bad day")
         enrollments.append(enrollment)
     alerts.run()  # before any page is read: the alerts are part of what both show
     return enrollments
@@ -135,8 +145,11 @@ def patient_pages(enrollment) -> dict[str, str]:
         f"/diary/{TODAY - dt.timedelta(days=1):%Y-%m-%d}/",  # still open
         f"/diary/{TODAY - dt.timedelta(days=20):%Y-%m-%d}/",  # locked, in treatment
         f"/diary/{TODAY - dt.timedelta(days=35):%Y-%m-%d}/",  # locked, in baseline
+        "/diary/questions/",
     ]
     pages = {url: body(client.get(url)) for url in urls}
+    for query in DataQuery.objects.filter(enrollment=enrollment):
+        pages["question"] = body(client.get(f"/diary/questions/{query.pk}/"))
     message = reminders.reminder_message(Enrollment.objects.get(pk=enrollment.pk), TODAY)
     pages["reminder e-mail"] = "\n".join(
         [message.subject, message.body, *(f"{k}: {v}" for k, v in message.extra_headers.items())]
@@ -151,6 +164,12 @@ def patient_detail_pages(reader, enrollment) -> dict[str, str]:
     # The phase reviews (what a signature covers), as far as the schedule goes.
     for order in (1, 2, 3):
         pages[f"review {order}"] = body(client.get(f"{base}/phases/{order}/review/"))
+    # Her queries, and raising one on a treatment day.
+    for query in DataQuery.objects.filter(enrollment=enrollment):
+        pages["query"] = body(client.get(f"/physician/queries/{query.pk}/"))
+    day = START + dt.timedelta(days=21)
+    pages["new query"] = body(client.get(f"{base}/queries/new/?date={day}"))
+    pages["queries of hers"] = body(client.get(f"/physician/queries/?q={enrollment.study_id}"))
     return pages
 
 
@@ -206,6 +225,8 @@ def anonymize(text: str, enrollment) -> str:
     # Her clinic visits' ids (links to correct or void one, anchors)
     text = re.sub(r"/visits/\d+/", "/visits/N/", text)
     text = re.sub(r"\?visit=\d+", "?visit=N", text)  # raise a query on a visit
+    text = re.sub(r"/(queries|questions)/\d+/", r"/\1/N/", text)  # a query's id
+    text = re.sub(r"(query |Query |query: |>)#\d+", r"\1#N", text)
     text = re.sub(r'id="visit-\d+"', 'id="visit-N"', text)
     text = re.sub(r"/reminders/[^/\s>]+/", "/reminders/TOKEN/", text)
     text = re.sub(r"(&lt;|<)https?://\S+/reminders/TOKEN/(&gt;|>)", "<LINK>", text)
@@ -256,6 +277,9 @@ def whole_study_files(coordinator) -> dict[str, str]:
         "/exports/?what=summaries.json&protocol=ldn-fm-2013",
         "/exports/?what=visits.csv&protocol=ldn-fm-2013",
         "/exports/?what=signatures.csv&protocol=ldn-fm-2013",
+        "/exports/?what=queries.csv&protocol=ldn-fm-2013",
+        "/physician/queries/",
+        "/physician/queries/?target=entry&status=answered",
         "/exports/?what=fhir.json&protocol=ldn-fm-2013",
         "/admin/diary/visit/",
     ]
@@ -265,6 +289,7 @@ def whole_study_files(coordinator) -> dict[str, str]:
     pages["export_summaries csv"] = command("export_summaries", "--format", "csv")
     pages["export_visits"] = command("export_visits")
     pages["export_signatures"] = command("export_signatures")
+    pages["export_queries"] = command("export_queries")
     return pages
 
 
@@ -494,7 +519,8 @@ def test_unblinding_and_allocation_pages_are_refused_without_allocation_access(c
         None,
         None,
     )
-    assert not AuditEvent.objects.exists()
+    # (the pair's questions are the only events: nothing was unblinded)
+    assert not AuditEvent.objects.exclude(action__startswith="query_").exists()
 
 
 def test_allocation_access_sees_arms_seed_and_list(client, pair):
