@@ -279,9 +279,7 @@ def question(request, enrollment, pk: int):
         "enrollment": enrollment,
         "query": query,
         "entry": entry,
-        "answer_form": (
-            answer_form if query.status != QueryStatus.CLOSED and not locked else None
-        ),
+        "answer_form": (answer_form if query.status != QueryStatus.CLOSED and not locked else None),
         "locked": locked,
         "entry_form": entry_form,
         "phase_label": span.patient_label() if span else None,
