@@ -282,6 +282,9 @@ REMINDER_SNOOZE_DAYS = envint("REMINDER_SNOOZE_DAYS", 7)
 
 # docs/domain.md: a patient may create or change day D until the end of day D + grace.
 DIARY_GRACE_DAYS = envint("DIARY_GRACE_DAYS", 1)
+# docs/domain.md: an answer saved offline on her phone may arrive up to this many days
+# after she gave it (its day's entry window applies to the moment she answered).
+DIARY_OFFLINE_DAYS = envint("DIARY_OFFLINE_DAYS", 7)
 
 # Staff (physicians, coordinators) sign in with a second factor (diary.people.twofactor). It
 # may be turned off only for local development with DEBUG on.

@@ -6,7 +6,7 @@ defaults and validators the migrations name as diary.models.<name>."""
 # ruff: noqa: F401
 
 from diary.audit.models import AuditEvent, DataAccess
-from diary.entries.models import DiaryEntry, Reminder
+from diary.entries.models import DiaryEntry, OfflineAnswer, Reminder
 from diary.figures.models import Alert, AlertDigest
 from diary.jobs.models import Job, JobChunk
 from diary.people.models import User

@@ -2,7 +2,17 @@ import datetime as dt
 
 from django.urls import include, path, register_converter
 
-from diary.views import clinic, exports, imports, jobs, patient, queries, signoff, visits
+from diary.views import (
+    clinic,
+    exports,
+    imports,
+    jobs,
+    offline,
+    patient,
+    queries,
+    signoff,
+    visits,
+)
 
 
 class IsoDateConverter:
@@ -28,6 +38,8 @@ patient_urls = [
     path("settings/", patient.reminder_settings, name="settings"),
     path("questions/", queries.questions, name="questions"),
     path("questions/<int:pk>/", queries.question, name="question"),
+    path("sw.js", offline.service_worker, name="service_worker"),
+    path("sync/", offline.sync, name="sync"),
     path("<isodate:day>/", patient.day, name="day"),
 ]
 clinic_urls = [

@@ -122,6 +122,22 @@ class DiaryEntry(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    answered_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the patient gave the answers now stored (her phone's moment for an "
+        "answer saved offline); blank for answers entered by staff or imported.",
+    )
+    received_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the server received the patient's answers now stored.",
+    )
+    synced_late = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Answered offline inside the entry window, received after it had closed.",
+    )
 
     objects = DiaryEntryQuerySet.as_manager()
     history = HistoricalRecords()
@@ -171,6 +187,37 @@ class DiaryEntry(models.Model):
             )
             for model, constraints in super().get_constraints()
         ]
+
+
+class OfflineOutcome(models.TextChoices):
+    SAVED = "saved", "Saved"
+    UNCHANGED = "unchanged", "Unchanged (the same answers were stored)"
+    KEPT_LATER = "kept_later", "Recorded in the history; a later answer of the day is kept"
+    REFUSED = "refused", "Refused"
+
+
+class OfflineAnswer(models.Model):
+    """An answer the patient saved on her phone without a network, as it arrived: the
+    phone's id for it is accepted once, and a resend gets this stored outcome."""
+
+    client_id = models.UUIDField(unique=True)
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.PROTECT, related_name="offline_answers"
+    )
+    day = models.DateField(help_text="The diary day the answer was stored for (or shown).")
+    answered_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=12, choices=OfflineOutcome.choices)
+    message = models.TextField(blank=True, help_text="Why it was refused, in her words.")
+    entry = models.ForeignKey(
+        "DiaryEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["enrollment", "received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} ({self.outcome})"
 
 
 class Reminder(models.Model):

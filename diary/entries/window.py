@@ -7,6 +7,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from diary.entries.models import (
@@ -94,7 +95,7 @@ def staff_problems(enrollment: Enrollment, day: dt.date, values: dict, today: dt
 
 
 def record_patient_entry(
-    enrollment: Enrollment, day: dt.date, values: dict, user
+    enrollment: Enrollment, day: dt.date, values: dict, user, *, answered_at=None
 ) -> tuple[DiaryEntry, bool]:
     """Create or update the patient's entry for `day` in one transaction.
 
@@ -103,35 +104,68 @@ def record_patient_entry(
     entry window is checked again under that lock: a save either happens whole
     with its history row, or not at all. Returns the entry and whether it changed.
     Raises EntryRefused when the day is not open for the patient.
+
+    `answered_at`: the moment she gave answers saved offline on her phone (arriving
+    now). The entry window applies to that moment, not to the arrival; when the day
+    holds an answer given later, that one is kept and this one goes into the history.
     """
+    received = timezone.now()
+    answered = answered_at or received
     with transaction.atomic():
         locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
         locked.__dict__["schedule"] = enrollment.schedule  # keep the one already built
-        today = locked.local_today()
+        today = answered.astimezone(locked.zoneinfo).date()
         refusal = patient_refusal(locked, day, today)
         if refusal:
             raise EntryRefused(refusal)
         entry = DiaryEntry.objects.filter(enrollment=locked, date=day).first()
         first_counting_save = True
+        offline = "" if answered_at is None else f" (answered offline at {_moment(answered)})"
         if entry is None:
             entry = DiaryEntry(enrollment=locked, date=day)
-            reason = "Recorded by the patient"
+            reason = "Recorded by the patient" + offline
         elif entry.voided:
             # A voided day is missing for her; saving it again makes it count with
             # her new answers. The history keeps the voided values and the reason.
             entry.voided, entry.void_reason = False, ""
-            reason = "Recorded again by the patient after it was voided"
+            reason = "Recorded again by the patient after it was voided" + offline
         elif all(getattr(entry, name) == value for name, value in values.items()):
             return entry, False
         else:
-            reason = "Corrected by the patient"
+            reason = "Corrected by the patient" + offline
             first_counting_save = False
+        later = (
+            not first_counting_save
+            and entry.answered_at is not None
+            and entry.answered_at > answered
+        )
+        kept = {
+            name: getattr(entry, name)
+            for name in (*values, "answered_at", "received_at", "synced_late")
+        }
         if first_counting_save:
             entry.source = EntrySource.PATIENT
-            entry.late = today > day  # first saved after its day ended
+            entry.late = today > day  # first answered after its day ended
         for name, value in values.items():
             setattr(entry, name, value)
+        entry.answered_at, entry.received_at = answered, received
+        # Answered inside the window, arrived after it had closed.
+        arrival_day = received.astimezone(locked.zoneinfo).date()
+        entry.synced_late = arrival_day > day + dt.timedelta(days=settings.DIARY_GRACE_DAYS)
         entry._history_user = user
         entry._change_reason = reason
         entry.save()
+        if later:
+            # The day's later answer wins; this one stays in the history.
+            for name, value in kept.items():
+                setattr(entry, name, value)
+            entry._history_user = user
+            entry._change_reason = (
+                f"The later answer of this day (answered at {_moment(kept['answered_at'])}) is kept"
+            )
+            entry.save()
         return entry, True
+
+
+def _moment(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -43,6 +43,9 @@ ENTRY_COLUMNS = [
     "timezone",
     "created_at",
     "updated_at",
+    "answered_at",
+    "received_at",
+    "synced_late",
     "locked_at",
 ]
 ITEM_FIELDS = ENTRY_COLUMNS[4:12]
@@ -78,10 +81,25 @@ def entry_rows(enrollments, reader) -> Iterator[list]:
             "voided",
             "created_at",
             "updated_at",
+            "answered_at",
+            "received_at",
+            "synced_late",
         )
         .iterator(chunk_size=5000)
     )
-    for enrollment_id, day, *items, source, late, voided, created_at, updated_at in entries:
+    for (
+        enrollment_id,
+        day,
+        *items,
+        source,
+        late,
+        voided,
+        created_at,
+        updated_at,
+        answered_at,
+        received_at,
+        synced_late,
+    ) in entries:
         enrollment = by_id[enrollment_id]
         span = schedule_of(enrollment).span_on(day)
         zone = enrollment.zoneinfo
@@ -105,6 +123,9 @@ def entry_rows(enrollments, reader) -> Iterator[list]:
             enrollment.timezone,
             local_moment(created_at, zone),
             local_moment(updated_at, zone),
+            local_moment(answered_at, zone),
+            local_moment(received_at, zone),
+            yes_no(synced_late),
             local_moment(locks.locked_at(enrollment), zone),
         ]
 

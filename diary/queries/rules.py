@@ -230,6 +230,7 @@ def correct_queried_day(query: DataQuery, values: dict, user) -> tuple[DiaryEntr
             setattr(entry, name, value)
         entry.source = EntrySource.PATIENT
         entry.corrected_after_query = True
+        entry.answered_at = entry.received_at = timezone.now()
         entry._history_user = user
         entry._change_reason = f"answer to query #{query.pk}"
         entry.save()

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# A service worker's own fetches obey context.set_offline only with this (Playwright
+# reads it when it starts): the offline diary tests need both.
+os.environ.setdefault("PW_EXPERIMENTAL_SERVICE_WORKER_NETWORK_EVENTS", "1")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # Chromium as this machine allows it: no sandbox as root, no network beyond loopback.
 CHROMIUM_ARGS = [

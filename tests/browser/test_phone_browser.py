@@ -17,7 +17,7 @@ from tests.factories import PASSWORD, EnrollmentFactory, EntryFactory, PatientFa
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 360, "height": 740}
-PAGE_WEIGHT_LIMIT = 150 * 1024
+PAGE_WEIGHT_LIMIT = 80 * 1024
 
 
 @pytest.fixture
@@ -274,7 +274,7 @@ def production_server(settings, tmp_path):
         conn.dec_thread_sharing()
 
 
-def test_the_diary_page_weighs_under_150_kb_on_a_phone(
+def test_the_diary_page_weighs_under_80_kb_on_a_phone(
     browser, expect, production_server, enrollment
 ):
     context = phone_context(browser)

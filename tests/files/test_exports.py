@@ -68,7 +68,8 @@ def test_export_entries_writes_one_row_per_entry_with_the_columns_of_domain(enro
     assert list(rows[0]) == [
         "study_id", "date", "phase_order", "phase", "pain", "fatigue", "sleep_quality",
         "vivid_dreams", "headache", "dose_taken", "tolerability", "notes", "source", "late",
-        "voided", "timezone", "created_at", "updated_at", "locked_at",
+        "voided", "timezone", "created_at", "updated_at", "answered_at", "received_at",
+            "synced_late", "locked_at",
     ]  # fmt: skip
     assert [(r["study_id"], r["date"], r["pain"]) for r in rows] == [
         ("FM-001", "2026-01-02", "6"),

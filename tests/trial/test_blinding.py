@@ -217,6 +217,10 @@ def anonymize(text: str, enrollment) -> str:
     text = without_csrf(text)
     text = text.replace(enrollment.study_id, "FM-?")
     text = text.replace(enrollment.patient.username, "pat-?")
+    # Her account's id, which her phone keeps with answers saved offline
+    text = re.sub(
+        rf'(data-owner="|name="offline_owner" value="){enrollment.patient_id}"', r'\1N"', text
+    )
     text = re.sub(
         rf"/(enrollment|user)/({enrollment.pk}|{enrollment.patient_id})/", r"/\1/N/", text
     )
