@@ -421,6 +421,7 @@ class Command(BaseCommand):
         missed, a few entered late; one patient stopped writing 3 days ago (her
         physician gets a missed_days alert)."""
         rng = random.Random(seed)
+        now = timezone.now()
         stopped = STOPPED_WRITING.get(enrollment.study_id, 0)
         last = min(enrollment.last_data_day(), today - dt.timedelta(days=1 + stopped))
         entries = []
@@ -433,6 +434,18 @@ class Command(BaseCommand):
                     level -= LDN_EFFECT_PER_ESR * (esr - LDN_ESR_PIVOT)
                 pain = max(0, min(10, round(level)))
                 on_ldn = span.kind == "ldn"
+                late = rng.random() < 0.05
+                # Answered in her evening (the next morning when late); about 1 in 30
+                # answered offline and received hours later, as a phone without a
+                # network sends it.
+                answered = dt.datetime.combine(
+                    day + dt.timedelta(days=1 if late else 0),
+                    dt.time(8 if late else 20, rng.randrange(60)),
+                    enrollment.zoneinfo,
+                )
+                offline = rng.random() < 1 / 30
+                received = answered + dt.timedelta(hours=rng.randint(2, 14) if offline else 0)
+                answered, received = min(answered, now), min(received, now)
                 entries.append(
                     DiaryEntry(
                         enrollment=enrollment,
@@ -448,7 +461,9 @@ class Command(BaseCommand):
                         ),
                         notes="Slept badly after a long day." if rng.random() < 0.04 else "",
                         source=EntrySource.PATIENT,
-                        late=rng.random() < 0.05,
+                        late=late,
+                        answered_at=answered,
+                        received_at=received,
                     )
                 )
         bulk_create_with_history(entries, DiaryEntry, default_change_reason="Demo data")
